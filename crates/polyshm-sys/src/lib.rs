@@ -1,0 +1,80 @@
+//! Platform layer of polyshm: the few operating-system services the rest of the
+//! library is built on, behind one seam.
+//!
+//! Every backend (`os/linux.rs`, `os/macos.rs`, `os/windows.rs`, and `os/stub.rs`
+//! for anything else) exports the same items:
+//!
+//! - [`Mapping`], [`create_segment`], [`open_segment`], [`unlink_segment`],
+//!   [`list_segments`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
+//!   `CreateFileMappingW` + `MapViewOfFile` on Windows);
+//! - [`Parker`]: wait and wake on a 32-bit word in shared memory (a futex on Linux);
+//! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`]: process
+//!   identity that a reused pid does not fool (pid plus start time);
+//! - [`pin_current_thread`], [`cpu_count`], [`yield_now`], [`kill_with_parent`]:
+//!   scheduling helpers for drones;
+//! - capability constants: [`MAX_OS_NAME_LEN`], [`HAS_TIMED_WAIT`],
+//!   [`SEGMENTS_PERSIST`], [`PLATFORM`].
+//!
+//! No `cfg(target_os)` appears outside this crate.
+//!
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! use polyshm_sys as sys;
+//! let me = sys::current_process();
+//! assert!(sys::is_alive(me));
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::time::Duration;
+
+#[cfg_attr(target_os = "linux", path = "os/linux.rs")]
+#[cfg_attr(target_os = "macos", path = "os/macos.rs")]
+#[cfg_attr(windows, path = "os/windows.rs")]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "macos", windows)),
+    path = "os/stub.rs"
+)]
+mod os;
+
+#[cfg(unix)]
+mod posix;
+
+pub use os::{
+    cpu_count, create_segment, current_process, current_thread_id, is_alive, kill_with_parent,
+    list_segments, open_segment, pin_current_thread, unlink_segment, yield_now, Mapping, Parker,
+    HAS_TIMED_WAIT, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST,
+};
+
+/// Identity of a process that survives pid reuse: the pid plus the time the process
+/// started (clock ticks since boot on Linux, creation time on Windows).
+///
+/// A `start_time` of 0 means "unknown": [`is_alive`] then checks the pid alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ProcessId {
+    /// Operating-system process id.
+    pub pid: u32,
+    /// Start time of the process, in platform units; 0 when unknown.
+    pub start_time: u64,
+}
+
+impl std::fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {}", self.pid)
+    }
+}
+
+/// How a [`Parker::wait`] ended. Callers must re-check their condition either way:
+/// spurious wake-ups are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// Woken, or the word no longer held the expected value, or interrupted.
+    Woken,
+    /// The timeout passed.
+    TimedOut,
+}
+
+/// Clamp a timeout so that platform calls never see an absurd value.
+pub(crate) fn clamp_timeout(t: Duration) -> Duration {
+    t.min(Duration::from_secs(24 * 3600))
+}

@@ -1,0 +1,139 @@
+//! POSIX pieces shared by Linux and macOS: `shm_open`, `ftruncate`, `mmap`.
+
+use rustix::fd::OwnedFd;
+use rustix::fs::Mode;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::shm;
+use std::io;
+use std::ptr::NonNull;
+
+/// A mapped view of a named segment. Unmapped on drop.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    _fd: OwnedFd,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; sharing the pointer between
+// threads is as safe as sharing it between processes, which is the point of it. All
+// access goes through raw pointers whose users uphold the data-race rules.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` hands out only raw pointers and the length.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Start of the mapped bytes.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+    /// Number of mapped bytes (the segment's size when it was mapped).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether the mapping is empty (never true for a mapping this crate made).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what `mmap` returned and nothing else unmaps
+        // them; users of the pointer borrow `self`, so none outlive this drop.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+pub(crate) fn os_name(name: &str) -> String {
+    format!("/{name}")
+}
+
+fn map(fd: OwnedFd, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    if len == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "zero-length segment",
+        ));
+    }
+    // SAFETY: a fresh shared mapping chosen by the kernel (null hint) over a file
+    // descriptor we own; it aliases no Rust object.
+    let ptr = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            flags,
+            &fd,
+            0,
+        )?
+    };
+    let ptr =
+        NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+    Ok(Mapping { ptr, len, _fd: fd })
+}
+
+#[cfg(target_os = "linux")]
+fn populate_flags() -> MapFlags {
+    MapFlags::SHARED | MapFlags::POPULATE
+}
+#[cfg(not(target_os = "linux"))]
+fn populate_flags() -> MapFlags {
+    MapFlags::SHARED
+}
+
+/// `shm_open(O_CREAT | O_EXCL | O_RDWR, 0600)` + `ftruncate` + reserve + `mmap`.
+///
+/// Fails with `AlreadyExists` if the name is taken, and with `StorageFull` (ENOSPC)
+/// when the pages cannot be reserved; the half-made segment is then unlinked.
+pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
+    let os = os_name(name);
+    let fd = shm::open(
+        os.as_str(),
+        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    let made = (|| {
+        rustix::fs::ftruncate(&fd, size as u64)?;
+        crate::os::reserve(&fd, size)?;
+        map(fd, size, populate_flags())
+    })();
+    if made.is_err() {
+        let _ = shm::unlink(os.as_str());
+    }
+    made
+}
+
+/// `shm_open(O_RDWR)` + `fstat` + `mmap` of the whole segment (pages are mapped on
+/// first touch; the creator's mapping is pre-populated).
+pub fn open_segment(name: &str) -> io::Result<Mapping> {
+    let fd = shm::open(os_name(name).as_str(), shm::OFlags::RDWR, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    let len = usize::try_from(st.st_size).map_err(|_| io::Error::other("negative size"))?;
+    if len == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "segment is empty",
+        ));
+    }
+    map(fd, len, MapFlags::SHARED)
+}
+
+/// `shm_unlink`: the name goes away; mappings stay valid until unmapped.
+pub fn unlink_segment(name: &str) -> io::Result<()> {
+    shm::unlink(os_name(name).as_str()).map_err(Into::into)
+}
+
+/// `sched_yield`.
+pub fn yield_now() {
+    rustix::thread::sched_yield();
+}
+
+/// Number of CPUs this process may run on.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

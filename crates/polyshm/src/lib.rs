@@ -1,0 +1,26 @@
+//! polyshm: multi-process computing on one host, through named shared memory guarded
+//! by cross-process semaphores — the Rust implementation of the study "Shared Memory
+//! Management for VisualWorks", carried past it.
+//!
+//! The layers, each using only those below it:
+//!
+//! - [`sync`]: [`SemaphoreState`](sync::SemaphoreState) and a robust
+//!   [`MutexState`](sync::MutexState) on a few words of shared memory;
+//! - [`shm`]: [`SharedMemory`](shm::SharedMemory) segments, and
+//!   [`RemoteSemaphore`](shm::RemoteSemaphore) / [`RemoteMutex`](shm::RemoteMutex)
+//!   placed in them.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use polyshm::shm::{SharedMemory, unique_name};
+//! let shm = SharedMemory::create(&unique_name("example"), 1 << 20)?;
+//! shm.write_at(0, &42i64.to_ne_bytes())?;
+//! assert_eq!(shm.view::<i64>(0, 1)?[0], 42);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod shm;
+pub mod sync;
+
+pub use polyshm_sys as sys;

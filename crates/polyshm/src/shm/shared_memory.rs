@@ -1,0 +1,368 @@
+//! [`SharedMemory`]: the study's class of the same name.
+
+use super::header::{random_u64, Header, DATA_OFFSET, LAYOUT_VERSION, LOCK_OFFSET, MAGIC};
+use super::remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError};
+use super::{name, registry, ShmError};
+use crate::sync::WaitStrategy;
+use polyshm_sys::{Mapping, ProcessId};
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A mapped segment, shared by the handles placed in it (the segment itself, its
+/// semaphores and mutexes). Unlinked on drop if this process created it.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) name: String,
+    pub(crate) os_name: String,
+    pub(crate) map: Mapping,
+    pub(crate) header: Header,
+    pub(crate) owner: bool,
+    registry_id: u64,
+}
+
+impl Segment {
+    /// Start of the data region.
+    pub(crate) fn data_ptr(&self) -> *mut u8 {
+        // SAFETY: `Header::parse` (or `create`) checked data_offset + size <= map.len().
+        unsafe { self.map.as_ptr().add(self.header.data_offset as usize) }
+    }
+
+    /// Size of the data region.
+    pub(crate) fn data_len(&self) -> usize {
+        self.header.size as usize
+    }
+
+    /// Check that `len` bytes at `offset` lie in the data region.
+    pub(crate) fn check_range(&self, offset: usize, len: usize) -> Result<(), ShmError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.data_len() => Ok(()),
+            _ => Err(ShmError::OutOfBounds {
+                name: self.name.clone(),
+                offset,
+                len,
+                size: self.data_len(),
+            }),
+        }
+    }
+
+    fn create(name: &str, size: usize) -> Result<Segment, ShmError> {
+        let os_name = name::os_name(name)?;
+        if size == 0 {
+            return Err(ShmError::ZeroSize { name: name.into() });
+        }
+        let total = size
+            .checked_add(DATA_OFFSET)
+            .filter(|t| *t <= isize::MAX as usize)
+            .ok_or_else(|| ShmError::NoSpace {
+                name: name.into(),
+                requested: size as u64,
+                detail: "larger than the address space".into(),
+            })?;
+        let map =
+            polyshm_sys::create_segment(&os_name, total).map_err(|e| match e.raw_os_error() {
+                // ENOSPC, EFBIG, ENOMEM, EINVAL (ftruncate beyond limits)
+                Some(28 | 27 | 12 | 22) => ShmError::NoSpace {
+                    name: name.into(),
+                    requested: size as u64,
+                    detail: e.to_string(),
+                },
+                _ => ShmError::from_io(name, "create", e),
+            })?;
+        let header = Header {
+            version: LAYOUT_VERSION,
+            data_offset: DATA_OFFSET as u32,
+            size: size as u64,
+            owner: polyshm_sys::current_process(),
+            nonce: random_u64(),
+        };
+        let body = header.encode_body();
+        // SAFETY: the mapping is at least DATA_OFFSET (128) bytes, fresh, and not yet
+        // visible as a polyshm segment (the magic is still zero); we write the header
+        // body (bytes 8..64), initialise the lock, and publish the magic last.
+        unsafe {
+            std::ptr::copy_nonoverlapping(body.as_ptr().add(8), map.as_ptr().add(8), 56);
+            (*(map.as_ptr().add(LOCK_OFFSET) as *const crate::sync::MutexState)).init();
+            fence(Ordering::Release);
+            std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), map.as_ptr(), 8);
+        }
+        let registry_id = registry::add(name, size, true);
+        Ok(Segment {
+            name: name.into(),
+            os_name,
+            map,
+            header,
+            owner: true,
+            registry_id,
+        })
+    }
+
+    pub(crate) fn open(name: &str) -> Result<Segment, ShmError> {
+        let os_name = name::os_name(name)?;
+        let map = polyshm_sys::open_segment(&os_name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => ShmError::NotPolyshm { name: name.into() },
+            _ => ShmError::from_io(name, "open", e),
+        })?;
+        let header = read_header(name, &map)?;
+        let registry_id = registry::add(name, header.size as usize, false);
+        Ok(Segment {
+            name: name.into(),
+            os_name,
+            map,
+            header,
+            owner: false,
+            registry_id,
+        })
+    }
+}
+
+/// Read and check the header of a mapping, waiting briefly for a creator that has not
+/// yet published its magic.
+pub(crate) fn read_header(name: &str, map: &Mapping) -> Result<Header, ShmError> {
+    let give_up = Instant::now() + Duration::from_millis(200);
+    loop {
+        let mut bytes = [0u8; DATA_OFFSET];
+        let n = map.len().min(DATA_OFFSET);
+        // SAFETY: copies n <= map.len() bytes out of the live mapping into a local
+        // buffer; the bytes are untrusted and parsed as such.
+        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), bytes.as_mut_ptr(), n) };
+        fence(Ordering::Acquire);
+        match Header::parse(name, &bytes[..n], map.len())? {
+            Some(h) => return Ok(h),
+            None if Instant::now() < give_up => std::thread::sleep(Duration::from_millis(2)),
+            None => return Err(ShmError::NotPolyshm { name: name.into() }),
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        registry::remove(self.registry_id);
+        if self.owner {
+            // Unlink only if the name still refers to our segment (same nonce): someone
+            // may have removed it and created another of the same name since.
+            let ours = match polyshm_sys::open_segment(&self.os_name) {
+                Ok(m) => read_header(&self.name, &m)
+                    .map(|h| h.nonce == self.header.nonce)
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if ours {
+                let _ = polyshm_sys::unlink_segment(&self.os_name);
+            }
+        }
+    }
+}
+
+/// A named segment of shared memory that several processes map (the study's
+/// `SharedMemory`: name, size, accessLock, baseAddress, handle).
+///
+/// The creator ([`create`](Self::create)) owns the segment and removes its name when
+/// the handle drops; clients ([`open`](Self::open)) never do. The data region holds
+/// [`len`](Self::len) bytes after a header (see [`header`](super::header)).
+/// [`read_at`](Self::read_at) and [`write_at`](Self::write_at) are unprotected, as in
+/// the study; [`lock`](Self::lock) takes the segment's access lock, a robust
+/// [`RemoteMutex`] in the header.
+///
+/// Other processes may write the bytes at any time: treat everything read as
+/// untrusted, and guard shared updates with the lock.
+///
+/// ```
+/// # fn main() -> Result<(), polyshm::shm::ShmError> {
+/// use polyshm::shm::SharedMemory;
+/// let name = polyshm::shm::unique_name("doc");
+/// let owner = SharedMemory::create(&name, 4096)?;
+/// owner.write_at(0, b"hello")?;
+/// let client = SharedMemory::open(&name)?;
+/// let mut buf = [0u8; 5];
+/// client.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct SharedMemory {
+    pub(crate) seg: Arc<Segment>,
+    access_lock: RemoteMutex,
+}
+
+impl SharedMemory {
+    fn wrap(seg: Segment) -> Result<SharedMemory, ShmError> {
+        let seg = Arc::new(seg);
+        // SAFETY: LOCK_OFFSET is inside the header (checked at create/open), 64-aligned
+        // in a page-aligned mapping, and `seg` is kept alive by the mutex handle.
+        let access_lock = unsafe {
+            RemoteMutex::at(seg.clone(), seg.map.as_ptr().add(LOCK_OFFSET), LOCK_OFFSET)?
+        };
+        Ok(SharedMemory { seg, access_lock })
+    }
+
+    /// Create a segment of `size` data bytes, owned by this process (mode 0600).
+    ///
+    /// The pages are reserved now: a full `/dev/shm` is a [`ShmError::NoSpace`] here,
+    /// never a crash later.
+    pub fn create(name: &str, size: usize) -> Result<SharedMemory, ShmError> {
+        Self::wrap(Segment::create(name, size)?)
+    }
+
+    /// Open an existing segment as a client; checks its header.
+    pub fn open(name: &str) -> Result<SharedMemory, ShmError> {
+        Self::wrap(Segment::open(name)?)
+    }
+
+    /// Open the segment if it exists (it must hold at least `size` bytes), else
+    /// create it.
+    pub fn open_or_create(name: &str, size: usize) -> Result<SharedMemory, ShmError> {
+        match Self::create(name, size) {
+            Err(ShmError::AlreadyExists { .. }) => {
+                let m = Self::open(name)?;
+                if m.len() < size {
+                    return Err(ShmError::TooSmall {
+                        name: name.into(),
+                        requested: size,
+                        found: m.len(),
+                    });
+                }
+                Ok(m)
+            }
+            other => other,
+        }
+    }
+
+    /// The segment's name (without the OS prefix).
+    pub fn name(&self) -> &str {
+        &self.seg.name
+    }
+
+    /// Bytes in the data region.
+    pub fn len(&self) -> usize {
+        self.seg.data_len()
+    }
+
+    /// Whether the data region is empty (never: sizes are at least 1).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this handle created the segment (and will remove it on drop).
+    pub fn is_owner(&self) -> bool {
+        self.seg.owner
+    }
+
+    /// The process that created the segment.
+    pub fn owner(&self) -> ProcessId {
+        self.seg.header.owner
+    }
+
+    /// Offset of the data region from the start of the mapping (128 in layout 1).
+    pub fn data_offset(&self) -> usize {
+        self.seg.header.data_offset as usize
+    }
+
+    /// Copy `buf.len()` bytes from the data region at `offset` (unprotected).
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ShmError> {
+        self.seg.check_range(offset, buf.len())?;
+        // SAFETY: the range is inside the data region (checked above) and the mapping
+        // lives as long as `self`; `buf` is a distinct local buffer, so they do not
+        // overlap. Bytes another process writes meanwhile arrive as some mix of old and
+        // new bytes, which `u8` can hold.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.seg.data_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        Ok(())
+    }
+
+    /// Copy `data` into the data region at `offset` (unprotected).
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
+        self.seg.check_range(offset, data.len())?;
+        // SAFETY: as in `read_at`; the destination is shared memory that no Rust
+        // reference covers (typed views borrow `self` mutably or are read-only
+        // snapshots of plain-old-data, for which any byte pattern is valid).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.seg.data_ptr().add(offset),
+                data.len(),
+            )
+        };
+        Ok(())
+    }
+
+    fn check_view<T: bytemuck::Pod>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<*mut T, ShmError> {
+        let bytes = count.saturating_mul(std::mem::size_of::<T>());
+        self.seg.check_range(offset, bytes)?;
+        let align = std::mem::align_of::<T>();
+        let ptr = self.seg.data_ptr().wrapping_add(offset);
+        if !(ptr as usize).is_multiple_of(align) {
+            return Err(ShmError::Misaligned {
+                name: self.seg.name.clone(),
+                offset,
+                align,
+            });
+        }
+        Ok(ptr.cast())
+    }
+
+    /// A read-only view of `count` values of plain-old-data type `T` at `offset`.
+    ///
+    /// Another process may change the values while the view lives (every bit pattern
+    /// is a valid `T`, so this is never undefined behaviour for `Pod` types, but values
+    /// may be torn): take [`lock`](Self::lock) if the writer does.
+    pub fn view<T: bytemuck::Pod>(&self, offset: usize, count: usize) -> Result<&[T], ShmError> {
+        let ptr = self.check_view::<T>(offset, count)?;
+        // SAFETY: in bounds and aligned (checked), the mapping outlives the borrow of
+        // `self`, `T: Pod` accepts any bytes, and no `&mut` into the segment can exist
+        // while `self` is borrowed shared.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+    }
+
+    /// A mutable view of `count` values of plain-old-data type `T` at `offset`.
+    pub fn view_mut<T: bytemuck::Pod>(
+        &mut self,
+        offset: usize,
+        count: usize,
+    ) -> Result<&mut [T], ShmError> {
+        let ptr = self.check_view::<T>(offset, count)?;
+        // SAFETY: as in `view`; `&mut self` makes this the only view in this process.
+        Ok(unsafe { std::slice::from_raw_parts_mut(ptr, count) })
+    }
+
+    /// Raw pointer to the first data byte, for code that manages its own layout (the
+    /// team's mailboxes). Valid while `self` lives; [`len`](Self::len) bytes.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.seg.data_ptr()
+    }
+
+    /// Take the access lock (the study's `accessLock`), waiting as long as it takes.
+    ///
+    /// `Err(OwnerDied)` still holds the lock: the previous holder died in its critical
+    /// section, so the data may be half-written.
+    pub fn lock(&self) -> Result<RemoteMutexGuard<'_>, OwnerDied<RemoteMutexGuard<'_>>> {
+        self.access_lock.lock()
+    }
+
+    /// Take the access lock, waiting at most `timeout`.
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<RemoteMutexGuard<'_>, TryLockError<RemoteMutexGuard<'_>>> {
+        self.access_lock.lock_timeout(timeout)
+    }
+
+    /// Choose how lockers of this handle wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.access_lock.set_wait_strategy(strategy);
+    }
+
+    /// Everything the process-wide registry knows (the study's `Registry`).
+    pub fn registry() -> Vec<registry::Entry> {
+        registry::entries()
+    }
+}

@@ -1,0 +1,81 @@
+//! How a waiter waits: spin a bounded time, then sleep.
+
+use std::time::{Duration, Instant};
+
+/// How a waiter waits before it sleeps in the kernel.
+///
+/// On a machine where the peer runs on another CPU, a waiter still spinning when the
+/// reply arrives avoids the 40–90 µs it costs to wake a halted CPU. On a shared CPU a
+/// spinner only delays its peer, so each spin turn yields the CPU, and the spin is
+/// always bounded: an unbounded spin there costs a scheduler tick (4 ms) per hand-over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Sleep in the kernel at once.
+    Block,
+    /// Poll (yielding the CPU on each turn) for at most `budget`, then sleep.
+    SpinThenBlock {
+        /// Longest time spent polling before sleeping.
+        budget: Duration,
+    },
+}
+
+impl Default for WaitStrategy {
+    /// `SpinThenBlock { budget: 50 µs }`: long enough to catch a quick reply from
+    /// another CPU, short enough to cost little when the peer shares the CPU.
+    fn default() -> Self {
+        WaitStrategy::SpinThenBlock {
+            budget: Duration::from_micros(50),
+        }
+    }
+}
+
+impl WaitStrategy {
+    /// Poll `ready` according to the strategy, up to the strategy's budget and the
+    /// deadline; answers whether `ready` turned true.
+    pub fn spin(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
+        let WaitStrategy::SpinThenBlock { budget } = *self else {
+            return false;
+        };
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                if ready() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= budget || deadline.passed() {
+                return false;
+            }
+            polyshm_sys::yield_now();
+        }
+    }
+}
+
+/// A point in time a wait must not pass; `None` waits for ever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline(pub Option<Instant>);
+
+impl Deadline {
+    /// No deadline.
+    pub const NEVER: Deadline = Deadline(None);
+
+    /// `timeout` from now (`None`: never).
+    pub fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        self.0.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Time left, capped at `cap` (so that a sleeper re-checks at least that often).
+    pub fn remaining(&self, cap: Option<Duration>) -> Option<Duration> {
+        let left = self.0.map(|d| d.saturating_duration_since(Instant::now()));
+        match (left, cap) {
+            (Some(l), Some(c)) => Some(l.min(c)),
+            (l, c) => l.or(c),
+        }
+    }
+}
