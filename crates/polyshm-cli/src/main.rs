@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod profile;
 mod shm;
 
 /// Multi-process computing on one host: shared memory, remote semaphores, drones.
@@ -20,12 +21,16 @@ enum Command {
     /// Manage named shared-memory segments (create, read, write, ls, rm, clean).
     #[command(subcommand)]
     Shm(shm::ShmCommand),
+    /// Measure the study's tables 1-10 again and write a report beside its figures.
+    Profile(profile::ProfileArgs),
 }
 
 fn main() {
+    polyshm_profile::helper_main();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Shm(cmd) => shm::run(cmd),
+        Command::Profile(args) => profile::run(args),
     };
     if let Err(e) = result {
         eprintln!("polyshm: {e:#}");

@@ -1,0 +1,143 @@
+//! `report.md`: every table with the study's figures and the factors beside ours,
+//! the machine it ran on, and how to read it.
+
+use super::format::table_of;
+use super::plots::PLOTS;
+use crate::row::TableRef;
+use crate::Outcome;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// The Markdown report of `outcome`; `plots` are the SVG files written beside it.
+pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
+    let m = &outcome.machine;
+    let mut s = String::new();
+    let kind = if outcome.quick {
+        "quick run (`--quick`: fewer repetitions, sizes up to 100,000)"
+    } else {
+        "full run"
+    };
+    let _ = writeln!(s, "# polyshm profile\n");
+    let _ = writeln!(
+        s,
+        "The study's tables 1–10 measured again ({kind}), beside the study's own figures.\n"
+    );
+    let load = |l: Option<f64>| l.map_or("unknown".to_string(), |l| format!("{l:.2}"));
+    let busy = if m.was_busy() {
+        "busy: other work shared the CPUs, expect noisy figures"
+    } else {
+        "quiet"
+    };
+    let placements: Vec<&str> = outcome.placements.iter().map(|p| p.as_str()).collect();
+    let _ = writeln!(s, "| | |\n|---|---|");
+    for (k, v) in [
+        ("machine", m.host.clone()),
+        ("CPU", format!("{} × {}", m.cpus, m.cpu_model)),
+        ("kernel", m.kernel.clone()),
+        ("compiler", m.rustc.clone()),
+        ("commit", m.commit.clone()),
+        ("started (UTC)", m.started.clone()),
+        (
+            "wall time",
+            format!("{:.1} s", outcome.elapsed.as_secs_f64()),
+        ),
+        (
+            "1-minute load average",
+            format!(
+                "{} before, {} after on {} CPUs ({busy})",
+                load(m.load_before),
+                load(m.load_after),
+                m.cpus
+            ),
+        ),
+        ("two-process placements", placements.join(", ")),
+    ] {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    s.push('\n');
+    s.push_str(HOW_TO_READ);
+    s.push('\n');
+
+    for t in &outcome.tables {
+        let heading = match t.table {
+            TableRef::Study(n) => format!("## Table {n}: {}", t.title),
+            TableRef::Ref => format!("## Reference: {}", t.title),
+        };
+        let _ = writeln!(s, "{heading}\n\nScenario family `{}`.\n", t.id);
+        if t.rows.is_empty() {
+            let _ = writeln!(s, "No rows: the scenario failed (see Failures below).\n");
+        } else {
+            let _ = writeln!(s, "{}\n", table_of(&t.rows, true));
+        }
+    }
+
+    if !plots.is_empty() {
+        let _ = writeln!(s, "## Plots (the study's Images 1–4, redrawn)\n");
+        for p in plots {
+            let name = p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let title = PLOTS
+                .iter()
+                .find(|(f, _)| *f == name)
+                .map_or(name.as_str(), |(_, t)| *t);
+            let _ = writeln!(s, "### {title}\n\n![{title}]({name})\n");
+        }
+    }
+    if !outcome.notes.is_empty() {
+        let _ = writeln!(s, "## Notes\n");
+        for n in &outcome.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s.push('\n');
+    }
+    if !outcome.failures.is_empty() {
+        let _ = writeln!(s, "## Failures\n");
+        for f in &outcome.failures {
+            let _ = writeln!(s, "- `{}` ({}): {}", f.id, f.placement, f.error);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+const HOW_TO_READ: &str = "\
+## How to read this report
+
+- **median / p99 / min µs, n**: of `n` timed repetitions after a warm-up (the study took \
+the mean of 10). Operations shorter than about 2 µs are timed in batches; a sample is then \
+the mean of its batch (`batch` in `results.json`).
+- **study µs**: the study's figure for the same point (VisualWorks on Windows, a \
+different machine and more than a decade ago).
+- **ours ÷ our tcp**: our median divided by our own TCP socket request (table 7, or table 6 \
+for the empty task) of the same size, unit and placement, measured in this same run. This is \
+the fair comparison, and the study's own factor (**study's factor**, its tables 8–10) is the \
+same ratio on its machine: below 1 means faster than the socket.
+- **ours ÷ study**: our median divided by the study's figure. It says how far the ground \
+moved (machine, operating system, language, decade), not that one design beats the other.
+- **placement**: `same` pins master and drone to one CPU; `cross` to two different CPUs; \
+`single` is one process. On one CPU every hand-over is a plain context switch (a few µs). \
+On two CPUs the peer's CPU is usually idle, and an idle (virtual) CPU halts: a blocking \
+hand-over must wake it, which costs tens of µs on a VM, unless the waiter is still spinning \
+when the reply arrives. Large payloads gain from two CPUs copying at once; small messages \
+lose. Each row says which it is.
+- Transports: `tcp` is the study's socket (Polycephaly); `unix` the same over a Unix socket \
+(reference); `hybrid` a socket request with the result through shared memory guarded by a \
+semaphore (table 8), `hybrid-unprotected` the same with the socket reply as the only guard \
+(table 9); `shm` request and result both through shared memory (table 10). Payloads are \
+echoed: they travel to the drone and back.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::Placement;
+
+    /// The placements a report explains (kept here so the text and the enum agree).
+    const EXPLAINED: [Placement; 3] = [Placement::Same, Placement::Cross, Placement::Single];
+
+    #[test]
+    fn the_text_names_every_placement() {
+        for p in EXPLAINED {
+            assert!(HOW_TO_READ.contains(&format!("`{}`", p.as_str())));
+        }
+    }
+}
