@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(factor(Some(0.03123)), "0.0312");
         assert_eq!(factor(Some(1.456)), "1.46");
         assert_eq!(factor(Some(27.34)), "27.3");
-        assert_eq!(factor(Some(1234.5)), "1235");
+        assert_eq!(factor(Some(1234.6)), "1235");
         assert_eq!(factor(None), "-");
     }
 }

@@ -13,14 +13,14 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
     let m = &outcome.machine;
     let mut s = String::new();
     let kind = if outcome.quick {
-        "quick run (`--quick`: fewer repetitions, sizes up to 100,000)"
+        "a quick run (`--quick`): fewer repetitions, sizes up to 100,000"
     } else {
-        "full run"
+        "a full run"
     };
     let _ = writeln!(s, "# polyshm profile\n");
     let _ = writeln!(
         s,
-        "The study's tables 1–10 measured again ({kind}), beside the study's own figures.\n"
+        "The study's tables 1–10 measured again beside the study's own figures; {kind}.\n"
     );
     let load = |l: Option<f64>| l.map_or("unknown".to_string(), |l| format!("{l:.2}"));
     let busy = if m.was_busy() {
