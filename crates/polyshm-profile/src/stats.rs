@@ -99,6 +99,34 @@ pub fn measure<E>(budget: &Budget, mut op: impl FnMut() -> Result<(), E>) -> Res
     Ok(Samples { durations, batch })
 }
 
+/// Take samples from an operation that times itself: `run(n)` performs `n` timed
+/// repetitions and answers their durations (the relay probes do so, timing only the
+/// roundtrip). The warm-up repetitions are run and dropped; then chunks of at most
+/// `chunk` until the budget is spent.
+pub fn measure_timed<E>(
+    budget: &Budget,
+    chunk: usize,
+    mut run: impl FnMut(usize) -> Result<Vec<Duration>, E>,
+) -> Result<Samples, E> {
+    if budget.warmup > 0 {
+        run(budget.warmup)?;
+    }
+    let max = budget.max_samples.max(1);
+    let mut durations = Vec::with_capacity(budget.min_samples.max(64));
+    let started = Instant::now();
+    while durations.len() < max
+        && (durations.len() < budget.min_samples.max(1) || started.elapsed() < budget.time)
+    {
+        let n = chunk.clamp(1, max - durations.len());
+        let got = run(n)?;
+        if got.is_empty() {
+            break;
+        }
+        durations.extend(got);
+    }
+    Ok(Samples { durations, batch: 1 })
+}
+
 /// Calls per sample so that one sample lasts at least `min_sample`, given that one
 /// call took `one` (capped at 10,000 calls).
 pub fn batch_size(one: Duration, min_sample: Duration) -> usize {
@@ -256,6 +284,27 @@ mod tests {
         assert_eq!(s.durations.len(), 7);
         assert_eq!(s.batch, 1);
         assert_eq!(calls, 3 + 7);
+    }
+
+    #[test]
+    fn measure_timed_drops_the_warm_up_and_keeps_the_reported_times() {
+        let budget = Budget {
+            warmup: 4,
+            min_samples: 10,
+            max_samples: 10,
+            time: Duration::ZERO,
+            min_sample: Duration::ZERO,
+        };
+        let mut asked = Vec::new();
+        let s = measure_timed::<()>(&budget, 3, |n| {
+            asked.push(n);
+            Ok((0..n).map(|i| Duration::from_micros(i as u64 + 1)).collect())
+        })
+        .unwrap();
+        assert_eq!(asked, vec![4, 3, 3, 3, 1]);
+        assert_eq!(s.durations.len(), 10);
+        assert_eq!(s.durations[0], Duration::from_micros(1));
+        assert_eq!(s.durations[9], Duration::from_micros(1));
     }
 
     #[test]

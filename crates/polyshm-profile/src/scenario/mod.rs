@@ -14,13 +14,16 @@
 //! | `shm_command` | 10 | `shm_command` |
 //! | `memcpy` | ref | `memcpy` |
 
+pub mod helper;
 mod memcpy;
 mod raw;
+mod relay;
+mod udp;
 
 use crate::config::Config;
 use crate::error::ProfileError;
 use crate::row::{Placement, Row, TableRef, Unit};
-use crate::stats::{measure, Budget, Summary};
+use crate::stats::{measure, Budget, Samples, Summary};
 use std::path::PathBuf;
 
 /// One family of measurements, usually one study table.
@@ -44,13 +47,14 @@ pub trait Scenario {
 /// Every scenario, in the study's order, the reference rows last.
 pub fn all() -> Vec<Box<dyn Scenario>> {
     vec![
+        Box::new(relay::Relay),
+        Box::new(udp::Udp),
         Box::new(raw::Raw),
         Box::new(memcpy::Memcpy),
     ]
 }
 
-/// Serve as a helper process if the environment says so (see [`crate::helper_main`]).
-pub(crate) fn helper_main() {}
+pub(crate) use helper::helper_main;
 
 /// The scenarios `selectors` ask for (all when empty): a selector is a family id, a
 /// row id, a study table number, or `ref`.
@@ -116,7 +120,6 @@ impl Context<'_> {
     }
 
     /// Measure one point with `budget` and make its row; reports progress.
-    #[allow(clippy::too_many_arguments)]
     pub fn point<E>(
         &mut self,
         budget: Budget,
@@ -127,7 +130,22 @@ impl Context<'_> {
         op: impl FnMut() -> Result<(), E>,
     ) -> Result<Row, E> {
         let samples = measure(&budget, op)?;
-        let summary = Summary::of(&samples).expect("measure takes at least one sample");
+        Ok(self.record(table, scenario, transport, size, &samples))
+    }
+
+    /// Make the row of samples measured elsewhere; reports progress.
+    ///
+    /// # Panics
+    /// If `samples` is empty (every measuring function takes at least one).
+    pub fn record(
+        &mut self,
+        table: TableRef,
+        scenario: &str,
+        transport: &str,
+        size: Option<(u64, Unit)>,
+        samples: &Samples,
+    ) -> Row {
+        let summary = Summary::of(samples).expect("measuring takes at least one sample");
         let row = Row::measured(
             table,
             scenario,
@@ -142,7 +160,7 @@ impl Context<'_> {
             None => format!("{scenario} {transport}"),
         };
         (self.on_point)(&label);
-        Ok(row)
+        row
     }
 }
 
