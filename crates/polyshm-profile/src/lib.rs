@@ -220,7 +220,7 @@ fn observer_point(observer: &mut dyn Observer, label: &str) {
 /// 7, or table 6 for the empty task) of the same size, unit and placement.
 fn socket_baseline<'a>(row: &Row, pool: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
     let base_scenario = match row.scenario.as_str() {
-        "socket_empty_task" => "socket_empty_task",
+        "socket_empty_task" | "empty_task" => "socket_empty_task",
         "socket_request" | "hybrid_result" | "shm_command" => "socket_request",
         _ => return None,
     };

@@ -1,0 +1,261 @@
+//! Study tables 6–10: a master and one drone (the `polyshm` binary itself), timed per
+//! transport. Each point is one `Team::run` / `Team::run_pod` roundtrip: the payload
+//! travels to the drone, the drone echoes it, and the master has it back.
+//!
+//! | family | table | transport | task |
+//! |---|---|---|---|
+//! | `socket_empty_task` | 6 (tcp), ref (unix, hybrid, hybrid-unprotected, shm) | all five | `polyshm.empty` |
+//! | `socket_request` | 7 (tcp), ref (unix) | tcp, unix | `polyshm.echo_bytes`, `polyshm.echo_i64` |
+//! | `hybrid_protected` | 8 | hybrid | the same |
+//! | `hybrid_unprotected` | 9 | hybrid-unprotected | the same |
+//! | `shm_command` | 10 | shm | the same |
+//!
+//! Sizes are the study's, 1 … 1,000,000 bytes and integers (the study's table 7
+//! starts at 10 and its table 10 has integers only; the extra points have no study
+//! figure but give tables 8–10 a same-run baseline at every size).
+
+use super::{byte_payload, int_payload, Context, Scenario};
+use crate::config::{Config, DECADES_FROM_1};
+use crate::error::ProfileError;
+use crate::row::{Row, TableRef, Unit};
+use polyshm::team::{Tasks, Team, TeamError, Transport};
+
+/// Map a team error; the description is copied only when there is an error.
+fn team_err(scenario: &'static str, what: &str) -> impl FnOnce(TeamError) -> ProfileError + '_ {
+    move |source| ProfileError::Team {
+        scenario,
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// A team of one drone on `transport`, pinned as the context's placement says.
+fn spawn(ctx: &Context<'_>, scenario: &'static str, transport: Transport) -> Result<Team, ProfileError> {
+    let (_, drone_cpu) = ctx.cpus();
+    Team::builder(Tasks::new())
+        .drones(1)
+        .transport(transport)
+        .pin_drones(vec![drone_cpu])
+        .program(ctx.program()?)
+        .spawn()
+        .map_err(team_err(scenario, &format!("start a drone over {transport}")))
+}
+
+/// The row's transport id (the team's own `Display`).
+fn transport_id(t: Transport) -> String {
+    t.to_string()
+}
+
+/// Time echo roundtrips of every size and unit over `team`.
+fn echo_points(
+    ctx: &mut Context<'_>,
+    scenario_family: &'static str,
+    team: &Team,
+    table: TableRef,
+    scenario: &str,
+) -> Result<Vec<Row>, ProfileError> {
+    let budget = ctx.budget.roundtrip();
+    let transport = transport_id(team.transport());
+    let mut rows = Vec::new();
+    for size in ctx.config.sizes(DECADES_FROM_1) {
+        let n = size as usize;
+        let bytes = byte_payload(n);
+        let what = format!("echo {n} bytes over {transport}");
+        let row = ctx.point(budget, table, scenario, &transport, Some((size, Unit::Bytes)), || {
+            let back: Vec<u8> = team
+                .run_pod("polyshm.echo_bytes", &bytes)
+                .map_err(team_err(scenario_family, &what))?;
+            expect_len(scenario_family, &what, back.len(), n)
+        })?;
+        let back: Vec<u8> = team
+            .run_pod("polyshm.echo_bytes", &bytes)
+            .map_err(team_err(scenario_family, &what))?;
+        expect_equal(scenario_family, &what, back == bytes)?;
+        rows.push(row);
+    }
+    for size in ctx.config.sizes(DECADES_FROM_1) {
+        let n = size as usize;
+        let ints = int_payload(n);
+        let what = format!("echo {n} integers over {transport}");
+        let row = ctx.point(budget, table, scenario, &transport, Some((size, Unit::Ints)), || {
+            let back: Vec<i64> = team
+                .run_pod("polyshm.echo_i64", &ints)
+                .map_err(team_err(scenario_family, &what))?;
+            expect_len(scenario_family, &what, back.len(), n)
+        })?;
+        let back: Vec<i64> = team
+            .run_pod("polyshm.echo_i64", &ints)
+            .map_err(team_err(scenario_family, &what))?;
+        expect_equal(scenario_family, &what, back == ints)?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn expect_len(scenario: &'static str, what: &str, got: usize, want: usize) -> Result<(), ProfileError> {
+    if got == want {
+        return Ok(());
+    }
+    Err(ProfileError::Wrong {
+        scenario,
+        what: format!("{what}: length of the echo"),
+        expected: want.to_string(),
+        found: got.to_string(),
+    })
+}
+
+fn expect_equal(scenario: &'static str, what: &str, equal: bool) -> Result<(), ProfileError> {
+    if equal {
+        return Ok(());
+    }
+    Err(ProfileError::Wrong {
+        scenario,
+        what: format!("{what}: the echo"),
+        expected: "the payload sent".into(),
+        found: "different values".into(),
+    })
+}
+
+/// Table 6: the empty task, over every transport.
+pub struct EmptyTask;
+
+impl Scenario for EmptyTask {
+    fn id(&self) -> &'static str {
+        "socket_empty_task"
+    }
+    fn table(&self) -> TableRef {
+        TableRef::Study(6)
+    }
+    fn title(&self) -> &'static str {
+        "Communication overhead: request of the empty task (tcp: the study's Polycephaly; others for reference)"
+    }
+    fn row_ids(&self) -> &'static [&'static str] {
+        &["socket_empty_task", "empty_task"]
+    }
+    fn two_process(&self) -> bool {
+        true
+    }
+    fn points(&self, _: &Config) -> usize {
+        Transport::ALL.len()
+    }
+    fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
+        const ID: &str = "socket_empty_task";
+        let budget = ctx.budget.roundtrip();
+        let mut rows = Vec::new();
+        for transport in Transport::ALL {
+            let team = spawn(ctx, ID, transport)?;
+            let (table, scenario) = match transport {
+                Transport::Tcp => (TableRef::Study(6), "socket_empty_task"),
+                _ => (TableRef::Ref, "empty_task"),
+            };
+            let what = format!("run polyshm.empty over {transport}");
+            rows.push(ctx.point(budget, table, scenario, &transport_id(transport), None, || {
+                team.run::<(), ()>("polyshm.empty", &())
+                    .map_err(team_err(ID, &what))
+            })?);
+        }
+        Ok(rows)
+    }
+}
+
+/// Table 7: socket requests (tcp), and the same over a Unix socket (reference).
+pub struct Requests;
+
+impl Scenario for Requests {
+    fn id(&self) -> &'static str {
+        "socket_request"
+    }
+    fn table(&self) -> TableRef {
+        TableRef::Study(7)
+    }
+    fn title(&self) -> &'static str {
+        "Socket requests: bytes and integer arrays echoed (tcp: the study's Polycephaly; unix for reference)"
+    }
+    fn row_ids(&self) -> &'static [&'static str] {
+        &["socket_request"]
+    }
+    fn two_process(&self) -> bool {
+        true
+    }
+    fn points(&self, config: &Config) -> usize {
+        2 * 2 * config.sizes(DECADES_FROM_1).len()
+    }
+    fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
+        const ID: &str = "socket_request";
+        let mut rows = Vec::new();
+        for (transport, table) in [(Transport::Tcp, TableRef::Study(7)), (Transport::Unix, TableRef::Ref)] {
+            let team = spawn(ctx, ID, transport)?;
+            rows.extend(echo_points(ctx, ID, &team, table, "socket_request")?);
+        }
+        Ok(rows)
+    }
+}
+
+/// Tables 8 and 9: socket request, result through shared memory, with or without the
+/// semaphore.
+pub struct Hybrid {
+    /// Table 8 (`true`) or table 9 (`false`).
+    pub protected: bool,
+}
+
+impl Scenario for Hybrid {
+    fn id(&self) -> &'static str {
+        if self.protected {
+            "hybrid_protected"
+        } else {
+            "hybrid_unprotected"
+        }
+    }
+    fn table(&self) -> TableRef {
+        TableRef::Study(if self.protected { 8 } else { 9 })
+    }
+    fn title(&self) -> &'static str {
+        if self.protected {
+            "Socket request, result via protected shared memory (factor vs table 7)"
+        } else {
+            "Socket request, result via unprotected shared memory (factor vs table 7)"
+        }
+    }
+    fn row_ids(&self) -> &'static [&'static str] {
+        &["hybrid_result"]
+    }
+    fn two_process(&self) -> bool {
+        true
+    }
+    fn points(&self, config: &Config) -> usize {
+        2 * config.sizes(DECADES_FROM_1).len()
+    }
+    fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
+        let id = self.id();
+        let team = spawn(ctx, id, Transport::Hybrid { protected: self.protected })?;
+        echo_points(ctx, id, &team, self.table(), "hybrid_result")
+    }
+}
+
+/// Table 10: command and data both through shared memory.
+pub struct ShmCommand;
+
+impl Scenario for ShmCommand {
+    fn id(&self) -> &'static str {
+        "shm_command"
+    }
+    fn table(&self) -> TableRef {
+        TableRef::Study(10)
+    }
+    fn title(&self) -> &'static str {
+        "Shared-memory command: protected write + unprotected read (factor vs table 7)"
+    }
+    fn row_ids(&self) -> &'static [&'static str] {
+        &["shm_command"]
+    }
+    fn two_process(&self) -> bool {
+        true
+    }
+    fn points(&self, config: &Config) -> usize {
+        2 * config.sizes(DECADES_FROM_1).len()
+    }
+    fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
+        let team = spawn(ctx, "shm_command", Transport::Shm)?;
+        echo_points(ctx, "shm_command", &team, TableRef::Study(10), "shm_command")
+    }
+}
