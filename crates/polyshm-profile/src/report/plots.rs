@@ -33,7 +33,22 @@ struct Series {
     label: String,
     points: Vec<(f64, f64)>,
     study: bool,
+    /// Index into [`HUES`]: the study's series and ours of the same kind share it.
+    hue: usize,
+    /// Ours: which placement (cross is drawn lighter, with triangles).
+    placement: Option<Placement>,
 }
+
+/// Distinct, print-safe colours.
+const HUES: [RGBColor; 7] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+];
 
 fn study_series(label: &str, table: u8, scenario: &str, unit: Unit, factor: bool) -> Series {
     let points = study::table(TableRef::Study(table))
@@ -47,7 +62,17 @@ fn study_series(label: &str, table: u8, scenario: &str, unit: Unit, factor: bool
         label: format!("study: {label}"),
         points,
         study: true,
+        hue: 0,
+        placement: None,
     }
+}
+
+/// Give every series of `kinds[i]` the hue `i`.
+fn hue(mut v: Vec<Series>, i: usize) -> Vec<Series> {
+    for s in &mut v {
+        s.hue = i;
+    }
+    v
 }
 
 fn our_series(
@@ -74,6 +99,8 @@ fn our_series(
             label,
             points,
             study: false,
+            hue: 0,
+            placement: Some(placement),
         });
     }
     out
@@ -90,46 +117,62 @@ pub fn draw_plots(rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ProfileError
 
     // Image 1: raw shared memory.
     let mut s = Vec::new();
-    for (id, label) in [
+    for (i, (id, label)) in [
         ("raw_read", "read"),
         ("raw_write", "write"),
         ("raw_write_read", "write+read"),
-    ] {
-        s.push(study_series(label, 3, id, Unit::Bytes, false));
-        s.extend(our_series(rows, label, |r| is(r, id, "shm-raw", Unit::Bytes), median));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut kind = vec![study_series(label, 3, id, Unit::Bytes, false)];
+        kind.extend(our_series(rows, label, |r| is(r, id, "shm-raw", Unit::Bytes), median));
+        s.extend(hue(kind, i));
     }
-    s.extend(our_series(
-        rows,
-        "memcpy",
-        |r| is(r, "memcpy", "memcpy", Unit::Bytes),
-        median,
+    s.extend(hue(
+        our_series(
+            rows,
+            "memcpy",
+            |r| is(r, "memcpy", "memcpy", Unit::Bytes) && r.size >= Some(1_000),
+            median,
+        ),
+        6,
     ));
     written.push(plot(dir, 0, "bytes", "µs", &s)?);
 
     // Image 2: socket requests of bytes.
     let mut s = vec![study_series("Polycephaly request", 7, "socket_request", Unit::Bytes, false)];
     s.extend(our_series(rows, "tcp socket", |r| is(r, "socket_request", "tcp", Unit::Bytes), median));
-    s.extend(our_series(rows, "unix socket", |r| is(r, "socket_request", "unix", Unit::Bytes), median));
+    s.extend(hue(
+        our_series(rows, "unix socket", |r| is(r, "socket_request", "unix", Unit::Bytes), median),
+        3,
+    ));
+    s.extend(hue(
+        our_series(rows, "memcpy", |r| is(r, "memcpy", "memcpy", Unit::Bytes), median),
+        6,
+    ));
     written.push(plot(dir, 1, "bytes", "µs", &s)?);
 
     // Image 3: socket vs shared memory, integer arrays.
-    let mut s = vec![
-        study_series("Polycephaly request", 7, "socket_request", Unit::Ints, false),
-        study_series("shared memory command", 10, "shm_command", Unit::Ints, false),
-    ];
+    let mut s = vec![study_series("Polycephaly request", 7, "socket_request", Unit::Ints, false)];
     s.extend(our_series(rows, "tcp socket", |r| is(r, "socket_request", "tcp", Unit::Ints), median));
-    s.extend(our_series(rows, "shm command", |r| is(r, "shm_command", "shm", Unit::Ints), median));
-    s.extend(our_series(rows, "memcpy", |r| is(r, "memcpy", "memcpy", Unit::Ints), median));
+    let mut shm = vec![study_series("shared memory command", 10, "shm_command", Unit::Ints, false)];
+    shm.extend(our_series(rows, "shm command", |r| is(r, "shm_command", "shm", Unit::Ints), median));
+    s.extend(hue(shm, 2));
+    s.extend(hue(
+        our_series(rows, "memcpy", |r| is(r, "memcpy", "memcpy", Unit::Ints), median),
+        6,
+    ));
     written.push(plot(dir, 2, "integers", "µs", &s)?);
 
     // Image 4: the factors.
     let fac = |r: &Row| r.factor_vs_socket;
-    let mut s = vec![
-        study_series("shm command ÷ socket", 10, "shm_command", Unit::Ints, true),
-        study_series("hybrid (protected) ÷ socket", 8, "hybrid_result", Unit::Ints, true),
-    ];
-    s.extend(our_series(rows, "shm command ÷ tcp", |r| is(r, "shm_command", "shm", Unit::Ints), fac));
-    s.extend(our_series(rows, "hybrid ÷ tcp", |r| is(r, "hybrid_result", "hybrid", Unit::Ints), fac));
+    let mut shm = vec![study_series("shm command ÷ socket", 10, "shm_command", Unit::Ints, true)];
+    shm.extend(our_series(rows, "shm command ÷ tcp", |r| is(r, "shm_command", "shm", Unit::Ints), fac));
+    let mut hybrid = vec![study_series("hybrid (protected) ÷ socket", 8, "hybrid_result", Unit::Ints, true)];
+    hybrid.extend(our_series(rows, "hybrid ÷ tcp", |r| is(r, "hybrid_result", "hybrid", Unit::Ints), fac));
+    let mut s = hue(shm, 2);
+    s.extend(hue(hybrid, 4));
     written.push(plot(dir, 3, "integers", "factor", &s)?);
     Ok(written)
 }
@@ -171,12 +214,19 @@ fn plot(dir: &Path, which: usize, x_desc: &str, y_desc: &str, series: &[Series])
         .y_label_formatter(&|v| short(*v))
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| *x > 0.0 && *y > 0.0).collect();
+    for s in series {
+        let points: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| *x > 0.0 && *y > 0.0)
+            .collect();
         if points.is_empty() {
             continue;
         }
+        let base = HUES[s.hue % HUES.len()];
+        let cross = s.placement == Some(Placement::Cross);
+        let color = if cross { base.mix(0.5) } else { base.to_rgba() };
         let width = if s.study { 1 } else { 2 };
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
@@ -185,7 +235,11 @@ fn plot(dir: &Path, which: usize, x_desc: &str, y_desc: &str, series: &[Series])
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
         if s.study {
             chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.stroke_width(1))))
+                .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.stroke_width(1))))
+                .map_err(|e| err(e.to_string()))?;
+        } else if cross {
+            chart
+                .draw_series(points.iter().map(|&p| TriangleMarker::new(p, 4, color.filled())))
                 .map_err(|e| err(e.to_string()))?;
         } else {
             chart
