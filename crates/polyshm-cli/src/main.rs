@@ -26,6 +26,8 @@ enum Command {
 }
 
 fn main() {
+    // A drone (started by a Team) or a profile helper serves and never returns.
+    polyshm::team::drone_main(&polyshm::team::Tasks::new());
     polyshm_profile::helper_main();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -25,6 +25,26 @@ pub enum ProfileError {
         #[source]
         source: polyshm::shm::ShmError,
     },
+    /// A drone team of a scenario failed.
+    #[error("scenario `{scenario}`: {what}: {source}")]
+    Team {
+        /// The scenario that was measuring.
+        scenario: &'static str,
+        /// What it was doing.
+        what: String,
+        /// The team's error.
+        #[source]
+        source: polyshm::team::TeamError,
+    },
+    /// Encoding or decoding failed.
+    #[error("scenario `{scenario}`: {source}")]
+    Codec {
+        /// The scenario that was measuring.
+        scenario: &'static str,
+        /// The codec's error.
+        #[source]
+        source: polyshm::codec::CodecError,
+    },
     /// A scenario's result was wrong (an echo that did not echo): the path it timed is
     /// broken, so its timing would mean nothing.
     #[error("scenario `{scenario}`: {what}: expected {expected}, found {found}")]

@@ -139,6 +139,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
     for n in &notes {
         observer.note(n);
     }
+    // Started before the master pins itself: it keeps every CPU.
+    let unpinned = placement::Unpinned::start()
+        .map_err(|e| ProfileError::io("start a thread", "(unpinned helper thread)", e))?;
     let (master_cpu, _) = placement::cpus(Placement::Single);
     if let Err(e) = placement::pin_master(master_cpu) {
         let n = format!("could not pin the master to CPU {master_cpu} ({e}); measured unpinned");
@@ -165,6 +168,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
                     budget: config.budget(),
                     on_point: &mut on_point,
                     notes: &mut scenario_notes,
+                    unpinned: &unpinned,
                 };
                 sc.run(&mut ctx)
             };

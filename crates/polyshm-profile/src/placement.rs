@@ -11,6 +11,7 @@
 
 use crate::row::Placement;
 use std::fmt;
+use std::sync::mpsc;
 use std::str::FromStr;
 
 /// The `--placement` choice.
@@ -102,6 +103,58 @@ pub fn pin_master(cpu: usize) -> std::io::Result<()> {
     polyshm::sys::pin_current_thread(cpu)
 }
 
+/// A thread started before the master pins itself, so that it keeps the process's
+/// full CPU set: work that must not inherit the master's pinning runs there (a drone
+/// team checks its drones' CPUs against the CPUs its caller may use, and its spawner
+/// thread passes the caller's set on to the drones).
+#[derive(Debug)]
+pub struct Unpinned {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl Unpinned {
+    /// Start the thread (call before pinning the caller).
+    pub fn start() -> std::io::Result<Unpinned> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("polyshm-profile-unpinned".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })?;
+        Ok(Unpinned {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Run `f` on the unpinned thread and wait for its answer; `None` if the thread is
+    /// gone (a previous job panicked).
+    pub fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (rtx, rrx) = mpsc::channel();
+        self.tx
+            .as_ref()?
+            .send(Box::new(move || {
+                let _ = rtx.send(f());
+            }))
+            .ok()?;
+        rrx.recv().ok()
+    }
+}
+
+impl Drop for Unpinned {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +182,15 @@ mod tests {
             assert_eq!(s.parse::<PlacementChoice>().unwrap().to_string(), s);
         }
         assert!("elsewhere".parse::<PlacementChoice>().is_err());
+    }
+
+    #[test]
+    fn unpinned_runs_jobs_and_answers() {
+        let u = Unpinned::start().unwrap();
+        let here = std::thread::current().id();
+        let there = u.run(|| std::thread::current().id()).unwrap();
+        assert_ne!(here, there);
+        assert_eq!(u.run(|| 6 * 7), Some(42));
     }
 
     #[test]

@@ -14,10 +14,12 @@
 //! | `shm_command` | 10 | `shm_command` |
 //! | `memcpy` | ref | `memcpy` |
 
+mod codec;
 pub mod helper;
 mod memcpy;
 mod raw;
 mod relay;
+mod team;
 mod udp;
 
 use crate::config::Config;
@@ -50,6 +52,13 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(relay::Relay),
         Box::new(udp::Udp),
         Box::new(raw::Raw),
+        Box::new(codec::Simple),
+        Box::new(codec::General),
+        Box::new(team::EmptyTask),
+        Box::new(team::Requests),
+        Box::new(team::Hybrid { protected: true }),
+        Box::new(team::Hybrid { protected: false }),
+        Box::new(team::ShmCommand),
         Box::new(memcpy::Memcpy),
     ]
 }
@@ -102,6 +111,8 @@ pub struct Context<'a> {
     pub on_point: &'a mut dyn FnMut(&str),
     /// Notes for the report (something skipped, something odd).
     pub notes: &'a mut Vec<String>,
+    /// A thread that is not pinned to the master's CPU.
+    pub unpinned: &'a crate::placement::Unpinned,
 }
 
 impl Context<'_> {

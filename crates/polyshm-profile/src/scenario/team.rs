@@ -21,7 +21,7 @@ use crate::row::{Row, TableRef, Unit};
 use polyshm::team::{Tasks, Team, TeamError, Transport};
 
 /// Map a team error; the description is copied only when there is an error.
-fn team_err(scenario: &'static str, what: &str) -> impl FnOnce(TeamError) -> ProfileError + '_ {
+fn team_err<'a>(scenario: &'static str, what: &'a str) -> impl FnOnce(TeamError) -> ProfileError + 'a {
     move |source| ProfileError::Team {
         scenario,
         what: what.to_string(),
@@ -30,15 +30,27 @@ fn team_err(scenario: &'static str, what: &str) -> impl FnOnce(TeamError) -> Pro
 }
 
 /// A team of one drone on `transport`, pinned as the context's placement says.
+///
+/// The team is started from the unpinned thread: started from the pinned master it
+/// would see one usable CPU and refuse a drone on another.
 fn spawn(ctx: &Context<'_>, scenario: &'static str, transport: Transport) -> Result<Team, ProfileError> {
     let (_, drone_cpu) = ctx.cpus();
-    Team::builder(Tasks::new())
-        .drones(1)
-        .transport(transport)
-        .pin_drones(vec![drone_cpu])
-        .program(ctx.program()?)
-        .spawn()
-        .map_err(team_err(scenario, &format!("start a drone over {transport}")))
+    let program = ctx.program()?;
+    let spawned = ctx.unpinned.run(move || {
+        Team::builder(Tasks::new())
+            .drones(1)
+            .transport(transport)
+            .pin_drones(vec![drone_cpu])
+            .program(program)
+            .spawn()
+    });
+    match spawned {
+        Some(r) => r.map_err(team_err(scenario, &format!("start a drone over {transport}"))),
+        None => Err(ProfileError::Helper {
+            scenario,
+            detail: "the unpinned thread that starts teams is gone".into(),
+        }),
+    }
 }
 
 /// The row's transport id (the team's own `Display`).
