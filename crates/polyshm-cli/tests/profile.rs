@@ -104,8 +104,17 @@ fn quick_profile_measures_every_scenario() {
             "no `{scenario}` rows over `{transport}`"
         );
     }
-    for f in ["report.md", "results.csv", "image1_raw_shm.svg", "image4_factor.svg"] {
+    for f in [
+        "report.md",
+        "results.csv",
+        "image1_raw_shm.svg",
+        "image4_factor.svg",
+    ] {
         assert!(out.path().join(f).is_file(), "{f} written");
     }
-    assert_eq!(leftover_segments(pid), Vec::<String>::new(), "segments left behind");
+    assert_eq!(
+        leftover_segments(pid),
+        Vec::<String>::new(),
+        "segments left behind"
+    );
 }

@@ -11,8 +11,8 @@
 
 use crate::row::Placement;
 use std::fmt;
-use std::sync::mpsc;
 use std::str::FromStr;
+use std::sync::mpsc;
 
 /// The `--placement` choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

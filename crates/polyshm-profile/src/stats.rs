@@ -124,7 +124,10 @@ pub fn measure_timed<E>(
         }
         durations.extend(got);
     }
-    Ok(Samples { durations, batch: 1 })
+    Ok(Samples {
+        durations,
+        batch: 1,
+    })
 }
 
 /// Calls per sample so that one sample lasts at least `min_sample`, given that one
@@ -226,7 +229,13 @@ mod tests {
         // A single sample is every statistic.
         let one = Summary::from_us(&[7.5]).unwrap();
         assert_eq!(
-            (one.median_us, one.p99_us, one.mean_us, one.min_us, one.count),
+            (
+                one.median_us,
+                one.p99_us,
+                one.mean_us,
+                one.min_us,
+                one.count
+            ),
             (7.5, 7.5, 7.5, 7.5, 1)
         );
     }
@@ -259,10 +268,7 @@ mod tests {
             batch_size(Duration::from_nanos(50), Duration::from_micros(2)),
             40
         );
-        assert_eq!(
-            batch_size(Duration::ZERO, Duration::from_micros(2)),
-            2_000
-        );
+        assert_eq!(batch_size(Duration::ZERO, Duration::from_micros(2)), 2_000);
         assert_eq!(batch_size(Duration::ZERO, Duration::from_secs(1)), 10_000);
     }
 
@@ -298,7 +304,9 @@ mod tests {
         let mut asked = Vec::new();
         let s = measure_timed::<()>(&budget, 3, |n| {
             asked.push(n);
-            Ok((0..n).map(|i| Duration::from_micros(i as u64 + 1)).collect())
+            Ok((0..n)
+                .map(|i| Duration::from_micros(i as u64 + 1))
+                .collect())
         })
         .unwrap();
         assert_eq!(asked, vec![4, 3, 3, 3, 1]);

@@ -67,7 +67,11 @@ pub fn figures() -> &'static [Figure] {
 
 /// The study's figure for a point: table, scenario id, size and unit (sizeless
 /// points pass `None`).
-pub fn lookup(table: TableRef, scenario: &str, size: Option<(u64, Unit)>) -> Option<&'static Figure> {
+pub fn lookup(
+    table: TableRef,
+    scenario: &str,
+    size: Option<(u64, Unit)>,
+) -> Option<&'static Figure> {
     figures().iter().find(|f| {
         f.table_ref() == Some(table)
             && f.scenario == scenario
@@ -78,7 +82,9 @@ pub fn lookup(table: TableRef, scenario: &str, size: Option<(u64, Unit)>) -> Opt
 
 /// The figures of one table, in the file's order.
 pub fn table(table: TableRef) -> impl Iterator<Item = &'static Figure> {
-    figures().iter().filter(move |f| f.table_ref() == Some(table))
+    figures()
+        .iter()
+        .filter(move |f| f.table_ref() == Some(table))
 }
 
 #[cfg(test)]
@@ -103,7 +109,12 @@ mod tests {
     fn lookups_find_the_printed_numbers() {
         let t1 = lookup(TableRef::Study(1), "mutex_roundtrip", None).unwrap();
         assert_eq!(t1.study_us, 117.0);
-        let t7 = lookup(TableRef::Study(7), "socket_request", Some((1_000_000, Unit::Ints))).unwrap();
+        let t7 = lookup(
+            TableRef::Study(7),
+            "socket_request",
+            Some((1_000_000, Unit::Ints)),
+        )
+        .unwrap();
         assert_eq!(t7.study_us, 1_518_115.0);
         let t10 = lookup(TableRef::Study(10), "shm_command", Some((1000, Unit::Ints))).unwrap();
         assert_eq!((t10.study_us, t10.study_factor), (397.0, Some(0.03)));

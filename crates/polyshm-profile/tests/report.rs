@@ -67,9 +67,15 @@ fn every_report_file_is_written_and_readable() {
 
     // Every measured statistic is a positive, ordered number.
     for r in &back {
-        assert!(r.min_us > 0.0 && r.min_us <= r.median_us && r.median_us <= r.p99_us, "{r:?}");
+        assert!(
+            r.min_us > 0.0 && r.min_us <= r.median_us && r.median_us <= r.p99_us,
+            "{r:?}"
+        );
         assert!(r.count >= 10, "{r:?}");
-        assert!(r.size.unwrap() <= 100_000, "--quick stops at 100,000: {r:?}");
+        assert!(
+            r.size.unwrap() <= 100_000,
+            "--quick stops at 100,000: {r:?}"
+        );
         assert_eq!(r.placement, Placement::Single);
     }
 
@@ -77,15 +83,31 @@ fn every_report_file_is_written_and_readable() {
     let csv = std::fs::read_to_string(&written.csv).unwrap();
     let mut lines = csv.lines();
     let header = lines.next().unwrap();
-    assert!(header.starts_with("table,scenario,transport,size,unit,median_us,p99_us,mean_us,min_us,count"), "{header}");
-    assert!(header.contains("study_us") && header.ends_with("placement"), "{header}");
+    assert!(
+        header.starts_with(
+            "table,scenario,transport,size,unit,median_us,p99_us,mean_us,min_us,count"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.contains("study_us") && header.ends_with("placement"),
+        "{header}"
+    );
     assert_eq!(lines.count(), back.len());
 
     // Markdown: every table of the run, the machine, how to read it, the plots.
     let md = std::fs::read_to_string(&written.markdown).unwrap();
     assert!(md.contains("## Table 3:"), "{md}");
     assert!(md.contains("## Reference: plain memcpy"));
-    for key in ["| machine |", "| CPU |", "| kernel |", "| compiler |", "| commit |", "ours ÷ our tcp", "ours ÷ study"] {
+    for key in [
+        "| machine |",
+        "| CPU |",
+        "| kernel |",
+        "| compiler |",
+        "| commit |",
+        "ours ÷ our tcp",
+        "ours ÷ study",
+    ] {
         assert!(md.contains(key), "report.md lacks {key}");
     }
     assert!(
@@ -104,7 +126,11 @@ fn every_report_file_is_written_and_readable() {
     for p in &written.plots {
         let svg = std::fs::read_to_string(p).unwrap();
         assert!(svg.starts_with("<svg"), "{}", p.display());
-        assert!(svg.contains("study:"), "{} labels the study's points", p.display());
+        assert!(
+            svg.contains("study:"),
+            "{} labels the study's points",
+            p.display()
+        );
     }
     let img1 = std::fs::read_to_string(dir.path().join("image1_raw_shm.svg")).unwrap();
     assert!(img1.contains("ours: read") && img1.contains("ours: memcpy"));
@@ -133,6 +159,6 @@ fn an_unknown_scenario_is_refused() {
         scenarios: vec!["table_99".into()],
         ..Config::default()
     };
-    let err = run(&config, &mut Silent).err().expect("refused").to_string();
+    let err = run(&config, &mut Silent).expect_err("refused").to_string();
     assert!(err.contains("table_99"), "{err}");
 }

@@ -54,9 +54,8 @@ fn size_cell(r: &Row) -> String {
 /// The display order of rows: by scenario, transport, unit and size as first seen,
 /// then placement.
 fn ordered(rows: &[Row]) -> Vec<&Row> {
-    let first = |f: &dyn Fn(&Row) -> String, r: &Row| {
-        rows.iter().position(|x| f(x) == f(r)).unwrap_or(0)
-    };
+    let first =
+        |f: &dyn Fn(&Row) -> String, r: &Row| rows.iter().position(|x| f(x) == f(r)).unwrap_or(0);
     let mut v: Vec<&Row> = rows.iter().collect();
     v.sort_by_key(|r| {
         (

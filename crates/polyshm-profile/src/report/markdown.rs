@@ -74,7 +74,9 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
     if !plots.is_empty() {
         let _ = writeln!(s, "## Plots (the study's Images 1–4, redrawn)\n");
         for p in plots {
-            let name = p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let name = p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             let title = PLOTS
                 .iter()
                 .find(|(f, _)| *f == name)

@@ -33,7 +33,8 @@ pub struct Written {
 
 /// Write every report file of `outcome` into `dir` (created if missing).
 pub fn write(outcome: &Outcome, dir: &Path) -> Result<Written, ProfileError> {
-    std::fs::create_dir_all(dir).map_err(|e| ProfileError::io("create the report folder", dir, e))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ProfileError::io("create the report folder", dir, e))?;
     let rows: Vec<_> = outcome.rows().cloned().collect();
     let json = dir.join("results.json");
     write_json(&rows, &json)?;

@@ -126,7 +126,12 @@ pub fn draw_plots(rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ProfileError
     .enumerate()
     {
         let mut kind = vec![study_series(label, 3, id, Unit::Bytes, false)];
-        kind.extend(our_series(rows, label, |r| is(r, id, "shm-raw", Unit::Bytes), median));
+        kind.extend(our_series(
+            rows,
+            label,
+            |r| is(r, id, "shm-raw", Unit::Bytes),
+            median,
+        ));
         s.extend(hue(kind, i));
     }
     s.extend(hue(
@@ -141,50 +146,131 @@ pub fn draw_plots(rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ProfileError
     written.push(plot(dir, 0, "bytes", "µs", &s)?);
 
     // Image 2: socket requests of bytes.
-    let mut s = vec![study_series("Polycephaly request", 7, "socket_request", Unit::Bytes, false)];
-    s.extend(our_series(rows, "tcp socket", |r| is(r, "socket_request", "tcp", Unit::Bytes), median));
+    let mut s = vec![study_series(
+        "Polycephaly request",
+        7,
+        "socket_request",
+        Unit::Bytes,
+        false,
+    )];
+    s.extend(our_series(
+        rows,
+        "tcp socket",
+        |r| is(r, "socket_request", "tcp", Unit::Bytes),
+        median,
+    ));
     s.extend(hue(
-        our_series(rows, "unix socket", |r| is(r, "socket_request", "unix", Unit::Bytes), median),
+        our_series(
+            rows,
+            "unix socket",
+            |r| is(r, "socket_request", "unix", Unit::Bytes),
+            median,
+        ),
         3,
     ));
     s.extend(hue(
-        our_series(rows, "memcpy", |r| is(r, "memcpy", "memcpy", Unit::Bytes), median),
+        our_series(
+            rows,
+            "memcpy",
+            |r| is(r, "memcpy", "memcpy", Unit::Bytes),
+            median,
+        ),
         6,
     ));
     written.push(plot(dir, 1, "bytes", "µs", &s)?);
 
     // Image 3: socket vs shared memory, integer arrays.
-    let mut s = vec![study_series("Polycephaly request", 7, "socket_request", Unit::Ints, false)];
-    s.extend(our_series(rows, "tcp socket", |r| is(r, "socket_request", "tcp", Unit::Ints), median));
-    let mut shm = vec![study_series("shared memory command", 10, "shm_command", Unit::Ints, false)];
-    shm.extend(our_series(rows, "shm command", |r| is(r, "shm_command", "shm", Unit::Ints), median));
+    let mut s = vec![study_series(
+        "Polycephaly request",
+        7,
+        "socket_request",
+        Unit::Ints,
+        false,
+    )];
+    s.extend(our_series(
+        rows,
+        "tcp socket",
+        |r| is(r, "socket_request", "tcp", Unit::Ints),
+        median,
+    ));
+    let mut shm = vec![study_series(
+        "shared memory command",
+        10,
+        "shm_command",
+        Unit::Ints,
+        false,
+    )];
+    shm.extend(our_series(
+        rows,
+        "shm command",
+        |r| is(r, "shm_command", "shm", Unit::Ints),
+        median,
+    ));
     s.extend(hue(shm, 2));
     s.extend(hue(
-        our_series(rows, "memcpy", |r| is(r, "memcpy", "memcpy", Unit::Ints), median),
+        our_series(
+            rows,
+            "memcpy",
+            |r| is(r, "memcpy", "memcpy", Unit::Ints),
+            median,
+        ),
         6,
     ));
     written.push(plot(dir, 2, "integers", "µs", &s)?);
 
     // Image 4: the factors.
     let fac = |r: &Row| r.factor_vs_socket;
-    let mut shm = vec![study_series("shm command ÷ socket", 10, "shm_command", Unit::Ints, true)];
-    shm.extend(our_series(rows, "shm command ÷ tcp", |r| is(r, "shm_command", "shm", Unit::Ints), fac));
-    let mut hybrid = vec![study_series("hybrid (protected) ÷ socket", 8, "hybrid_result", Unit::Ints, true)];
-    hybrid.extend(our_series(rows, "hybrid ÷ tcp", |r| is(r, "hybrid_result", "hybrid", Unit::Ints), fac));
+    let mut shm = vec![study_series(
+        "shm command ÷ socket",
+        10,
+        "shm_command",
+        Unit::Ints,
+        true,
+    )];
+    shm.extend(our_series(
+        rows,
+        "shm command ÷ tcp",
+        |r| is(r, "shm_command", "shm", Unit::Ints),
+        fac,
+    ));
+    let mut hybrid = vec![study_series(
+        "hybrid (protected) ÷ socket",
+        8,
+        "hybrid_result",
+        Unit::Ints,
+        true,
+    )];
+    hybrid.extend(our_series(
+        rows,
+        "hybrid ÷ tcp",
+        |r| is(r, "hybrid_result", "hybrid", Unit::Ints),
+        fac,
+    ));
     let mut s = hue(shm, 2);
     s.extend(hue(hybrid, 4));
     written.push(plot(dir, 3, "integers", "factor", &s)?);
     Ok(written)
 }
 
-fn plot(dir: &Path, which: usize, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<PathBuf, ProfileError> {
+fn plot(
+    dir: &Path,
+    which: usize,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+) -> Result<PathBuf, ProfileError> {
     let (file, title) = PLOTS[which];
     let path = dir.join(file);
     let err = |e: String| ProfileError::Plot {
         path: path.clone(),
         message: e,
     };
-    let pts = || series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| *x > 0.0 && *y > 0.0);
+    let pts = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| *x > 0.0 && *y > 0.0)
+    };
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts() {
         x0 = x0.min(x);
@@ -232,14 +318,24 @@ fn plot(dir: &Path, which: usize, x_desc: &str, y_desc: &str, series: &[Series])
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
             .map_err(|e| err(e.to_string()))?
             .label(s.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
+            });
         if s.study {
             chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.stroke_width(1))))
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&p| Circle::new(p, 5, color.stroke_width(1))),
+                )
                 .map_err(|e| err(e.to_string()))?;
         } else if cross {
             chart
-                .draw_series(points.iter().map(|&p| TriangleMarker::new(p, 4, color.filled())))
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&p| TriangleMarker::new(p, 4, color.filled())),
+                )
                 .map_err(|e| err(e.to_string()))?;
         } else {
             chart
@@ -291,7 +387,17 @@ mod tests {
 
     #[test]
     fn the_study_has_points_for_every_plot() {
-        assert_eq!(study_series("r", 3, "raw_read", Unit::Bytes, false).points.len(), 4);
-        assert_eq!(study_series("s", 10, "shm_command", Unit::Ints, true).points.len(), 6);
+        assert_eq!(
+            study_series("r", 3, "raw_read", Unit::Bytes, false)
+                .points
+                .len(),
+            4
+        );
+        assert_eq!(
+            study_series("s", 10, "shm_command", Unit::Ints, true)
+                .points
+                .len(),
+            6
+        );
     }
 }

@@ -63,15 +63,19 @@ impl Scenario for Simple {
             let v = int_payload(size as usize);
             let unit = Some((size, Unit::Ints));
             let mut bytes = Vec::new();
-            rows.push(ctx.point(budget, t, "simple_encode", "codec-pod", unit, || {
-                bytes = codec::pod_bytes(black_box(&v[..])).to_vec();
-                Ok::<(), ProfileError>(())
-            })?);
+            rows.push(
+                ctx.point(budget, t, "simple_encode", "codec-pod", unit, || {
+                    bytes = codec::pod_bytes(black_box(&v[..])).to_vec();
+                    Ok::<(), ProfileError>(())
+                })?,
+            );
             let mut back: Vec<i64> = Vec::new();
-            rows.push(ctx.point(budget, t, "simple_decode", "codec-pod", unit, || {
-                back = codec::pod_from_bytes(black_box(&bytes[..])).map_err(codec_err(ID))?;
-                Ok::<(), ProfileError>(())
-            })?);
+            rows.push(
+                ctx.point(budget, t, "simple_decode", "codec-pod", unit, || {
+                    back = codec::pod_from_bytes(black_box(&bytes[..])).map_err(codec_err(ID))?;
+                    Ok::<(), ProfileError>(())
+                })?,
+            );
             check(ID, &back, &v)?;
         }
         Ok(rows)
@@ -106,15 +110,19 @@ impl Scenario for General {
             let v = int_payload(size as usize);
             let unit = Some((size, Unit::Ints));
             let mut bytes = Vec::new();
-            rows.push(ctx.point(budget, t, "general_encode", "codec-serde", unit, || {
-                bytes = codec::encode(black_box(&v)).map_err(codec_err(ID))?;
-                Ok::<(), ProfileError>(())
-            })?);
+            rows.push(
+                ctx.point(budget, t, "general_encode", "codec-serde", unit, || {
+                    bytes = codec::encode(black_box(&v)).map_err(codec_err(ID))?;
+                    Ok::<(), ProfileError>(())
+                })?,
+            );
             let mut back: Vec<i64> = Vec::new();
-            rows.push(ctx.point(budget, t, "general_decode", "codec-serde", unit, || {
-                back = codec::decode(black_box(&bytes[..])).map_err(codec_err(ID))?;
-                Ok::<(), ProfileError>(())
-            })?);
+            rows.push(
+                ctx.point(budget, t, "general_decode", "codec-serde", unit, || {
+                    back = codec::decode(black_box(&bytes[..])).map_err(codec_err(ID))?;
+                    Ok::<(), ProfileError>(())
+                })?,
+            );
             check(ID, &back, &v)?;
         }
         Ok(rows)

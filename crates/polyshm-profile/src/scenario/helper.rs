@@ -39,7 +39,10 @@ pub(crate) fn helper_main() {
 }
 
 fn serve(role: &str) -> Result<(), String> {
-    if let Some(parent) = std::env::var(PARENT_ENV).ok().and_then(|p| parse_parent(&p)) {
+    if let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| parse_parent(&p))
+    {
         if !polyshm::sys::kill_with_parent(parent).map_err(|e| e.to_string())? {
             return Err("the master is already gone".into());
         }
@@ -60,11 +63,15 @@ fn serve(role: &str) -> Result<(), String> {
         }
         None if role == "relay-serve" => {
             let link = Relay::connect_from_env(TIMEOUT).map_err(|e| e.to_string())?;
-            probe::serve(&link, TIMEOUT).map(|_| ()).map_err(|e| e.to_string())
+            probe::serve(&link, TIMEOUT)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         None if role == "udp-serve" => {
             let link = UdpRelay::connect_from_env(TIMEOUT).map_err(|e| e.to_string())?;
-            probe::serve(&link, TIMEOUT).map(|_| ()).map_err(|e| e.to_string())
+            probe::serve(&link, TIMEOUT)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         _ => Err(format!("unknown helper role `{role}`")),
     }

@@ -57,17 +57,16 @@ impl Scenario for Raw {
             shm.write_at(0, &data).map_err(shm_err("write"))?;
             let unit = Some((size, Unit::Bytes));
             rows.push(ctx.point(budget, t, "raw_read", "shm-raw", unit, || {
-                shm.read_at(0, black_box(&mut buf))
-                    .map_err(shm_err("read"))
+                shm.read_at(0, black_box(&mut buf)).map_err(shm_err("read"))
             })?);
             check(&buf, &data, "raw_read")?;
             rows.push(ctx.point(budget, t, "raw_write", "shm-raw", unit, || {
                 shm.write_at(0, black_box(&data)).map_err(shm_err("write"))
             })?);
             rows.push(ctx.point(budget, t, "raw_write_read", "shm-raw", unit, || {
-                shm.write_at(0, black_box(&data)).map_err(shm_err("write"))?;
-                shm.read_at(0, black_box(&mut buf))
-                    .map_err(shm_err("read"))
+                shm.write_at(0, black_box(&data))
+                    .map_err(shm_err("write"))?;
+                shm.read_at(0, black_box(&mut buf)).map_err(shm_err("read"))
             })?);
             check(&buf, &data, "raw_write_read")?;
         }

@@ -50,7 +50,10 @@ impl Scenario for Relay {
         let mut rows = Vec::new();
 
         // Connect: the helper connects `n` times and reports each connect time.
-        let connects = budget.warmup + budget.min_samples.max(if ctx.config.quick { 30 } else { 200 });
+        let connects = budget.warmup
+            + budget
+                .min_samples
+                .max(if ctx.config.quick { 30 } else { 200 });
         let relay = ShmRelay::create(&unique_name("prof-relay"), RelayOptions::default())
             .map_err(relay_err("open the relay"))?;
         let helper = Helper::spawn(
@@ -60,9 +63,13 @@ impl Scenario for Relay {
             drone_cpu,
             &[(relay::RELAY_ENV, relay.name())],
         )?;
-        probe::accept_many(&relay, connects, TIMEOUT).map_err(relay_err("accept the helper's connects"))?;
+        probe::accept_many(&relay, connects, TIMEOUT)
+            .map_err(relay_err("accept the helper's connects"))?;
         let printed = helper.finish()?;
-        let mut times = parse_times(&printed).map_err(|detail| ProfileError::Helper { scenario: ID, detail })?;
+        let mut times = parse_times(&printed).map_err(|detail| ProfileError::Helper {
+            scenario: ID,
+            detail,
+        })?;
         if times.len() != connects {
             return Err(ProfileError::Wrong {
                 scenario: ID,
@@ -72,17 +79,38 @@ impl Scenario for Relay {
             });
         }
         let durations = times.split_off(budget.warmup.min(times.len()));
-        let samples = Samples { durations, batch: 1 };
+        let samples = Samples {
+            durations,
+            batch: 1,
+        };
         rows.push(ctx.record(TableRef::Study(1), "relay_connect", "relay", None, &samples));
 
         // Roundtrips: the helper connects once and serves.
-        let helper = Helper::spawn(ID, &program, "relay-serve", drone_cpu, &[(relay::RELAY_ENV, relay.name())])?;
-        let link = relay.accept(Some(TIMEOUT)).map_err(relay_err("accept the helper"))?;
-        let samples = measure_timed(&budget, 100, |n| probe::echo_roundtrips(&link, &[], n, TIMEOUT))
-            .map_err(relay_err("mutex roundtrip"))?;
-        rows.push(ctx.record(TableRef::Study(1), "mutex_roundtrip", "relay", None, &samples));
-        let samples = measure_timed(&budget, 100, |n| probe::signal_roundtrips(&link, n, TIMEOUT))
-            .map_err(relay_err("signal roundtrip"))?;
+        let helper = Helper::spawn(
+            ID,
+            &program,
+            "relay-serve",
+            drone_cpu,
+            &[(relay::RELAY_ENV, relay.name())],
+        )?;
+        let link = relay
+            .accept(Some(TIMEOUT))
+            .map_err(relay_err("accept the helper"))?;
+        let samples = measure_timed(&budget, 100, |n| {
+            probe::echo_roundtrips(&link, &[], n, TIMEOUT)
+        })
+        .map_err(relay_err("mutex roundtrip"))?;
+        rows.push(ctx.record(
+            TableRef::Study(1),
+            "mutex_roundtrip",
+            "relay",
+            None,
+            &samples,
+        ));
+        let samples = measure_timed(&budget, 100, |n| {
+            probe::signal_roundtrips(&link, n, TIMEOUT)
+        })
+        .map_err(relay_err("signal roundtrip"))?;
         rows.push(ctx.record(TableRef::Ref, "signal_roundtrip", "relay", None, &samples));
         probe::finish(&link, TIMEOUT).map_err(relay_err("stop the helper"))?;
         helper.finish()?;

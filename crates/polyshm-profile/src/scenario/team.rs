@@ -21,7 +21,10 @@ use crate::row::{Row, TableRef, Unit};
 use polyshm::team::{Tasks, Team, TeamError, Transport};
 
 /// Map a team error; the description is copied only when there is an error.
-fn team_err<'a>(scenario: &'static str, what: &'a str) -> impl FnOnce(TeamError) -> ProfileError + 'a {
+fn team_err<'a>(
+    scenario: &'static str,
+    what: &'a str,
+) -> impl FnOnce(TeamError) -> ProfileError + 'a {
     move |source| ProfileError::Team {
         scenario,
         what: what.to_string(),
@@ -33,7 +36,11 @@ fn team_err<'a>(scenario: &'static str, what: &'a str) -> impl FnOnce(TeamError)
 ///
 /// The team is started from the unpinned thread: started from the pinned master it
 /// would see one usable CPU and refuse a drone on another.
-fn spawn(ctx: &Context<'_>, scenario: &'static str, transport: Transport) -> Result<Team, ProfileError> {
+fn spawn(
+    ctx: &Context<'_>,
+    scenario: &'static str,
+    transport: Transport,
+) -> Result<Team, ProfileError> {
     let (_, drone_cpu) = ctx.cpus();
     let program = ctx.program()?;
     let spawned = ctx.unpinned.run(move || {
@@ -45,7 +52,10 @@ fn spawn(ctx: &Context<'_>, scenario: &'static str, transport: Transport) -> Res
             .spawn()
     });
     match spawned {
-        Some(r) => r.map_err(team_err(scenario, &format!("start a drone over {transport}"))),
+        Some(r) => r.map_err(team_err(
+            scenario,
+            &format!("start a drone over {transport}"),
+        )),
         None => Err(ProfileError::Helper {
             scenario,
             detail: "the unpinned thread that starts teams is gone".into(),
@@ -73,12 +83,19 @@ fn echo_points(
         let n = size as usize;
         let bytes = byte_payload(n);
         let what = format!("echo {n} bytes over {transport}");
-        let row = ctx.point(budget, table, scenario, &transport, Some((size, Unit::Bytes)), || {
-            let back: Vec<u8> = team
-                .run_pod("polyshm.echo_bytes", &bytes)
-                .map_err(team_err(scenario_family, &what))?;
-            expect_len(scenario_family, &what, back.len(), n)
-        })?;
+        let row = ctx.point(
+            budget,
+            table,
+            scenario,
+            &transport,
+            Some((size, Unit::Bytes)),
+            || {
+                let back: Vec<u8> = team
+                    .run_pod("polyshm.echo_bytes", &bytes)
+                    .map_err(team_err(scenario_family, &what))?;
+                expect_len(scenario_family, &what, back.len(), n)
+            },
+        )?;
         let back: Vec<u8> = team
             .run_pod("polyshm.echo_bytes", &bytes)
             .map_err(team_err(scenario_family, &what))?;
@@ -89,12 +106,19 @@ fn echo_points(
         let n = size as usize;
         let ints = int_payload(n);
         let what = format!("echo {n} integers over {transport}");
-        let row = ctx.point(budget, table, scenario, &transport, Some((size, Unit::Ints)), || {
-            let back: Vec<i64> = team
-                .run_pod("polyshm.echo_i64", &ints)
-                .map_err(team_err(scenario_family, &what))?;
-            expect_len(scenario_family, &what, back.len(), n)
-        })?;
+        let row = ctx.point(
+            budget,
+            table,
+            scenario,
+            &transport,
+            Some((size, Unit::Ints)),
+            || {
+                let back: Vec<i64> = team
+                    .run_pod("polyshm.echo_i64", &ints)
+                    .map_err(team_err(scenario_family, &what))?;
+                expect_len(scenario_family, &what, back.len(), n)
+            },
+        )?;
         let back: Vec<i64> = team
             .run_pod("polyshm.echo_i64", &ints)
             .map_err(team_err(scenario_family, &what))?;
@@ -104,7 +128,12 @@ fn echo_points(
     Ok(rows)
 }
 
-fn expect_len(scenario: &'static str, what: &str, got: usize, want: usize) -> Result<(), ProfileError> {
+fn expect_len(
+    scenario: &'static str,
+    what: &str,
+    got: usize,
+    want: usize,
+) -> Result<(), ProfileError> {
     if got == want {
         return Ok(());
     }
@@ -161,10 +190,17 @@ impl Scenario for EmptyTask {
                 _ => (TableRef::Ref, "empty_task"),
             };
             let what = format!("run polyshm.empty over {transport}");
-            rows.push(ctx.point(budget, table, scenario, &transport_id(transport), None, || {
-                team.run::<(), ()>("polyshm.empty", &())
-                    .map_err(team_err(ID, &what))
-            })?);
+            rows.push(ctx.point(
+                budget,
+                table,
+                scenario,
+                &transport_id(transport),
+                None,
+                || {
+                    team.run::<(), ()>("polyshm.empty", &())
+                        .map_err(team_err(ID, &what))
+                },
+            )?);
         }
         Ok(rows)
     }
@@ -195,7 +231,10 @@ impl Scenario for Requests {
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         const ID: &str = "socket_request";
         let mut rows = Vec::new();
-        for (transport, table) in [(Transport::Tcp, TableRef::Study(7)), (Transport::Unix, TableRef::Ref)] {
+        for (transport, table) in [
+            (Transport::Tcp, TableRef::Study(7)),
+            (Transport::Unix, TableRef::Ref),
+        ] {
             let team = spawn(ctx, ID, transport)?;
             rows.extend(echo_points(ctx, ID, &team, table, "socket_request")?);
         }
@@ -239,7 +278,13 @@ impl Scenario for Hybrid {
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         let id = self.id();
-        let team = spawn(ctx, id, Transport::Hybrid { protected: self.protected })?;
+        let team = spawn(
+            ctx,
+            id,
+            Transport::Hybrid {
+                protected: self.protected,
+            },
+        )?;
         echo_points(ctx, id, &team, self.table(), "hybrid_result")
     }
 }
@@ -268,6 +313,12 @@ impl Scenario for ShmCommand {
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         let team = spawn(ctx, "shm_command", Transport::Shm)?;
-        echo_points(ctx, "shm_command", &team, TableRef::Study(10), "shm_command")
+        echo_points(
+            ctx,
+            "shm_command",
+            &team,
+            TableRef::Study(10),
+            "shm_command",
+        )
     }
 }

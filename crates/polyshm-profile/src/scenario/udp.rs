@@ -45,10 +45,20 @@ impl Scenario for Udp {
         let (_, drone_cpu) = ctx.cpus();
         let budget = ctx.budget.roundtrip();
         let relay = UdpRelay::bind().map_err(udp_err("bind the UDP relay"))?;
-        let helper = Helper::spawn(ID, &program, "udp-serve", drone_cpu, &[(relay::UDP_RELAY_ENV, relay.name())])?;
-        let link = relay.accept(Some(TIMEOUT)).map_err(udp_err("accept the helper"))?;
-        let samples = measure_timed(&budget, 100, |n| probe::echo_roundtrips(&link, &[], n, TIMEOUT))
-            .map_err(udp_err("message/reply roundtrip"))?;
+        let helper = Helper::spawn(
+            ID,
+            &program,
+            "udp-serve",
+            drone_cpu,
+            &[(relay::UDP_RELAY_ENV, relay.name())],
+        )?;
+        let link = relay
+            .accept(Some(TIMEOUT))
+            .map_err(udp_err("accept the helper"))?;
+        let samples = measure_timed(&budget, 100, |n| {
+            probe::echo_roundtrips(&link, &[], n, TIMEOUT)
+        })
+        .map_err(udp_err("message/reply roundtrip"))?;
         let row = ctx.record(TableRef::Study(2), "udp_roundtrip", "udp", None, &samples);
         probe::finish(&link, TIMEOUT).map_err(udp_err("stop the helper"))?;
         helper.finish()?;
