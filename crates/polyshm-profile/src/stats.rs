@@ -34,8 +34,8 @@ impl Budget {
         Budget {
             warmup: 20,
             min_samples: 30,
-            max_samples: 20_000,
-            time: Duration::from_millis(400),
+            max_samples: 100_000,
+            time: Duration::from_secs(1),
             min_sample: Duration::from_micros(2),
         }
     }
