@@ -80,12 +80,15 @@ impl std::fmt::Display for Value {
     }
 }
 
-/// The built-in task that runs script blocks: `(block, rows)` → each row's answer.
+/// The built-in task that runs script blocks: `(block, index of the first row, rows)`
+/// → each row's answer.
 #[cfg(feature = "script")]
 pub const TASK: &str = "polyshm.script";
 
 #[cfg(feature = "script")]
-pub(crate) use engine::{check, register};
+pub use engine::check_block;
+#[cfg(feature = "script")]
+pub(crate) use engine::register;
 
 #[cfg(feature = "script")]
 mod engine {
@@ -152,8 +155,9 @@ mod engine {
         Ok((ast, f, arity))
     }
 
-    /// Master side: compile the block once, check it takes `columns` arguments.
-    pub(crate) fn check(block: &str, columns: usize) -> Result<(), TeamError> {
+    /// Compile a block in this process and check that it is a closure taking
+    /// `columns` arguments (the master does this before any drone works).
+    pub fn check_block(block: &str, columns: usize) -> Result<(), TeamError> {
         let err = |message: String| TeamError::Script {
             block: block.into(),
             message,
@@ -175,7 +179,7 @@ mod engine {
         static CACHE: RefCell<Cache> = RefCell::new((engine(), None));
     }
 
-    fn run(block: String, rows: Vec<Vec<Value>>) -> Result<Vec<Value>, String> {
+    fn run(block: String, first: u64, rows: Vec<Vec<Value>>) -> Result<Vec<Value>, String> {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
             let (e, compiled) = &mut *c;
@@ -190,7 +194,7 @@ mod engine {
                     let args: Vec<Dynamic> = row.iter().map(to_dynamic).collect();
                     let r = f
                         .call::<Dynamic>(e, ast, args)
-                        .map_err(|err| format!("failed on row {i}: {err}"))?;
+                        .map_err(|err| format!("failed on row {}: {err}", first + i as u64))?;
                     from_dynamic(r)
                 })
                 .collect()
@@ -199,9 +203,10 @@ mod engine {
 
     /// Add the script task to a registry.
     pub(crate) fn register(t: Tasks) -> Tasks {
-        t.task(TASK, |(block, rows): (String, Vec<Vec<Value>>)| {
-            run(block, rows)
-        })
+        t.task(
+            TASK,
+            |(block, first, rows): (String, u64, Vec<Vec<Value>>)| run(block, first, rows),
+        )
     }
 
     #[cfg(test)]
@@ -215,20 +220,20 @@ mod engine {
                 vec![Value::Int(2), Value::Float(0.5)],
             ];
             assert_eq!(
-                run("|a, b| a + b".into(), rows).unwrap(),
+                run("|a, b| a + b".into(), 0, rows).unwrap(),
                 [Value::Int(6), Value::Float(2.5)]
             );
-            assert!(check("|a, b| a + b", 2).is_ok());
-            let e = check("|a, b| a +", 2).unwrap_err().to_string();
+            assert!(check_block("|a, b| a + b", 2).is_ok());
+            let e = check_block("|a, b| a +", 2).unwrap_err().to_string();
             assert!(e.contains("does not compile"), "{e}");
-            let e = check("|a| a", 2).unwrap_err().to_string();
+            let e = check_block("|a| a", 2).unwrap_err().to_string();
             assert!(e.contains("takes 1 arguments"), "{e}");
             let e = run(
                 "|a, b| a / b".into(),
                 vec![vec![Value::Int(1), Value::Int(0)]],
             )
             .unwrap_err();
-            assert!(e.contains("row 0"), "{e}");
+            assert!(e.contains("row 3"), "{e}");
             assert_eq!(
                 Value::Array(vec![6.into(), 2.5.into(), "x".into()]).to_string(),
                 "[6, 2.5, \"x\"]"

@@ -920,7 +920,7 @@ impl Team {
         block: &str,
         columns: Vec<Vec<super::script::Value>>,
     ) -> Result<Vec<super::script::Value>, TeamError> {
-        super::script::check(block, columns.len())?;
+        super::script::check_block(block, columns.len())?;
         let n = columns.first().map_or(0, Vec::len);
         if let Some(c) = columns.iter().find(|c| c.len() != n) {
             return Err(TeamError::Arguments(format!(
@@ -937,9 +937,10 @@ impl Team {
             })
             .collect();
         let per = n.div_ceil(self.drones()).max(1);
-        let chunks: Vec<(String, Vec<Vec<super::script::Value>>)> = rows
+        let chunks: Vec<(String, u64, Vec<Vec<super::script::Value>>)> = rows
             .chunks(per)
-            .map(|c| (block.to_string(), c.to_vec()))
+            .enumerate()
+            .map(|(i, c)| (block.to_string(), (i * per) as u64, c.to_vec()))
             .collect();
         let parts: Vec<Result<Vec<super::script::Value>, String>> =
             self.map(super::script::TASK, chunks)?;
