@@ -8,7 +8,9 @@
 //!   [`MutexState`](sync::MutexState) on a few words of shared memory;
 //! - [`shm`]: [`SharedMemory`](shm::SharedMemory) segments, and
 //!   [`RemoteSemaphore`](shm::RemoteSemaphore) / [`RemoteMutex`](shm::RemoteMutex)
-//!   placed in them.
+//!   placed in them;
+//! - [`relay`]: [`Relay`](relay::Relay), the rendezvous a client connects to by name
+//!   (the study's `SemaphoreEventRelay`), and [`UdpRelay`](relay::UdpRelay).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod relay;
 pub mod shm;
 pub mod sync;
 
