@@ -82,9 +82,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             "{text:?} is not a size: write a number, optionally followed by K, M, G or T"
         ));
     }
-    let number: u64 = t[..digits]
-        .parse()
-        .map_err(|e| format!("{text:?}: {e}"))?;
+    let number: u64 = t[..digits].parse().map_err(|e| format!("{text:?}: {e}"))?;
     let shift = match t[digits..].to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -103,7 +101,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 fn to_usize(v: u64, what: &str) -> Result<usize> {
-    usize::try_from(v).with_context(|| format!("{what} {v} does not fit this machine's address space"))
+    usize::try_from(v)
+        .with_context(|| format!("{what} {v} does not fit this machine's address space"))
 }
 
 fn create(name: &str, size: u64) -> Result<()> {

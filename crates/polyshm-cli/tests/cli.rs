@@ -93,9 +93,15 @@ fn create_write_read_ls_rm() {
     assert_eq!(row["owner_alive"], false);
     assert!(row["problem"].is_null());
 
-    ok(&["shm", "write", &name, "--offset", "1K"], b"hello, segment");
+    ok(
+        &["shm", "write", &name, "--offset", "1K"],
+        b"hello, segment",
+    );
     assert_eq!(
-        ok(&["shm", "read", &name, "--offset", "1024", "--len", "14"], b""),
+        ok(
+            &["shm", "read", &name, "--offset", "1024", "--len", "14"],
+            b""
+        ),
         b"hello, segment"
     );
     // Without --len: to the end of the data region.

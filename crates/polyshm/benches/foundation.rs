@@ -229,7 +229,14 @@ fn relay_connects(cpu: usize, n: usize) -> Vec<Duration> {
 
 fn udp_relay_roundtrips(cpu: usize, n: usize) -> Vec<Duration> {
     let relay = UdpRelay::bind().expect("udp relay");
-    let child = spawn("udp-relay", cpu, false, "", 0, &[(UDP_RELAY_ENV, relay.name())]);
+    let child = spawn(
+        "udp-relay",
+        cpu,
+        false,
+        "",
+        0,
+        &[(UDP_RELAY_ENV, relay.name())],
+    );
     let link = relay.accept(Some(PATIENCE)).expect("accept");
     probe::echo_roundtrips(&link, &[], warmup(n), PATIENCE).expect("warm-up");
     let times = probe::echo_roundtrips(&link, &[], n, PATIENCE).expect("echo");
@@ -243,7 +250,14 @@ fn unix_roundtrips(cpu: usize, n: usize) -> Vec<Duration> {
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).expect("bind unix socket");
     let total = warmup(n) + n;
-    let child = spawn("unix", cpu, false, path.to_str().expect("utf-8 path"), total, &[]);
+    let child = spawn(
+        "unix",
+        cpu,
+        false,
+        path.to_str().expect("utf-8 path"),
+        total,
+        &[],
+    );
     let (mut s, _) = listener.accept().expect("accept");
     let _ = std::fs::remove_file(&path);
     let mut buf = [0u8; 8];

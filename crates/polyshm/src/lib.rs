@@ -27,3 +27,8 @@ pub mod shm;
 pub mod sync;
 
 pub use polyshm_sys as sys;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -39,9 +39,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod probe;
 #[allow(clippy::module_inception)]
 mod relay;
-pub mod probe;
 mod udp;
 
 pub use relay::{Link, Relay, RelayOptions, Role};
@@ -110,7 +110,9 @@ pub enum RelayError {
         after: Duration,
     },
     /// The peer process died (or its pid now names another process).
-    #[error("relay {name:?}: the peer ({peer}) died; drop this link (and restart the peer if needed)")]
+    #[error(
+        "relay {name:?}: the peer ({peer}) died; drop this link (and restart the peer if needed)"
+    )]
     PeerDied {
         /// Name of the relay.
         name: String,
@@ -155,7 +157,9 @@ pub enum RelayError {
         source: std::io::Error,
     },
     /// The UDP peer sent a datagram the protocol does not know.
-    #[error("UDP relay {name:?}: unexpected datagram: {what}; is another program sending to this port?")]
+    #[error(
+        "UDP relay {name:?}: unexpected datagram: {what}; is another program sending to this port?"
+    )]
     Protocol {
         /// Address of the relay.
         name: String,
@@ -230,7 +234,10 @@ mod tests {
     fn relay_name_from_arguments() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(relay_name_in(args(&["--relay", "r1"])), Some("r1".into()));
-        assert_eq!(relay_name_in(args(&["x", "--relay=r2", "y"])), Some("r2".into()));
+        assert_eq!(
+            relay_name_in(args(&["x", "--relay=r2", "y"])),
+            Some("r2".into())
+        );
         assert_eq!(relay_name_in(args(&["--relayx", "r"])), None);
         assert_eq!(relay_name_in(args(&["--relay"])), None);
     }

@@ -114,10 +114,7 @@ pub fn signal_roundtrips(
 pub fn finish(link: &impl RelayLink, timeout: Duration) -> Result<(), RelayError> {
     match link.call(&[QUIT], Some(timeout))?.as_slice() {
         [QUIT] => Ok(()),
-        other => Err(unexpected(format!(
-            "a {}-byte answer to quit",
-            other.len()
-        ))),
+        other => Err(unexpected(format!("a {}-byte answer to quit", other.len()))),
     }
 }
 

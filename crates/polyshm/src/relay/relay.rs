@@ -206,7 +206,8 @@ impl Relay {
         let h = header_of(&shm);
         h.version.store(RELAY_VERSION, Ordering::Relaxed);
         h.slots.store(geometry.slots, Ordering::Relaxed);
-        h.capacity.store(geometry.capacity as u32, Ordering::Relaxed);
+        h.capacity
+            .store(geometry.capacity as u32, Ordering::Relaxed);
         h.magic.store(RELAY_MAGIC, Ordering::Release);
         Ok(Relay {
             shm: Arc::new(shm),
@@ -268,8 +269,7 @@ impl Relay {
             let state = c.state.load(Ordering::Acquire);
             match state {
                 REQUESTED => {
-                    if c
-                        .state
+                    if c.state
                         .compare_exchange(REQUESTED, CONNECTED, Ordering::AcqRel, Ordering::Acquire)
                         .is_err()
                     {
@@ -291,10 +291,12 @@ impl Relay {
                         .accepted
                         .fetch_add(1, Ordering::Relaxed);
                     // The handshake's answer.
-                    link.to_client.signal().map_err(|source| RelayError::Semaphore {
-                        name: self.name().into(),
-                        source,
-                    })?;
+                    link.to_client
+                        .signal()
+                        .map_err(|source| RelayError::Semaphore {
+                            name: self.name().into(),
+                            source,
+                        })?;
                     return Ok(Some(link));
                 }
                 CLAIMED => {
@@ -427,7 +429,8 @@ fn read_geometry(shm: &SharedMemory, deadline: Instant) -> Result<Geometry, Rela
     }
     let slots = h.slots.load(Ordering::Relaxed);
     let capacity = h.capacity.load(Ordering::Relaxed);
-    if !(1..=MAX_SLOTS).contains(&slots) || capacity > MAX_CAPACITY || capacity % 64 != 0 {
+    if !(1..=MAX_SLOTS).contains(&slots) || capacity > MAX_CAPACITY || !capacity.is_multiple_of(64)
+    {
         return Err(RelayError::Corrupt {
             name: name.into(),
             what: format!("{slots} slots of {capacity}-byte message areas"),
@@ -559,12 +562,18 @@ impl Link {
 
     /// Wait for one signal on the incoming semaphore, checking every
     /// [`LIVENESS_PERIOD`] that the peer lives and has not closed.
-    fn wait_for_peer(&self, timeout: Option<Duration>, what: &'static str) -> Result<(), RelayError> {
+    fn wait_for_peer(
+        &self,
+        timeout: Option<Duration>,
+        what: &'static str,
+    ) -> Result<(), RelayError> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let sem = self.incoming();
         loop {
             let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(LIVENESS_PERIOD),
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(LIVENESS_PERIOD),
                 None => LIVENESS_PERIOD,
             };
             if sem.wait_timeout(slice).is_ok() {

@@ -71,8 +71,8 @@ pub struct UdpRelay {
 impl UdpRelay {
     /// Open a UDP relay on a free loopback port.
     pub fn bind() -> Result<UdpRelay, RelayError> {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(io_err("127.0.0.1:0", "bind"))?;
+        let socket =
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io_err("127.0.0.1:0", "bind"))?;
         let name = socket
             .local_addr()
             .map_err(io_err("127.0.0.1:0", "local_addr"))?
@@ -139,8 +139,7 @@ impl UdpRelay {
             op: "parse the address",
             source: std::io::Error::new(ErrorKind::InvalidInput, e),
         })?;
-        let socket =
-            UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io_err(addr, "bind"))?;
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io_err(addr, "bind"))?;
         socket
             .send_to(&identity_datagram(CONNECT, current_process()), master)
             .map_err(io_err(addr, "send connect"))?;

@@ -268,7 +268,8 @@ impl SharedMemory {
     /// [`admin::clean`](super::admin::clean) leaves it alone although its creator is
     /// dead. `polyshm shm create` uses this.
     pub fn persist(&self) {
-        self.flags_word().fetch_or(FLAG_PERSISTENT, Ordering::AcqRel);
+        self.flags_word()
+            .fetch_or(FLAG_PERSISTENT, Ordering::AcqRel);
         self.seg.owner.store(false, Ordering::Release);
     }
 

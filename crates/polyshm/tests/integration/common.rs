@@ -95,6 +95,18 @@ impl Drop for ChildProc {
 /// Start this executable as a child in `role`, with `arg` and `n` for it and any
 /// extra environment.
 pub fn spawn_child(role: &str, arg: &str, n: u64, env: &[(&str, &str)]) -> ChildProc {
+    spawn_child_with(role, arg, n, env, |_| {})
+}
+
+/// As [`spawn_child`], letting `setup` adjust the command (e.g. run it as another
+/// user).
+pub fn spawn_child_with(
+    role: &str,
+    arg: &str,
+    n: u64,
+    env: &[(&str, &str)],
+    setup: impl FnOnce(&mut Command),
+) -> ChildProc {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -112,33 +124,11 @@ pub fn spawn_child(role: &str, arg: &str, n: u64, env: &[(&str, &str)]) -> Child
     for (k, v) in env {
         cmd.env(k, v);
     }
-    configure(&mut cmd);
+    setup(&mut cmd);
     ChildProc {
         child: cmd.spawn().expect("spawn child"),
         role: role.into(),
     }
-}
-
-thread_local! {
-    static CONFIGURE: std::cell::RefCell<Option<Box<dyn Fn(&mut Command)>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Let the next [`spawn_child`] calls on this thread adjust the command (e.g. run
-/// it as another user).
-pub fn with_command_setup<R>(setup: impl Fn(&mut Command) + 'static, f: impl FnOnce() -> R) -> R {
-    CONFIGURE.with(|c| *c.borrow_mut() = Some(Box::new(setup)));
-    let r = f();
-    CONFIGURE.with(|c| *c.borrow_mut() = None);
-    r
-}
-
-fn configure(cmd: &mut Command) {
-    CONFIGURE.with(|c| {
-        if let Some(f) = c.borrow().as_ref() {
-            f(cmd)
-        }
-    });
 }
 
 /// Removes segments by name on drop (for segments a child or a scribble made that
@@ -217,7 +207,8 @@ impl Watchdog {
                     eprintln!("watchdog: test {what} still running after {limit:?}: it hung; killing its children and failing the run");
                     for &pid in &st.pids {
                         if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                            let _ =
+                                rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                         }
                     }
                     for n in &st.segments {

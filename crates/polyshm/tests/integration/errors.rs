@@ -1,6 +1,6 @@
 //! Every `ShmError` kind, produced for real and asserted by kind.
 
-use crate::common::{assert_gone, shm_path, spawn_child, with_command_setup, Cleanup, Watchdog};
+use crate::common::{assert_gone, shm_path, spawn_child_with, Cleanup, Watchdog};
 use polyshm::shm::header::{DATA_OFFSET, LAYOUT_VERSION};
 use polyshm::shm::{admin, unique_name, SharedMemory, ShmError, MAX_NAME_LEN};
 use std::io::{Seek, SeekFrom, Write};
@@ -168,9 +168,19 @@ fn zero_size_and_no_space() {
 
 #[test]
 fn invalid_names() {
-    for bad in ["", ".hidden", "a/b", "sp ace", "é", &"x".repeat(MAX_NAME_LEN + 1)] {
+    for bad in [
+        "",
+        ".hidden",
+        "a/b",
+        "sp ace",
+        "é",
+        &"x".repeat(MAX_NAME_LEN + 1),
+    ] {
         assert!(
-            matches!(SharedMemory::create(bad, 10), Err(ShmError::InvalidName { .. })),
+            matches!(
+                SharedMemory::create(bad, 10),
+                Err(ShmError::InvalidName { .. })
+            ),
             "{bad:?}"
         );
         assert!(
@@ -243,19 +253,16 @@ fn permission_denied() {
         let shm = SharedMemory::create(&name, 64).unwrap();
         if rustix::process::geteuid().is_root() {
             // Root passes every permission check: ask a child running as `nobody`.
-            let mut child = with_command_setup(
-                |cmd| {
-                    std::os::unix::process::CommandExt::uid(cmd, 65534);
-                    std::os::unix::process::CommandExt::gid(cmd, 65534);
-                },
-                || spawn_child("perm-open", &name, 0, &[]),
-            );
+            let mut child = spawn_child_with("perm-open", &name, 0, &[], |cmd| {
+                std::os::unix::process::CommandExt::uid(cmd, 65534);
+                std::os::unix::process::CommandExt::gid(cmd, 65534);
+            });
             dog.child(&child);
             child.expect_success();
         } else {
             // Take our own permission away.
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0))
+            std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0o000))
                 .unwrap();
             assert!(matches!(
                 SharedMemory::open(&name),

@@ -83,11 +83,25 @@ fn clients_connect_by_environment_and_exchange_messages() {
         assert_eq!(peers, pids);
         for l in &links {
             assert_eq!(l.role(), Role::Master);
-            assert_eq!(probe::echo_roundtrips(l, b"payload", n as usize, PATIENCE).unwrap().len(), n as usize);
-            assert_eq!(probe::signal_roundtrips(l, n as usize, PATIENCE).unwrap().len(), n as usize);
+            assert_eq!(
+                probe::echo_roundtrips(l, b"payload", n as usize, PATIENCE)
+                    .unwrap()
+                    .len(),
+                n as usize
+            );
+            assert_eq!(
+                probe::signal_roundtrips(l, n as usize, PATIENCE)
+                    .unwrap()
+                    .len(),
+                n as usize
+            );
             assert!(matches!(
                 l.send(&[0; 257]),
-                Err(RelayError::TooLarge { len: 257, capacity: 256, .. })
+                Err(RelayError::TooLarge {
+                    len: 257,
+                    capacity: 256,
+                    ..
+                })
             ));
             probe::finish(l, PATIENCE).unwrap();
         }
@@ -131,7 +145,10 @@ fn a_dead_client_is_noticed_and_its_slot_freed() {
         Err(RelayError::PeerDied { peer, .. }) => assert_eq!(peer.pid, child.pid()),
         other => panic!("expected PeerDied, got {other:?}"),
     }
-    assert!(matches!(link.recv(Some(PATIENCE)), Err(RelayError::PeerDied { .. })));
+    assert!(matches!(
+        link.recv(Some(PATIENCE)),
+        Err(RelayError::PeerDied { .. })
+    ));
     drop(link);
     // The only slot is free again: another client gets it.
     std::thread::scope(|s| {
@@ -261,8 +278,18 @@ fn udp_relay_roundtrips_and_a_dead_peer() {
     dog.child(&child);
     let link = relay.accept(Some(PATIENCE)).unwrap();
     assert_eq!(link.peer().pid, child.pid());
-    assert_eq!(probe::echo_roundtrips(&link, &[7; 100], n as usize, PATIENCE).unwrap().len(), n as usize);
-    assert_eq!(probe::signal_roundtrips(&link, n as usize, PATIENCE).unwrap().len(), n as usize);
+    assert_eq!(
+        probe::echo_roundtrips(&link, &[7; 100], n as usize, PATIENCE)
+            .unwrap()
+            .len(),
+        n as usize
+    );
+    assert_eq!(
+        probe::signal_roundtrips(&link, n as usize, PATIENCE)
+            .unwrap()
+            .len(),
+        n as usize
+    );
     probe::finish(&link, PATIENCE).unwrap();
     child.expect_success();
     drop(link);
