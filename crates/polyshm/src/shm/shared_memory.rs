@@ -145,12 +145,16 @@ impl Drop for Segment {
     fn drop(&mut self) {
         registry::remove(self.registry_id);
         if self.owner.load(Ordering::Acquire) {
-            // Unlink only if the name still refers to our segment (same nonce): someone
-            // may have removed it and created another of the same name since.
+            // Unlink only if the name still refers to our segment: someone may have
+            // removed it and created another of the same name since. The file identity
+            // decides (a header another process scribbled on must not make the owner
+            // leak its segment); the nonce where the system cannot tell.
             let ours = match polyshm_sys::open_segment(&self.os_name) {
-                Ok(m) => read_header(&self.name, &m)
-                    .map(|h| h.nonce == self.header.nonce)
-                    .unwrap_or(false),
+                Ok(m) => m.same_segment(&self.map).unwrap_or_else(|| {
+                    read_header(&self.name, &m)
+                        .map(|h| h.nonce == self.header.nonce)
+                        .unwrap_or(false)
+                }),
                 Err(_) => false,
             };
             if ours {

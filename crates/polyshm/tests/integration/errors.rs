@@ -119,12 +119,23 @@ fn a_scribbled_header_is_reported_by_kind() {
         SharedMemory::open(&name),
         Err(ShmError::Corrupt { .. })
     ));
-    // A damaged polyshm segment may be removed by name (the owner's handle will not:
-    // it cannot prove the damaged segment is still its own).
-    admin::remove(&name).unwrap();
+    // Regression: the owner's handle used to recognise its segment by the header's
+    // nonce, so a scribbled header made it leave the segment behind. It still removes
+    // it.
     drop(owner);
-    drop(cleanup);
     assert_gone(&name);
+    drop(cleanup);
+
+    // A damaged segment whose owner is gone can be removed by name.
+    let orphan = unique_name("t-damaged");
+    let mut cleanup = Cleanup::default();
+    cleanup.segment(&orphan);
+    SharedMemory::create(&orphan, 64).unwrap().persist();
+    scribble(&orphan, 8, &9u32.to_ne_bytes());
+    assert!(!admin::clean().unwrap().contains(&orphan));
+    admin::remove(&orphan).unwrap();
+    assert_gone(&orphan);
+    drop(cleanup);
 
     // A segment cut shorter than its header: the file truncated under a fresh name.
     let short = unique_name("t-short");
