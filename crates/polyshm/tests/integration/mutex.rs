@@ -7,16 +7,32 @@ use std::time::Duration;
 const LOCK: usize = 0;
 const COUNTER: usize = 64;
 const HELD: usize = 128;
+const READY: usize = 192;
+const GO: usize = 256;
 
 /// Child side: `n` increments of the counter, each a plain read and write under the
 /// lock.
 pub fn child_count(name: &str, n: u64) {
     let shm = SharedMemory::open(name).unwrap();
     let m = RemoteMutex::in_segment(&shm, LOCK).unwrap();
-    for _ in 0..n {
+    // Start together with the others, so that the processes really contend.
+    RemoteSemaphore::in_segment(&shm, READY)
+        .unwrap()
+        .signal()
+        .unwrap();
+    RemoteSemaphore::in_segment(&shm, GO)
+        .unwrap()
+        .wait_timeout(PATIENCE)
+        .unwrap();
+    for i in 0..n {
         let _g = m.lock_timeout(PATIENCE).unwrap_or_else(|e| panic!("{e}"));
         let mut b = [0u8; 8];
         shm.read_at(COUNTER, &mut b).unwrap();
+        if i % 64 == 0 {
+            // Widen the window between read and write: without mutual exclusion,
+            // increments would now be lost.
+            polyshm::sys::yield_now();
+        }
         let v = u64::from_ne_bytes(b) + 1;
         shm.write_at(COUNTER, &v.to_ne_bytes()).unwrap();
     }
@@ -46,6 +62,14 @@ fn four_processes_count_exactly_under_the_mutex() {
             .collect();
         for k in &kids {
             dog.child(k);
+        }
+        let ready = RemoteSemaphore::in_segment(&shm, READY).unwrap();
+        let go = RemoteSemaphore::in_segment(&shm, GO).unwrap();
+        for _ in &kids {
+            ready.wait_timeout(PATIENCE).unwrap();
+        }
+        for _ in &kids {
+            go.signal().unwrap();
         }
         for k in &mut kids {
             k.expect_success();
