@@ -23,12 +23,13 @@
 //! | 0 | 4 | state: 0 free, 1 claimed, 2 requested, 3 connected; bit 8 = master closed its end, bit 9 = client closed its end |
 //! | 4 | 4 | client pid |
 //! | 8 | 8 | client start time |
-//! | 16 | 4 | length of the message in the to-client area |
-//! | 20 | 4 | length of the message in the to-master area |
 //! | 64 | 64 | `to_client` semaphore |
 //! | 128 | 64 | `to_master` semaphore |
-//! | 192 | 64 + capacity | to-client message area: the bytes start 64 further on |
+//! | 192 | 64 + capacity | to-client message area: the message length (u32), 4 bytes unused, then the message bytes from offset 8 |
 //! | 256 + capacity | 64 + capacity | to-master message area, likewise |
+//!
+//! A small message and its length share one cache line, so a message/reply moves as
+//! few lines between CPUs as possible.
 //!
 //! # Handshake
 //!
@@ -56,6 +57,8 @@ const SLOTS_AT: usize = 128;
 const TO_CLIENT_SEM: usize = 64;
 const TO_MASTER_SEM: usize = 128;
 const TO_CLIENT_AREA: usize = 192;
+/// Where the bytes start in a message area (after the length word).
+const AREA_DATA: usize = 8;
 /// Largest slot count a client accepts (a sanity bound on untrusted input).
 const MAX_SLOTS: u32 = 4096;
 /// Largest message capacity a client accepts (a sanity bound on untrusted input).
@@ -88,9 +91,7 @@ struct SlotControl {
     state: AtomicU32,
     client_pid: AtomicU32,
     client_start: AtomicU64,
-    to_client_len: AtomicU32,
-    to_master_len: AtomicU32,
-    _pad: [u64; 5],
+    _pad: [u64; 6],
 }
 const _: () = assert!(std::mem::size_of::<SlotControl>() == 64);
 
@@ -355,8 +356,6 @@ impl Relay {
         let c = control_of(&shm, slot_at);
         c.client_pid.store(me.pid, Ordering::Release);
         c.client_start.store(me.start_time, Ordering::Release);
-        c.to_client_len.store(0, Ordering::Relaxed);
-        c.to_master_len.store(0, Ordering::Relaxed);
         let mut link = match Link::new(
             shm.clone(),
             Role::Client,
@@ -371,9 +370,11 @@ impl Relay {
                 return Err(e);
             }
         };
-        // Fresh counts: a previous occupant may have left signals behind.
+        // Fresh counts and areas: a previous occupant may have left signals behind.
         while link.to_client.try_wait() {}
         while link.to_master.try_wait() {}
+        link.area(true).0.store(0, Ordering::Relaxed);
+        link.area(false).0.store(0, Ordering::Relaxed);
         c.state.store(REQUESTED, Ordering::Release);
         let accept = RemoteSemaphore::in_segment(&shm, ACCEPT_SEM)?;
         accept.signal().map_err(|source| RelayError::Semaphore {
@@ -532,18 +533,20 @@ impl Link {
         }
     }
 
-    /// (length word, byte offset) of the area this end writes / reads.
+    /// (length word, offset of the bytes) of the area this end writes / reads.
     fn area(&self, outgoing: bool) -> (&AtomicU32, usize) {
-        let c = self.control();
         let to_client = (self.role == Role::Master) == outgoing;
-        if to_client {
-            (&c.to_client_len, self.slot_at + TO_CLIENT_AREA + 64)
+        let at = if to_client {
+            self.slot_at + TO_CLIENT_AREA
         } else {
-            (
-                &c.to_master_len,
-                self.slot_at + TO_CLIENT_AREA + 64 + self.capacity + 64,
-            )
-        }
+            self.slot_at + TO_CLIENT_AREA + 64 + self.capacity
+        };
+        // SAFETY: `at` + 64 + capacity lies inside the slot, inside the data region
+        // (the geometry was checked against `shm.len()`); `at` is a multiple of 64
+        // (slot offsets and the capacity are), so the u32 is aligned; an AtomicU32
+        // accepts any bytes; the mapping lives as long as `self.shm`.
+        let len = unsafe { &*(self.shm.as_ptr().add(at) as *const AtomicU32) };
+        (len, at + AREA_DATA)
     }
 
     /// Whether the peer has closed its end (or, for a client still waiting to be
@@ -567,8 +570,11 @@ impl Link {
         timeout: Option<Duration>,
         what: &'static str,
     ) -> Result<(), RelayError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
         let sem = self.incoming();
+        if sem.try_wait() {
+            return Ok(());
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let slice = match deadline {
                 Some(d) => d
