@@ -157,6 +157,11 @@ pub enum Role {
 
 /// One end of a connected relay slot: a pair of [`RemoteSemaphore`]s and a message
 /// area in each direction. Dropping it closes this end.
+///
+/// The protocol is a conversation: one message in flight per direction. `send`
+/// overwrites the outgoing area, so a second `send` before the peer's `recv` replaces
+/// the first message's bytes (its signal still counts); let one thread at a time
+/// send on a link.
 #[derive(Debug)]
 pub struct Link {
     shm: Arc<SharedMemory>,

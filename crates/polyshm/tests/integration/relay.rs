@@ -199,9 +199,10 @@ fn a_dead_master_is_noticed() {
 
 #[test]
 fn closing_full_and_timeouts() {
-    let _dog = Watchdog::new("relay closing", Duration::from_secs(60));
+    let dog = Watchdog::new("relay closing", Duration::from_secs(60));
     let relay = new_relay("t-close", 1);
     let name = relay.name().to_owned();
+    dog.segment(&name);
     // Nobody accepts: the connect times out and gives its slot back.
     assert!(matches!(
         Relay::connect(&name, Duration::from_millis(30)),
