@@ -95,19 +95,20 @@ impl Drop for ChildProc {
 /// Start this executable as a child in `role`, with `arg` and `n` for it and any
 /// extra environment.
 pub fn spawn_child(role: &str, arg: &str, n: u64, env: &[(&str, &str)]) -> ChildProc {
-    spawn_child_with(role, arg, n, env, |_| {})
+    let exe = std::env::current_exe().expect("current_exe");
+    spawn_child_with(&exe, role, arg, n, env, |_| {})
 }
 
-/// As [`spawn_child`], letting `setup` adjust the command (e.g. run it as another
-/// user).
+/// As [`spawn_child`], running `exe` (this test executable or a copy of it) and
+/// letting `setup` adjust the command (e.g. run it as another user).
 pub fn spawn_child_with(
+    exe: &std::path::Path,
     role: &str,
     arg: &str,
     n: u64,
     env: &[(&str, &str)],
     setup: impl FnOnce(&mut Command),
 ) -> ChildProc {
-    let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
     cmd.args([
         "child_entry",

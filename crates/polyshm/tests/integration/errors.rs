@@ -263,8 +263,23 @@ fn permission_denied() {
     {
         let shm = SharedMemory::create(&name, 64).unwrap();
         if rustix::process::geteuid().is_root() {
-            // Root passes every permission check: ask a child running as `nobody`.
-            let mut child = spawn_child_with("perm-open", &name, 0, &[], |cmd| {
+            // Root passes every permission check: ask a child running as `nobody`,
+            // from a copy of this executable that `nobody` may run wherever the
+            // checkout lives.
+            use std::os::unix::fs::PermissionsExt;
+            struct RmDir(std::path::PathBuf);
+            impl Drop for RmDir {
+                fn drop(&mut self) {
+                    let _ = std::fs::remove_dir_all(&self.0);
+                }
+            }
+            let dir = RmDir(std::env::temp_dir().join(format!("polyshm-perm-{name}")));
+            std::fs::create_dir_all(&dir.0).unwrap();
+            std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let exe = dir.0.join("tests");
+            std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let mut child = spawn_child_with(&exe, "perm-open", &name, 0, &[], |cmd| {
                 std::os::unix::process::CommandExt::uid(cmd, 65534);
                 std::os::unix::process::CommandExt::gid(cmd, 65534);
             });
