@@ -5,8 +5,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod do_cmd;
 mod profile;
 mod shm;
+mod tasks;
 
 /// Multi-process computing on one host: shared memory, remote semaphores, drones.
 #[derive(Parser, Debug)]
@@ -21,17 +23,21 @@ enum Command {
     /// Manage named shared-memory segments (create, read, write, ls, rm, clean).
     #[command(subcommand)]
     Shm(shm::ShmCommand),
+    /// Run a block in drones over zipped lists: `polyshm do '|a, b| a + b' --with 1,2 --with 3,4`.
+    Do(do_cmd::DoArgs),
     /// Measure the study's tables 1-10 again and write a report beside its figures.
     Profile(profile::ProfileArgs),
 }
 
 fn main() {
-    // A drone (started by a Team) or a profile helper serves and never returns.
-    polyshm::team::drone_main(&polyshm::team::Tasks::new());
+    // A drone (this binary run again by a team) serves tasks here and never returns.
+    polyshm::team::drone_main(&tasks::tasks());
+    // So does a profile helper (the relay and UDP peer of tables 1 and 2).
     polyshm_profile::helper_main();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Shm(cmd) => shm::run(cmd),
+        Command::Do(args) => do_cmd::run(args),
         Command::Profile(args) => profile::run(args),
     };
     if let Err(e) = result {
