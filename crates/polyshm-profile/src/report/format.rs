@@ -8,8 +8,12 @@ pub fn micros(us: f64) -> String {
     if !us.is_finite() {
         return "-".into();
     }
-    if us < 1.0 {
-        format!("{us:.3}")
+    if us <= 0.0 {
+        "0".into()
+    } else if us < 1.0 {
+        // Three significant digits: 0.423, 0.0421, 0.00137.
+        let digits = (2 - us.log10().floor() as i32).clamp(3, 9) as usize;
+        format!("{us:.digits$}")
     } else if us < 10.0 {
         format!("{us:.2}")
     } else if us < 100.0 {
@@ -127,7 +131,10 @@ mod tests {
 
     #[test]
     fn numbers_read_well() {
-        assert_eq!(micros(0.0421), "0.042");
+        assert_eq!(micros(0.0421), "0.0421");
+        assert_eq!(micros(0.4234), "0.423");
+        assert_eq!(micros(0.001374), "0.00137");
+        assert_eq!(micros(0.0), "0");
         assert_eq!(micros(3.614), "3.61");
         assert_eq!(micros(45.23), "45.2");
         assert_eq!(micros(1234.4), "1,234");
