@@ -372,3 +372,65 @@ impl Mailbox {
         self.to_master.signal().map_err(|e| proto(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::team::protocol::Head;
+
+    /// Whatever the peer scribbles into the mailbox comes back as an error, never a
+    /// crash or a read past an area.
+    #[test]
+    fn untrusted_fields_are_checked() {
+        let mut master = Mailbox::create(WaitStrategy::Block).unwrap();
+        let mut drone = Mailbox::open(master.name(), WaitStrategy::Block).unwrap();
+        master
+            .write_request(&Head::task(1, "t"), &[1, 2, 3])
+            .unwrap();
+        let (h, len) = drone.read_request().unwrap();
+        assert_eq!((h.name.as_str(), h.seq, len), ("t", 1, 3));
+        assert_eq!(drone.request(len).unwrap(), [1, 2, 3]);
+
+        // A length past the area.
+        master
+            .ctl
+            .write_at(REQ_DESC + 16, &u64::MAX.to_le_bytes())
+            .unwrap();
+        assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
+        // An unknown kind, a name too long.
+        master.ctl.write_at(REQ_DESC, &[99]).unwrap();
+        assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
+        master.ctl.write_at(REQ_DESC, &[1, 0, 0xff, 0xff]).unwrap();
+        assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
+        // A result length past the area, seen by the master.
+        drone
+            .write_reply(
+                &Head::reply(1, crate::team::protocol::Status::Ok),
+                INLINE_CAP + 1,
+            )
+            .unwrap();
+        assert!(master.read_reply().is_err());
+        assert!(master.result(INLINE_CAP + 1).is_err());
+
+        // Growth: the drone follows to the new segment; then a forged area descriptor
+        // (a new generation naming a segment too small) is refused.
+        master.grow(1 << 20, 1 << 20).unwrap();
+        drone.refresh().unwrap();
+        assert_eq!(drone.res_cap(), 1 << 20);
+        let mut forged = [0u8; 64];
+        forged[0..8].copy_from_slice(&99u64.to_le_bytes());
+        forged[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        forged[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let small = SharedMemory::create(&unique_name("forged"), 4096).unwrap();
+        forged[24] = small.name().len() as u8;
+        forged[32..32 + small.name().len()].copy_from_slice(small.name().as_bytes());
+        master.ctl.write_at(AREAS, &forged).unwrap();
+        assert!(matches!(drone.refresh(), Err(LinkError::Protocol(_))));
+        forged[24] = 200;
+        master.ctl.write_at(AREAS, &forged).unwrap();
+        assert!(matches!(drone.refresh(), Err(LinkError::Protocol(_))));
+        // A hello length past its area.
+        master.ctl.write_at(HELLO, &u32::MAX.to_le_bytes()).unwrap();
+        assert!(drone.read_hello().is_err());
+    }
+}
