@@ -7,7 +7,9 @@
 //! the ratios the issue asks for. The bench binary is its own drone.
 
 use polyshm::sync::WaitStrategy;
-use polyshm::team::measure::{empty_roundtrips, pod_roundtrips, summarize, Summary};
+use polyshm::team::measure::{
+    empty_roundtrips, pod_roundtrips, pod_roundtrips_in_place, summarize, Summary,
+};
 use polyshm::team::{drone_main, Tasks, Team, Transport};
 use std::time::{Duration, Instant};
 
@@ -125,11 +127,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let v: Vec<i64> = (0..1_000_000).collect();
             let reps = reps_for(1_000_000, quick);
-            let samples = pod_roundtrips::<i64, i64>(&team, "polyshm.sum_i64", &v, 5, reps)?;
+            for (what, task) in [
+                ("sum 1000000", "polyshm.sum_i64"),
+                ("send 1000000", "polyshm.len"),
+            ] {
+                let samples = pod_roundtrips::<i64, u64>(&team, task, &v, 5, reps)?;
+                rows.push(Row {
+                    placement,
+                    transport: t,
+                    what: what.into(),
+                    s: summarize(&samples).expect("samples"),
+                });
+            }
+            let samples = pod_roundtrips_in_place::<i64>(&team, "polyshm.echo_i64", &v, 5, reps)?;
             rows.push(Row {
                 placement,
                 transport: t,
-                what: "sum 1000000".into(),
+                what: "echo 1000000 in place".into(),
                 s: summarize(&samples).expect("samples"),
             });
             eprintln!("measured {t} ({placement})");
@@ -160,7 +174,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let whats: Vec<String> = std::iter::once("empty".to_string())
         .chain(SIZES.iter().map(|n| format!("echo {n}")))
-        .chain(std::iter::once("sum 1000000".to_string()))
+        .chain(
+            ["echo 1000000 in place", "sum 1000000", "send 1000000"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
         .collect();
     let find = |p: &str, t: Transport, w: &str| {
         rows.iter()
@@ -200,17 +218,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .find(|(p, _)| p == placement)
             .map(|(_, m)| us(m.median))
             .unwrap_or(f64::NAN);
-        if let Some(s) = find(placement, Transport::Shm, "echo 1000000") {
-            println!(
-                "\nshm echo 1,000,000 i64 / memcpy 8 MB: {:.2}",
-                us(s.median) / m
-            );
-        }
-        if let Some(s) = find(placement, Transport::Shm, "sum 1000000") {
-            println!(
-                "shm sum 1,000,000 i64 (array in, one i64 back) / memcpy 8 MB: {:.2}",
-                us(s.median) / m
-            );
+        println!();
+        for (w, say) in [
+            ("echo 1000000", "echo (array in, array back, copied out)"),
+            ("echo 1000000 in place", "echo, result read in place"),
+            ("sum 1000000", "sum (array in, one i64 back)"),
+            ("send 1000000", "send (array in, its length back; not read)"),
+        ] {
+            if let Some(s) = find(placement, Transport::Shm, w) {
+                println!(
+                    "shm {say}, 1,000,000 i64 / memcpy 8 MB: {:.2}",
+                    us(s.median) / m
+                );
+            }
         }
     }
     Ok(())

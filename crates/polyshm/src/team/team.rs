@@ -807,6 +807,31 @@ impl Team {
         Ok(out.expect("set on success"))
     }
 
+    /// [`run_pod`](Self::run_pod), but `f` reads the result where the transport holds
+    /// it (the mailbox itself for [`Transport::Shm`] and the hybrids) instead of a
+    /// copy; answers what `f` answers. The result must be aligned for `R` (it is, for
+    /// every transport, up to 8-byte alignment).
+    pub fn run_pod_with<T: bytemuck::Pod, R: bytemuck::Pod, X>(
+        &self,
+        task: &str,
+        args: &[T],
+        f: impl FnOnce(&[R]) -> X,
+    ) -> Result<X, TeamError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.inner
+            .call(task, codec::pod_bytes(args), None, &mut |b| {
+                let v = codec::pod_view::<R>(b).map_err(|source| TeamError::Codec {
+                    task: task.into(),
+                    source,
+                })?;
+                let f = f.take().expect("one reply per call");
+                out = Some(f(v));
+                Ok(())
+            })?;
+        Ok(out.expect("set on success"))
+    }
+
     /// Run a serde task once per input, spread over the drones; results in input
     /// order. The first error wins (inputs not yet started are not run).
     pub fn map<A: Serialize, R: DeserializeOwned + Send>(
