@@ -1,9 +1,9 @@
 //! `report.md`: every table with the study's figures and the factors beside ours,
 //! the machine it ran on, and how to read it.
 
-use super::format::table_of;
+use super::format::{factor, micros, table_of};
 use super::plots::PLOTS;
-use crate::row::TableRef;
+use crate::row::{Placement, Row, TableRef, Unit};
 use crate::Outcome;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -55,6 +55,10 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
         let _ = writeln!(s, "| {k} | {v} |");
     }
     s.push('\n');
+    let glance = at_a_glance(outcome);
+    if !glance.is_empty() {
+        let _ = writeln!(s, "## At a glance (medians)\n\n{glance}");
+    }
     s.push_str(HOW_TO_READ);
     s.push('\n');
 
@@ -101,6 +105,113 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
     s
 }
 
+/// The headline figures of a run, one line per study table that has them, computed
+/// from the rows (both placements, and the study's figure).
+fn at_a_glance(outcome: &Outcome) -> String {
+    let rows: Vec<&Row> = outcome.rows().collect();
+    let find = |table: TableRef,
+                scenario: &str,
+                transport: &str,
+                size: Option<(u64, Unit)>,
+                p: Placement| {
+        rows.iter().copied().find(|r| {
+            r.table == table
+                && r.scenario == scenario
+                && r.transport == transport
+                && r.size.zip(r.unit) == size
+                && r.placement == p
+        })
+    };
+    let placed = |table: TableRef, scenario: &str, transport: &str, size: Option<(u64, Unit)>| {
+        let mut parts = Vec::new();
+        let mut study = None;
+        for p in [Placement::Same, Placement::Cross] {
+            if let Some(r) = find(table, scenario, transport, size, p) {
+                parts.push(format!("{} µs ({p})", micros(r.median_us)));
+                study = study.or(r.study_us);
+            }
+        }
+        (parts, study)
+    };
+    let mut out = String::new();
+    for (label, table, scenario, transport, size) in [
+        (
+            "Table 1, mutex roundtrip",
+            TableRef::Study(1),
+            "mutex_roundtrip",
+            "relay",
+            None,
+        ),
+        (
+            "Table 2, UDP roundtrip",
+            TableRef::Study(2),
+            "udp_roundtrip",
+            "udp",
+            None,
+        ),
+        (
+            "Table 6, empty task over TCP",
+            TableRef::Study(6),
+            "socket_empty_task",
+            "tcp",
+            None,
+        ),
+        (
+            "Table 7, 1,000 integers over TCP",
+            TableRef::Study(7),
+            "socket_request",
+            "tcp",
+            Some((1_000, Unit::Ints)),
+        ),
+        (
+            "Table 10, 1,000 integers through shared memory",
+            TableRef::Study(10),
+            "shm_command",
+            "shm",
+            Some((1_000, Unit::Ints)),
+        ),
+    ] {
+        let (parts, study) = placed(table, scenario, transport, size);
+        if parts.is_empty() {
+            continue;
+        }
+        let study = study.map_or(String::new(), |s| format!("; the study: {} µs", micros(s)));
+        let _ = writeln!(out, "- {label}: {}{study}.", parts.join(", "));
+    }
+    // The factor range of table 10, per placement, beside the study's.
+    let mut ranges = Vec::new();
+    for p in [Placement::Same, Placement::Cross] {
+        let f: Vec<f64> = rows
+            .iter()
+            .filter(|r| {
+                r.table == TableRef::Study(10) && r.unit == Some(Unit::Ints) && r.placement == p
+            })
+            .filter_map(|r| r.factor_vs_socket)
+            .collect();
+        if let (Some(lo), Some(hi)) = (
+            f.iter().copied().reduce(f64::min),
+            f.iter().copied().reduce(f64::max),
+        ) {
+            ranges.push(format!("{}–{} ({p})", factor(Some(lo)), factor(Some(hi))));
+        }
+    }
+    if !ranges.is_empty() {
+        let study: Vec<f64> = crate::study::table(TableRef::Study(10))
+            .filter_map(|f| f.study_factor)
+            .collect();
+        let lo = study.iter().copied().reduce(f64::min);
+        let hi = study.iter().copied().reduce(f64::max);
+        let _ = writeln!(
+            out,
+            "- Table 10, shared-memory command ÷ our TCP socket, integer arrays: {}; the study: {}–{}.",
+            ranges.join(", "),
+            factor(lo),
+            factor(hi)
+        );
+    }
+    out
+}
+
 const HOW_TO_READ: &str = "\
 ## How to read this report
 
@@ -131,7 +242,6 @@ echoed: they travel to the drone and back.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::Placement;
 
     /// The placements a report explains (kept here so the text and the enum agree).
     const EXPLAINED: [Placement; 3] = [Placement::Same, Placement::Cross, Placement::Single];
