@@ -1,5 +1,5 @@
 //! Reporting: the terminal while a run measures ([`Terminal`]), and the files written
-//! after it ([`write`]): `report.md`, `results.json`, `results.csv` and the SVG plots
+//! after it ([`write()`]): `report.md`, `results.json`, `results.csv` and the SVG plots
 //! of the study's Images 1–4.
 
 mod data;
@@ -18,7 +18,7 @@ use crate::error::ProfileError;
 use crate::Outcome;
 use std::path::{Path, PathBuf};
 
-/// The files [`write`] wrote.
+/// The files [`write()`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     /// `report.md`.
