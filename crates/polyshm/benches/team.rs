@@ -72,13 +72,23 @@ fn shm_vs_memcpy(drone_cpu: usize, reps: usize) -> Result<Paired, Box<dyn std::e
     let src: Vec<i64> = (0..1_000_000).collect();
     let mut dst = vec![0i64; 1_000_000];
     let mut out = Vec::new();
-    let cases: [(&'static str, &str, bool); 4] = [
+    let cases: [(&'static str, &str, bool); 6] = [
         (
             "echo (array in, array back, copied out)",
             "polyshm.echo_i64",
             false,
         ),
         ("echo, result read in place", "polyshm.echo_i64", true),
+        (
+            "echo as an in-place task (the drone copies nothing), copied out",
+            "polyshm.echo_i64_in_place",
+            false,
+        ),
+        (
+            "echo as an in-place task, result read in place",
+            "polyshm.echo_i64_in_place",
+            true,
+        ),
         ("sum (array in, one i64 back)", "polyshm.sum_i64", false),
         (
             "send (array in, its length back; not read)",

@@ -44,6 +44,9 @@ pub fn tasks() -> Tasks {
             v.iter().map(|x| x * 2.0).collect()
         })
         .pod_task("grow_u8", |v: &[u64]| vec![7u8; v[0] as usize])
+        .pod_task_in_place("negate_in_place", |v: &mut [i64]| {
+            v.iter_mut().for_each(|x| *x = -*x)
+        })
 }
 
 /// A trial run under a watchdog: a hang fails it instead of stalling the run.
