@@ -13,7 +13,7 @@
 //! peer still lives, that the deadline has not passed and that nobody cancelled.
 
 pub mod hybrid;
-pub(crate) mod mailbox;
+pub mod mailbox;
 pub mod shm;
 pub mod socket;
 
