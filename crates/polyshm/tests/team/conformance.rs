@@ -257,11 +257,11 @@ fn deadline(t: Transport) -> Result<(), Failed> {
     let team = polyshm::team::Team::builder(support::tasks())
         .drones(1)
         .transport(t)
-        .task_timeout(Duration::from_millis(300))
+        .task_timeout(Duration::from_secs(2))
         .spawn()?;
     let pid = team.drone_pids()[0];
     assert_eq!(team.run::<_, u64>("sleep_ms", &1u64)?, 1);
-    let e = team.run::<_, u64>("sleep_ms", &20_000u64).unwrap_err();
+    let e = team.run::<_, u64>("sleep_ms", &60_000u64).unwrap_err();
     match &e {
         TeamError::TimedOut { task, pid: p, .. } => {
             assert_eq!(task, "sleep_ms");

@@ -28,7 +28,7 @@ pub fn tasks() -> Tasks {
             std::thread::sleep(Duration::from_millis(ms));
             ms
         })
-        // Dies (SIGKILL-like abort) the first time it sees `path` missing.
+        // Dies (kill -9 of itself) the first time it sees `path` missing.
         .task("die_once", |(path, v): (String, i64)| {
             if std::fs::OpenOptions::new()
                 .write(true)
@@ -36,7 +36,7 @@ pub fn tasks() -> Tasks {
                 .open(&path)
                 .is_ok()
             {
-                std::process::abort();
+                kill9(std::process::id());
             }
             v * 10
         })
