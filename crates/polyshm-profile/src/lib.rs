@@ -122,6 +122,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
     let scenarios = scenario::select(&config.scenarios)?;
     let started = Instant::now();
     let machine_before = machine::Machine::probe();
+    let cpu_before = machine::CpuTimes::now();
     let plan = placement::plan(config.placement, machine_before.cpus);
     let mut notes = plan.notes.clone();
     let total: usize = scenarios
@@ -205,6 +206,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
     }
     let mut machine = machine_before;
     machine.load_after = machine::Machine::probe().load_before;
+    machine.others_cpu = cpu_before
+        .zip(machine::CpuTimes::now())
+        .and_then(|(a, b)| a.others_share(&b));
     Ok(Outcome {
         tables,
         machine,

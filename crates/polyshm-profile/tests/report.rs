@@ -101,6 +101,7 @@ fn every_report_file_is_written_and_readable() {
     assert!(md.contains("## Reference: plain memcpy"));
     for key in [
         "| machine |",
+        "| other processes during the run |",
         "| CPU |",
         "| kernel |",
         "| compiler |",

@@ -28,6 +28,9 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
     } else {
         "quiet"
     };
+    let others = m.others_cpu.map_or("unknown".to_string(), |f| {
+        format!("{:.0} % of all CPU time ({busy})", f * 100.0)
+    });
     let placements: Vec<&str> = outcome.placements.iter().map(|p| p.as_str()).collect();
     let _ = writeln!(s, "| | |\n|---|---|");
     for (k, v) in [
@@ -41,10 +44,11 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
             "wall time",
             format!("{:.1} s", outcome.elapsed.as_secs_f64()),
         ),
+        ("other processes during the run", others),
         (
             "1-minute load average",
             format!(
-                "{} before, {} after on {} CPUs ({busy})",
+                "{} before, {} after on {} CPUs",
                 load(m.load_before),
                 load(m.load_after),
                 m.cpus
