@@ -53,6 +53,9 @@ pub struct TableResult {
     pub title: &'static str,
     /// The measured rows, every placement.
     pub rows: Vec<Row>,
+    /// Share of all CPU time other processes used while this table was measured
+    /// (see [`machine::CpuTimes`]), where known.
+    pub others_cpu: Option<f64>,
 }
 
 /// A scenario that failed, and why.
@@ -159,6 +162,7 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
             vec![Placement::Single]
         };
         let mut rows = Vec::new();
+        let cpu_at_start = machine::CpuTimes::now();
         for placement in placements {
             let mut on_point = |label: &str| observer_point(observer, label);
             let mut scenario_notes = Vec::new();
@@ -200,6 +204,9 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
             table: sc.table(),
             title: sc.title(),
             rows,
+            others_cpu: cpu_at_start
+                .zip(machine::CpuTimes::now())
+                .and_then(|(a, b)| a.others_share(&b)),
         };
         observer.table(&t);
         tables.push(t);

@@ -71,7 +71,13 @@ pub fn markdown(outcome: &Outcome, plots: &[PathBuf]) -> String {
             TableRef::Study(n) => format!("## Table {n}: {}", t.title),
             TableRef::Ref => format!("## Reference: {}", t.title),
         };
-        let _ = writeln!(s, "{heading}\n\nScenario family `{}`.\n", t.id);
+        let others = t.others_cpu.map_or(String::new(), |f| {
+            format!(
+                "; other processes used {:.0} % of the CPU time while it was measured",
+                f * 100.0
+            )
+        });
+        let _ = writeln!(s, "{heading}\n\nScenario family `{}`{others}.\n", t.id);
         if t.rows.is_empty() {
             let _ = writeln!(s, "No rows: the scenario failed (see Failures below).\n");
         } else {

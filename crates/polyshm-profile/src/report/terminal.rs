@@ -48,6 +48,13 @@ impl Observer for Terminal {
             crate::TableRef::Study(n) => format!("Table {n}: {} [{}]", table.title, table.id),
             crate::TableRef::Ref => format!("Reference: {} [{}]", table.title, table.id),
         };
+        let heading = match table.others_cpu {
+            Some(f) if f > 0.10 => format!(
+                "{heading} (busy: other processes used {:.0} % of the CPU time)",
+                f * 100.0
+            ),
+            _ => heading,
+        };
         let text = if table.rows.is_empty() {
             format!("\n{heading}\n(no rows: see the notes)")
         } else {
