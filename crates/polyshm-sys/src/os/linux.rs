@@ -20,6 +20,10 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = true;
 /// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
 pub const SEGMENTS_PERSIST: bool = true;
+/// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
+/// `ProcessId { pid: tid, start_time: 0 }` (on Linux it can: `/proc/<tid>` exists for
+/// every live thread).
+pub const THREAD_IDS_CHECKABLE: bool = true;
 
 /// `fallocate(fd, 0, 0, size)`: reserve the pages now, so that a full `/dev/shm`
 /// is an `ENOSPC` from create, never a `SIGBUS` on first touch.
@@ -149,4 +153,11 @@ pub fn kill_with_parent(parent: ProcessId) -> io::Result<bool> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
     // The parent may have died before the prctl: then it would never fire.
     Ok(is_alive(parent))
+}
+
+/// Tie `child` to this process's life (the parent's half of "drones end with the
+/// master"). On Linux it does nothing: the child's own [`kill_with_parent`] does the
+/// work. On Windows it puts the child in a kill-on-close job object. Call both.
+pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
+    Ok(())
 }

@@ -67,6 +67,12 @@ impl Segment {
                     requested: size as u64,
                     detail: e.to_string(),
                 },
+                // The platform layer's "cannot commit that much" (Windows).
+                _ if e.kind() == std::io::ErrorKind::StorageFull => ShmError::NoSpace {
+                    name: name.into(),
+                    requested: size as u64,
+                    detail: e.to_string(),
+                },
                 _ => ShmError::from_io(name, "create", e),
             })?;
         let header = Header {
