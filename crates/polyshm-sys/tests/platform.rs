@@ -115,7 +115,7 @@ impl Drop for Unlink {
 }
 
 fn word(m: &sys::Mapping, offset: usize) -> &AtomicU32 {
-    assert!(offset + 4 <= m.len() && offset % 4 == 0);
+    assert!(offset + 4 <= m.len() && offset.is_multiple_of(4));
     // SAFETY: in bounds and aligned (checked above, the mapping is page-aligned); an
     // AtomicU32 is valid for any bytes; the borrow of `m` keeps the mapping alive.
     unsafe { &*m.as_ptr().add(offset).cast::<AtomicU32>() }
@@ -144,12 +144,14 @@ fn segments_create_open_and_errors() {
     );
     drop((a, b));
     // With every handle gone, a segment persists only where the platform says so.
-    match sys::open_segment(&name) {
-        Ok(_) => assert!(sys::SEGMENTS_PERSIST, "the segment outlived its handles"),
-        Err(e) => {
-            assert!(!sys::SEGMENTS_PERSIST, "the segment vanished: {e}");
-            assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
-        }
+    let reopened = sys::open_segment(&name);
+    assert_eq!(
+        reopened.is_ok(),
+        sys::SEGMENTS_PERSIST,
+        "segment after its last handle closed: {reopened:?}"
+    );
+    if let Err(e) = reopened {
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
 }
 
@@ -193,7 +195,10 @@ fn parker_times_out_and_returns_at_once_on_a_changed_word() {
         p.wait(&w, 7, Some(Duration::from_millis(20))),
         sys::WaitOutcome::TimedOut
     );
-    assert_eq!(p.wait(&w, 7, Some(Duration::ZERO)), sys::WaitOutcome::TimedOut);
+    assert_eq!(
+        p.wait(&w, 7, Some(Duration::ZERO)),
+        sys::WaitOutcome::TimedOut
+    );
     // The word no longer holds the expected value: no sleep, however long the timeout.
     assert_eq!(p.wait(&w, 8, None), sys::WaitOutcome::Woken);
 }
@@ -237,8 +242,16 @@ const PINGS: u32 = 20_000;
 fn ping_pong_parts(m: &sys::Mapping, name: &str) -> [(sys::Parker, usize, usize); 2] {
     let _ = m;
     [
-        (sys::Parker::new(&format!("{name}@0")).expect("parker"), 0, 64),
-        (sys::Parker::new(&format!("{name}@128")).expect("parker"), 128, 192),
+        (
+            sys::Parker::new(&format!("{name}@0")).expect("parker"),
+            0,
+            64,
+        ),
+        (
+            sys::Parker::new(&format!("{name}@128")).expect("parker"),
+            128,
+            192,
+        ),
     ]
 }
 
@@ -455,7 +468,10 @@ fn a_child_dies_with_its_parent() {
 #[test]
 fn a_child_dies_with_its_parent_by_its_own_watch() {
     // Only the child's half (PR_SET_PDEATHSIG; a watcher thread on Windows and macOS).
-    die_with_parent("a_child_dies_with_its_parent_by_its_own_watch", "child-side");
+    die_with_parent(
+        "a_child_dies_with_its_parent_by_its_own_watch",
+        "child-side",
+    );
 }
 
 #[cfg(windows)]

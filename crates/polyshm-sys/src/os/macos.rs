@@ -98,7 +98,7 @@ impl Parker {
             }
             Some(t) => {
                 let t = clamp_timeout(t);
-                let us = t.as_micros() + u128::from(t.subsec_nanos() % 1_000 != 0);
+                let us = t.as_micros() + u128::from(!t.subsec_nanos().is_multiple_of(1_000));
                 match u32::try_from(us) {
                     Ok(us) => (us, false),
                     Err(_) => (u32::MAX, true),

@@ -325,7 +325,7 @@ impl Parker {
             None => INFINITE,
             Some(t) => {
                 let t = clamp_timeout(t);
-                let ms = t.as_millis() + u128::from(t.subsec_nanos() % 1_000_000 != 0);
+                let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));
                 u32::try_from(ms).unwrap_or(INFINITE - 1).min(INFINITE - 1)
             }
         };
