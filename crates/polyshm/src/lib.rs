@@ -20,7 +20,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod codec;
 pub mod shm;
 pub mod sync;
+pub mod team;
 
 pub use polyshm_sys as sys;
