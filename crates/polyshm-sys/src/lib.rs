@@ -8,14 +8,15 @@
 //!   [`list_segments`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
 //!   `CreateFileMappingW` + `MapViewOfFile` on Windows);
 //! - [`Parker`]: wait and wake on a 32-bit word in shared memory (a futex on Linux);
-//! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`]: process
-//!   identity that a reused pid does not fool (pid plus start time);
+//! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`],
+//!   [`kill_process`]: process identity that a reused pid does not fool (pid plus
+//!   start time);
 //! - [`pin_current_thread`], [`cpu_count`], [`yield_now`]: scheduling helpers for drones;
 //! - [`kill_with_parent`] (called in the child) and [`adopt_child`] (called in the
 //!   parent on each child it spawns): a child ends when its parent ends, however the
 //!   parent ends. Call both: each platform does its work in one of them;
 //! - capability constants: [`MAX_OS_NAME_LEN`], [`HAS_TIMED_WAIT`],
-//!   [`SEGMENTS_PERSIST`], [`THREAD_IDS_CHECKABLE`], [`PLATFORM`].
+//!   [`SEGMENTS_PERSIST`], [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`PLATFORM`].
 //!
 //! | | Linux | Windows | macOS |
 //! |---|---|---|---|
@@ -54,9 +55,9 @@ mod posix;
 
 pub use os::{
     adopt_child, cpu_count, create_segment, current_process, current_thread_id, is_alive,
-    kill_with_parent, list_segments, open_segment, pin_current_thread, unlink_segment, yield_now,
-    Mapping, Parker, HAS_TIMED_WAIT, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST,
-    THREAD_IDS_CHECKABLE,
+    kill_process, kill_with_parent, list_segments, open_segment, pin_current_thread,
+    unlink_segment, yield_now, Mapping, Parker, HAS_TIMED_WAIT, HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN,
+    PLATFORM, SEGMENTS_PERSIST, THREAD_IDS_CHECKABLE,
 };
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process

@@ -137,3 +137,14 @@ pub fn cpu_count() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// `kill(pid, SIGKILL)`: end process `id` at once, as `kill -9` does. Answers
+/// `NotFound` if `id` is not alive (a pid reused by a newer process is left alone).
+pub fn kill_process(id: crate::ProcessId) -> io::Result<()> {
+    let pid = i32::try_from(id.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .filter(|_| crate::os::is_alive(id))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no live process {id}")))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).map_err(Into::into)
+}

@@ -483,3 +483,45 @@ fn a_child_dies_with_its_parent_by_the_job_object() {
         "parent-side",
     );
 }
+
+#[test]
+fn kill_process_ends_a_live_process_and_spares_a_stale_identity() {
+    if let Some((role, _)) = role() {
+        if role == "sleeper" {
+            let me = sys::current_process();
+            say(&format!("{} {}", me.pid, me.start_time));
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        return;
+    }
+    let mut child = spawn_role(
+        "kill_process_ends_a_live_process_and_spares_a_stale_identity",
+        "sleeper",
+        "",
+        Stdio::piped(),
+    );
+    let said = read_said(&mut child, Duration::from_secs(60));
+    let (pid, start) = said.split_once(' ').expect("pid start");
+    let id = sys::ProcessId {
+        pid: pid.parse().expect("pid"),
+        start_time: start.parse().expect("start time"),
+    };
+    // The same pid with another start time names some other (older or newer) process.
+    let stale = sys::ProcessId {
+        start_time: id.start_time + 1,
+        ..id
+    };
+    assert_eq!(
+        sys::kill_process(stale).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+    assert!(sys::is_alive(id), "the stale kill hit the live process");
+    sys::kill_process(id).expect("kill the sleeper");
+    let status = wait_with_watchdog(&mut child, Duration::from_secs(30), "killed sleeper");
+    assert!(!status.success());
+    assert!(!sys::is_alive(id));
+    assert_eq!(
+        sys::kill_process(id).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+}

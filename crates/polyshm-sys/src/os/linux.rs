@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, open_segment, unlink_segment, yield_now, Mapping,
+    cpu_count, create_segment, kill_process, open_segment, unlink_segment, yield_now, Mapping,
 };
 
 /// Platform name, for reports.
@@ -20,6 +20,8 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = true;
 /// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
 pub const SEGMENTS_PERSIST: bool = true;
+/// Whether the standard library offers Unix-domain sockets here (Linux: yes).
+pub const HAS_UNIX_SOCKETS: bool = true;
 /// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
 /// `ProcessId { pid: tid, start_time: 0 }` (on Linux it can: `/proc/<tid>` exists for
 /// every live thread).

@@ -21,7 +21,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, open_segment, unlink_segment, yield_now, Mapping,
+    cpu_count, create_segment, kill_process, open_segment, unlink_segment, yield_now, Mapping,
 };
 
 /// Platform name, for reports.
@@ -32,6 +32,8 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = true;
 /// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
 pub const SEGMENTS_PERSIST: bool = true;
+/// Whether the standard library offers Unix-domain sockets here (macOS: yes).
+pub const HAS_UNIX_SOCKETS: bool = true;
 /// Whether [`is_alive`] can judge a *thread* id given as `ProcessId { pid: tid,
 /// start_time: 0 }`. On macOS it cannot: thread ids (`pthread_threadid_np`) are not
 /// pids, and a thread cannot be looked up without its process.

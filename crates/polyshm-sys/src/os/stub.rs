@@ -14,6 +14,8 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = false;
 /// Whether a segment outlives every handle to it.
 pub const SEGMENTS_PERSIST: bool = false;
+/// Whether the standard library offers Unix-domain sockets here.
+pub const HAS_UNIX_SOCKETS: bool = cfg!(unix);
 /// Whether [`is_alive`] can judge a thread id (it cannot here).
 pub const THREAD_IDS_CHECKABLE: bool = false;
 
@@ -116,5 +118,9 @@ pub fn kill_with_parent(_parent: ProcessId) -> io::Result<bool> {
 }
 /// Unsupported.
 pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
+    Err(unsupported())
+}
+/// Unsupported.
+pub fn kill_process(_id: ProcessId) -> io::Result<()> {
     Err(unsupported())
 }

@@ -44,7 +44,7 @@ use windows_sys::Win32::System::Threading::{
     CreateSemaphoreW, GetCurrentProcess, GetCurrentThread, GetCurrentThreadId, GetProcessTimes,
     OpenProcess, OpenThread, ReleaseSemaphore, SetThreadAffinityMask, TerminateProcess,
     WaitForSingleObject, INFINITE, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
-    THREAD_QUERY_LIMITED_INFORMATION, THREAD_SYNCHRONIZE,
+    PROCESS_TERMINATE, THREAD_QUERY_LIMITED_INFORMATION, THREAD_SYNCHRONIZE,
 };
 
 /// Platform name, for reports.
@@ -59,13 +59,16 @@ pub const HAS_TIMED_WAIT: bool = true;
 /// mapping disappears when the last process holding it closes it or exits, and its
 /// name cannot be removed earlier.
 pub const SEGMENTS_PERSIST: bool = false;
+/// Whether the standard library offers Unix-domain sockets here. Windows 10 has
+/// `AF_UNIX`, but Rust's standard library does not expose it (nor does Wine).
+pub const HAS_UNIX_SOCKETS: bool = false;
 /// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
 /// `ProcessId { pid: tid, start_time: 0 }`. On Windows it can (`OpenThread`): process
 /// and thread ids come from one pool, so an id is never both.
 pub const THREAD_IDS_CHECKABLE: bool = true;
 
-/// Exit code of a process that [`kill_with_parent`] ended because its parent died
-/// (137, what a shell reports for a process killed by `SIGKILL`).
+/// Exit code of a process that [`kill_with_parent`] ended because its parent died, or
+/// that [`kill_process`] ended (137, what a shell reports for a `SIGKILL`ed process).
 const KILLED_WITH_PARENT: u32 = 137;
 
 /// Most wake-ups a [`Parker`]'s semaphore keeps pending (its maximum count).
@@ -396,6 +399,36 @@ fn open_process(pid: u32) -> io::Result<Handle> {
             pid,
         )
     })
+}
+
+/// `TerminateProcess(id, 137)`: end process `id` at once (Windows' `kill -9`).
+/// Answers `NotFound` if `id` is not alive (a pid reused by a newer process, or a
+/// process that has ended, is left alone).
+pub fn kill_process(id: ProcessId) -> io::Result<()> {
+    let not_found = || io::Error::new(io::ErrorKind::NotFound, format!("no live process {id}"));
+    // SAFETY: plain call; the result is checked for null.
+    let h = Handle::from_raw(unsafe {
+        OpenProcess(
+            PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
+            0,
+            id.pid,
+        )
+    })
+    .map_err(|e| match e.kind() {
+        io::ErrorKind::PermissionDenied => e,
+        _ => not_found(),
+    })?;
+    if id.pid == 0
+        || has_ended(&h)
+        || (id.start_time != 0 && creation_time(&h).is_some_and(|t| t != id.start_time))
+    {
+        return Err(not_found());
+    }
+    // SAFETY: `h` was opened with PROCESS_TERMINATE.
+    if unsafe { TerminateProcess(h.0, KILLED_WITH_PARENT) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// This process: its pid and its creation time (`GetProcessTimes`, 100 ns units since
