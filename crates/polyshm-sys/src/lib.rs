@@ -16,7 +16,8 @@
 //!   parent on each child it spawns): a child ends when its parent ends, however the
 //!   parent ends. Call both: each platform does its work in one of them;
 //! - capability constants: [`MAX_OS_NAME_LEN`], [`HAS_TIMED_WAIT`],
-//!   [`SEGMENTS_PERSIST`], [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`PLATFORM`].
+//!   [`SEGMENTS_PERSIST`], [`SEGMENT_DIR`], [`CAN_LIST_SEGMENTS`],
+//!   [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`PLATFORM`].
 //!
 //! | | Linux | Windows | macOS |
 //! |---|---|---|---|
@@ -56,8 +57,9 @@ mod posix;
 pub use os::{
     adopt_child, cpu_count, create_segment, current_process, current_thread_id, is_alive,
     kill_process, kill_with_parent, list_segments, open_segment, pin_current_thread,
-    unlink_segment, yield_now, Mapping, Parker, HAS_TIMED_WAIT, HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN,
-    PLATFORM, SEGMENTS_PERSIST, THREAD_IDS_CHECKABLE,
+    unlink_segment, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS, HAS_TIMED_WAIT,
+    HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST, SEGMENT_DIR,
+    THREAD_IDS_CHECKABLE,
 };
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process

@@ -160,9 +160,14 @@ fn listing_segments_finds_ours_or_says_unsupported() {
     let name = unique("ls");
     let _unlink = Unlink(name.clone());
     let _m = sys::create_segment(&name, 64).expect("create");
-    match sys::list_segments() {
+    let listed = sys::list_segments();
+    assert_eq!(listed.is_ok(), sys::CAN_LIST_SEGMENTS, "{listed:?}");
+    match listed {
         Ok(names) => assert!(names.contains(&name), "{name} not in {names:?}"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}"),
+    }
+    if let Some(dir) = sys::SEGMENT_DIR {
+        assert!(std::path::Path::new(dir).join(&name).exists());
     }
 }
 

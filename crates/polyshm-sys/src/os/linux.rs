@@ -20,6 +20,11 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = true;
 /// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
 pub const SEGMENTS_PERSIST: bool = true;
+/// The directory where segments appear as files, if any (Linux: segments are files in `/dev/shm`, named as the OS name without its `/`). Tests use it
+/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
+pub const SEGMENT_DIR: Option<&str> = Some("/dev/shm");
+/// Whether [`list_segments`] can enumerate segments (Linux: yes, the files in `/dev/shm`).
+pub const CAN_LIST_SEGMENTS: bool = true;
 /// Whether the standard library offers Unix-domain sockets here (Linux: yes).
 pub const HAS_UNIX_SOCKETS: bool = true;
 /// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as

@@ -32,6 +32,11 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = true;
 /// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
 pub const SEGMENTS_PERSIST: bool = true;
+/// The directory where segments appear as files, if any (macOS: none, POSIX shared memory lives in no file system). Tests use it
+/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
+pub const SEGMENT_DIR: Option<&str> = None;
+/// Whether [`list_segments`] can enumerate segments (macOS: no).
+pub const CAN_LIST_SEGMENTS: bool = false;
 /// Whether the standard library offers Unix-domain sockets here (macOS: yes).
 pub const HAS_UNIX_SOCKETS: bool = true;
 /// Whether [`is_alive`] can judge a *thread* id given as `ProcessId { pid: tid,

@@ -14,6 +14,11 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = false;
 /// Whether a segment outlives every handle to it.
 pub const SEGMENTS_PERSIST: bool = false;
+/// The directory where segments appear as files, if any (none here). Tests use it
+/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
+pub const SEGMENT_DIR: Option<&str> = None;
+/// Whether [`list_segments`] can enumerate segments (no).
+pub const CAN_LIST_SEGMENTS: bool = false;
 /// Whether the standard library offers Unix-domain sockets here.
 pub const HAS_UNIX_SOCKETS: bool = cfg!(unix);
 /// Whether [`is_alive`] can judge a thread id (it cannot here).

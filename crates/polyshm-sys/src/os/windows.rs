@@ -17,7 +17,9 @@
 //!
 //! Names live in the session namespace (`Local\polyshm.<name>`), and objects get the
 //! creator's default security descriptor (the creating user, SYSTEM and
-//! administrators may open them), the closest Windows has to POSIX mode 0600.
+//! administrators may open them), the closest Windows has to POSIX mode 0600. Windows
+//! compares object names without regard to case: `polyshm.A` and `polyshm.a` are two
+//! segments on Linux and macOS, one on Windows.
 
 use crate::{clamp_timeout, ProcessId, WaitOutcome};
 use std::io;
@@ -59,6 +61,11 @@ pub const HAS_TIMED_WAIT: bool = true;
 /// mapping disappears when the last process holding it closes it or exits, and its
 /// name cannot be removed earlier.
 pub const SEGMENTS_PERSIST: bool = false;
+/// The directory where segments appear as files, if any (Windows: none, file mappings live in the object manager). Tests use it
+/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
+pub const SEGMENT_DIR: Option<&str> = None;
+/// Whether [`list_segments`] can enumerate segments (Windows: no (see [`list_segments`])).
+pub const CAN_LIST_SEGMENTS: bool = false;
 /// Whether the standard library offers Unix-domain sockets here. Windows 10 has
 /// `AF_UNIX`, but Rust's standard library does not expose it (nor does Wine).
 pub const HAS_UNIX_SOCKETS: bool = false;
@@ -117,6 +124,8 @@ fn os_name(name: &str) -> Vec<u16> {
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// The name given at create or open (`polyshm.<name>`).
+    name: String,
     _handle: Handle,
 }
 
@@ -141,6 +150,14 @@ impl Mapping {
     /// Whether the mapping is empty (never true for a mapping this crate made).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether two mappings show the same segment. On Windows a name cannot be given
+    /// to a new segment while a handle to the old one exists, and both mappings hold
+    /// one: they show the same segment exactly when they were made under the same
+    /// name (compared without regard to ASCII case, as Windows compares names).
+    pub fn same_segment(&self, other: &Mapping) -> Option<bool> {
+        Some(self.name.eq_ignore_ascii_case(&other.name))
     }
 }
 
@@ -217,6 +234,7 @@ pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
     Ok(Mapping {
         ptr,
         len: size,
+        name: name.to_owned(),
         _handle: handle,
     })
 }
@@ -244,6 +262,7 @@ pub fn open_segment(name: &str) -> io::Result<Mapping> {
     let mapping = Mapping {
         ptr,
         len,
+        name: name.to_owned(),
         _handle: handle,
     };
     if len == 0 {
