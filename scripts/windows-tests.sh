@@ -3,6 +3,7 @@
 #
 #   scripts/windows-tests.sh                 # the library tests (polyshm-sys, polyshm)
 #   scripts/windows-tests.sh -p polyshm      # any `cargo test` arguments instead
+#   scripts/windows-tests.sh bench -p polyshm --bench foundation   # or `run`, `bench`
 #
 # Installs what it needs, idempotently: as root it apt-installs gcc-mingw-w64-x86-64 and
 # wine64 when missing (otherwise they must be there already), and adds the rustup target.
@@ -64,13 +65,17 @@ if [ ! -f "$SHIM" ] || [ "$SHIM_SRC" -nt "$SHIM" ]; then
 fi
 step "wine prefix ready: $WINEPREFIX"; took "$t"
 
-# 3. Build and run the tests; cargo runs each test executable through Wine.
+# 3. Build and run; cargo runs each executable (tests, benches, examples) through Wine.
 t=$(now)
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
-if [ $# -eq 0 ]; then
+sub=test
+case "${1:-}" in
+    test | bench | run) sub=$1; shift ;;
+esac
+if [ "$sub" = test ] && [ $# -eq 0 ]; then
     set -- -p polyshm-sys -p polyshm
 fi
 status=0
-cargo test --target "$TARGET" "$@" || status=$?
-step "cargo test --target $TARGET $* -> exit $status"; took "$t"
+cargo "$sub" --target "$TARGET" "$@" || status=$?
+step "cargo $sub --target $TARGET $* -> exit $status"; took "$t"
 exit "$status"
