@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build polyshm for Windows (x86_64-pc-windows-gnu) and run its tests under Wine.
 #
-#   scripts/windows-tests.sh                 # the library tests (polyshm-sys, polyshm)
+#   scripts/windows-tests.sh                 # polyshm-sys, polyshm, polyshm-cli
 #   scripts/windows-tests.sh -p polyshm      # any `cargo test` arguments instead
 #   scripts/windows-tests.sh bench -p polyshm --bench foundation   # or `run`, `bench`
 #
@@ -73,7 +73,7 @@ case "${1:-}" in
     test | bench | run) sub=$1; shift ;;
 esac
 if [ "$sub" = test ] && [ $# -eq 0 ]; then
-    set -- -p polyshm-sys -p polyshm
+    set -- -p polyshm-sys -p polyshm -p polyshm-cli
 fi
 status=0
 cargo "$sub" --target "$TARGET" "$@" || status=$?

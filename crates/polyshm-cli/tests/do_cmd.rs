@@ -26,8 +26,13 @@ fn polyshm(args: &[&str]) -> (Output, u32) {
     (child.wait_with_output().expect("output"), pid)
 }
 
-/// Segments whose owner was `pid` (there must be none once it has exited).
+/// Segments whose owner was `pid` (there must be none once it has exited). Where
+/// segments cannot be listed (Windows) none can be left either: a segment goes with
+/// the last process that holds it.
 fn segments_of(pid: u32) -> Vec<String> {
+    if !polyshm::sys::CAN_LIST_SEGMENTS {
+        return Vec::new();
+    }
     polyshm::shm::admin::list()
         .expect("list segments")
         .into_iter()
@@ -46,6 +51,9 @@ fn do_answers_six_six_six_on_every_transport() {
         "hybrid-unprotected",
         "shm",
     ] {
+        if t == "unix" && !polyshm::sys::HAS_UNIX_SOCKETS {
+            continue;
+        }
         let (out, pid) = polyshm(&[
             "do",
             "|a, b| a + b",
@@ -105,6 +113,9 @@ fn a_block_that_does_not_compile_exits_non_zero() {
 #[test]
 fn a_block_that_fails_exits_non_zero_and_leaves_nothing() {
     for t in ["shm", "unix"] {
+        if t == "unix" && !polyshm::sys::HAS_UNIX_SOCKETS {
+            continue;
+        }
         let (out, pid) = polyshm(&[
             "do",
             "|a, b| a / b",
