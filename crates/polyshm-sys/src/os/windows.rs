@@ -302,7 +302,7 @@ fn fnv1a(s: &str) -> u64 {
 }
 
 /// Wait/wake on a 32-bit word in shared memory, through a named kernel semaphore
-/// `Local\polyshm.w.<hash of key>` (`WaitOnAddress` would be the natural choice, but
+/// `Local\polyshm-w.<hash of key>` (`WaitOnAddress` would be the natural choice, but
 /// it works only inside one process).
 ///
 /// The word stays the truth, as with a futex: [`wait`](Self::wait) sleeps only if
@@ -325,10 +325,11 @@ pub struct Parker {
 }
 
 impl Parker {
-    /// `CreateSemaphoreW(0, 65536, "Local\polyshm.w.<hash of key>")`: opens the
-    /// semaphore, creating it if this is the first parker for `key`.
+    /// `CreateSemaphoreW(0, 65536, "Local\polyshm-w.<hash of key>")`: opens the
+    /// semaphore, creating it if this is the first parker for `key`. (`polyshm-w.`
+    /// cannot clash with a segment: their names all start `polyshm.`.)
     pub fn new(key: &str) -> io::Result<Parker> {
-        let name = wide(&format!("Local\\polyshm.w.{:016x}", fnv1a(key)));
+        let name = wide(&format!("Local\\polyshm-w.{:016x}", fnv1a(key)));
         // SAFETY: `name` is NUL-terminated and outlives the call; default security.
         let raw =
             unsafe { CreateSemaphoreW(std::ptr::null(), 0, MAX_PENDING_WAKES, name.as_ptr()) };
