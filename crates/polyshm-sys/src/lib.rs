@@ -12,12 +12,15 @@
 //!   [`kill_process`]: process identity that a reused pid does not fool (pid plus
 //!   start time);
 //! - [`pin_current_thread`], [`cpu_count`], [`yield_now`]: scheduling helpers for drones;
+//! - [`wait_socket`]: a bounded wait for a TCP socket to be readable or writable (for
+//!   platforms where timed socket I/O is not exact, [`TIMED_SOCKET_IO_IS_EXACT`]);
 //! - [`kill_with_parent`] (called in the child) and [`adopt_child`] (called in the
 //!   parent on each child it spawns): a child ends when its parent ends, however the
 //!   parent ends. Call both: each platform does its work in one of them;
 //! - capability constants: [`MAX_OS_NAME_LEN`], [`HAS_TIMED_WAIT`],
 //!   [`SEGMENTS_PERSIST`], [`SEGMENT_DIR`], [`CAN_LIST_SEGMENTS`],
-//!   [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`PLATFORM`].
+//!   [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`TIMED_SOCKET_IO_IS_EXACT`],
+//!   [`PLATFORM`].
 //!
 //! | | Linux | Windows | macOS |
 //! |---|---|---|---|
@@ -57,9 +60,9 @@ mod posix;
 pub use os::{
     adopt_child, cpu_count, create_segment, current_process, current_thread_id, is_alive,
     kill_process, kill_with_parent, list_segments, open_segment, pin_current_thread,
-    unlink_segment, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS, HAS_TIMED_WAIT,
+    unlink_segment, wait_socket, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS, HAS_TIMED_WAIT,
     HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST, SEGMENT_DIR,
-    THREAD_IDS_CHECKABLE,
+    THREAD_IDS_CHECKABLE, TIMED_SOCKET_IO_IS_EXACT,
 };
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process

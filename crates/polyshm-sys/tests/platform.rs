@@ -530,3 +530,23 @@ fn kill_process_ends_a_live_process_and_spares_a_stale_identity() {
         std::io::ErrorKind::NotFound
     );
 }
+
+#[test]
+fn wait_socket_waits_for_data_and_room() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    let mut a = std::net::TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+    let (mut b, _) = listener.accept().expect("accept");
+    // Nothing sent yet: not readable within the timeout; room to write at once.
+    assert!(!sys::wait_socket(&b, false, Duration::from_millis(20)).unwrap());
+    assert!(sys::wait_socket(&a, true, Duration::from_secs(20)).unwrap());
+    a.write_all(b"x").unwrap();
+    assert!(sys::wait_socket(&b, false, Duration::from_secs(20)).unwrap());
+    let mut got = [0u8; 1];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"x");
+    // A closed peer counts as readable (the read then reports the end).
+    drop(a);
+    assert!(sys::wait_socket(&b, false, Duration::from_secs(20)).unwrap());
+    assert_eq!(b.read(&mut got).unwrap(), 0);
+}

@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, kill_process, open_segment, unlink_segment, yield_now, Mapping,
+    cpu_count, create_segment, kill_process, open_segment, unlink_segment, wait_socket, yield_now,
+    Mapping,
 };
 
 /// Platform name, for reports.
@@ -27,6 +28,10 @@ pub const SEGMENT_DIR: Option<&str> = Some("/dev/shm");
 pub const CAN_LIST_SEGMENTS: bool = true;
 /// Whether the standard library offers Unix-domain sockets here (Linux: yes).
 pub const HAS_UNIX_SOCKETS: bool = true;
+/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
+/// reports exactly the bytes it moved, so that bounded blocking I/O keeps a stream in
+/// sync. POSIX: yes (a partial transfer returns its count).
+pub const TIMED_SOCKET_IO_IS_EXACT: bool = true;
 /// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
 /// `ProcessId { pid: tid, start_time: 0 }` (on Linux it can: `/proc/<tid>` exists for
 /// every live thread).

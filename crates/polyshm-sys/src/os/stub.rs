@@ -21,6 +21,8 @@ pub const SEGMENT_DIR: Option<&str> = None;
 pub const CAN_LIST_SEGMENTS: bool = false;
 /// Whether the standard library offers Unix-domain sockets here.
 pub const HAS_UNIX_SOCKETS: bool = cfg!(unix);
+/// Whether a timed-out socket read or write reports exactly the bytes it moved.
+pub const TIMED_SOCKET_IO_IS_EXACT: bool = false;
 /// Whether [`is_alive`] can judge a thread id (it cannot here).
 pub const THREAD_IDS_CHECKABLE: bool = false;
 
@@ -131,5 +133,13 @@ pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
 }
 /// Unsupported.
 pub fn kill_process(_id: ProcessId) -> io::Result<()> {
+    Err(unsupported())
+}
+/// Unsupported.
+pub fn wait_socket(
+    _socket: &std::net::TcpStream,
+    _writable: bool,
+    _timeout: Duration,
+) -> io::Result<bool> {
     Err(unsupported())
 }

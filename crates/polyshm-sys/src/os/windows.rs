@@ -69,6 +69,12 @@ pub const CAN_LIST_SEGMENTS: bool = false;
 /// Whether the standard library offers Unix-domain sockets here. Windows 10 has
 /// `AF_UNIX`, but Rust's standard library does not expose it (nor does Wine).
 pub const HAS_UNIX_SOCKETS: bool = false;
+/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
+/// reports exactly the bytes it moved. Windows: no. Winsock documents that after a
+/// timeout "an application has no guarantees as to how much data was actually sent or
+/// received", and a stream so used loses its framing: use non-blocking sockets and
+/// [`wait_socket`] instead.
+pub const TIMED_SOCKET_IO_IS_EXACT: bool = false;
 /// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
 /// `ProcessId { pid: tid, start_time: 0 }`. On Windows it can (`OpenThread`): process
 /// and thread ids come from one pool, so an id is never both.
@@ -615,4 +621,29 @@ pub fn adopt_child(child: &std::process::Child) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `WSAPoll`: wait at most `timeout` (rounded up to whole milliseconds) until `socket`
+/// is readable (or, with `writable`, writable); answers whether it is. An error or
+/// hang-up counts as ready (the next read or write reports it).
+pub fn wait_socket(
+    socket: &std::net::TcpStream,
+    writable: bool,
+    timeout: Duration,
+) -> io::Result<bool> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{WSAPoll, POLLRDNORM, POLLWRNORM, WSAPOLLFD};
+    let t = clamp_timeout(timeout);
+    let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));
+    let mut fd = WSAPOLLFD {
+        fd: socket.as_raw_socket() as usize,
+        events: if writable { POLLWRNORM } else { POLLRDNORM },
+        revents: 0,
+    };
+    // SAFETY: one valid WSAPOLLFD for a socket `socket` keeps open during the call.
+    let n = unsafe { WSAPoll(&mut fd, 1, i32::try_from(ms).unwrap_or(i32::MAX)) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
 }
