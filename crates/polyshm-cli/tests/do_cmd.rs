@@ -167,3 +167,72 @@ fn the_polyshm_binary_is_a_drone_for_other_masters() {
         assert_eq!(back, v);
     }
 }
+
+/// The master (`polyshm do`) killed with -9 mid-task: its drones exit within a few
+/// seconds, and `polyshm shm clean` removes the mailboxes it left.
+#[test]
+fn master_killed_mid_task_leaves_nothing_clean_cannot_remove() {
+    // A block that runs for a long while (it is killed long before it ends).
+    let block = "|a, b| { let s = 0; for i in 0..2000000000 { s += i; } s + a + b }";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyshm"))
+        .args([
+            "do", block, "--with", "1,2", "--with", "3,4", "--drones", "2",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run polyshm do");
+    let master = child.id();
+    // Wait (bounded) until both drones run and both mailboxes exist.
+    let end = Instant::now() + Duration::from_secs(30);
+    let drones = loop {
+        let out = Command::new("pgrep")
+            .args(["-P", &master.to_string()])
+            .output()
+            .expect("pgrep");
+        let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.len() == 2 && segments_of(master).len() >= 2 {
+            break pids;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog: the drones of polyshm do never all started");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().expect("kill -9 the master");
+    child.wait().expect("reap the master");
+    for pid in drones {
+        let id = polyshm::sys::ProcessId { pid, start_time: 0 };
+        let end = Instant::now() + Duration::from_secs(3);
+        while polyshm::sys::is_alive(id) {
+            assert!(
+                Instant::now() < end,
+                "drone {pid} outlived its killed master"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let left = segments_of(master);
+    assert!(!left.is_empty(), "a killed master leaves its mailboxes");
+    let (out, _) = polyshm(&["shm", "clean"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    for s in &left {
+        assert!(
+            said.contains(s.as_str()),
+            "clean did not report {s}: {said}"
+        );
+    }
+    assert!(segments_of(master).is_empty(), "left after clean");
+}

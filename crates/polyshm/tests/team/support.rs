@@ -28,7 +28,7 @@ pub fn tasks() -> Tasks {
             std::thread::sleep(Duration::from_millis(ms));
             ms
         })
-        // Dies (SIGKILL-like abort) the first time it sees `path` missing.
+        // Dies (kill -9 of itself) the first time it sees `path` missing.
         .task("die_once", |(path, v): (String, i64)| {
             if std::fs::OpenOptions::new()
                 .write(true)
@@ -36,7 +36,7 @@ pub fn tasks() -> Tasks {
                 .open(&path)
                 .is_ok()
             {
-                std::process::abort();
+                kill9(std::process::id());
             }
             v * 10
         })
@@ -44,6 +44,9 @@ pub fn tasks() -> Tasks {
             v.iter().map(|x| x * 2.0).collect()
         })
         .pod_task("grow_u8", |v: &[u64]| vec![7u8; v[0] as usize])
+        .pod_task_in_place("negate_in_place", |v: &mut [i64]| {
+            v.iter_mut().for_each(|x| *x = -*x)
+        })
 }
 
 /// A trial run under a watchdog: a hang fails it instead of stalling the run.

@@ -146,6 +146,8 @@ const COALESCE: usize = 64 * 1024;
 pub struct SocketLink {
     stream: Stream,
     buf: Vec<u64>,
+    /// Length of the last payload received into `buf`.
+    last: usize,
     scratch: Vec<u8>,
 }
 
@@ -155,8 +157,26 @@ impl SocketLink {
         SocketLink {
             stream,
             buf: Vec::new(),
+            last: 0,
             scratch: Vec::with_capacity(COALESCE + HEAD_LEN + 256),
         }
+    }
+
+    /// The last payload received (a task may have changed it in place).
+    pub fn last_payload(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.buf)[..self.last]
+    }
+
+    /// Check that `len` bytes of the last payload exist.
+    pub fn check_in_place(&self, len: usize) -> Result<usize, LinkError> {
+        if len > self.last {
+            return Err(ProtocolError(format!(
+                "an in-place reply of {len} bytes from a request of {}",
+                self.last
+            ))
+            .into());
+        }
+        Ok(len)
     }
 
     /// The stream, for the handshake.
@@ -211,7 +231,7 @@ impl Link for SocketLink {
     fn recv(
         &mut self,
         watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &[u8]),
+        on: &mut dyn FnMut(&Head, &mut [u8]),
     ) -> Result<(), LinkError> {
         let (head, len) = self.recv_head(watch)?;
         let len = usize::try_from(len)
@@ -229,8 +249,21 @@ impl Link for SocketLink {
         }
         let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len];
         read_watched(&mut self.stream, bytes, watch)?;
+        self.last = len;
         on(&head, bytes);
         Ok(())
+    }
+
+    fn send_in_place(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        let len = self.check_in_place(len)?;
+        self.send_head(head, len as u64, watch)?;
+        let bytes = &bytemuck::cast_slice::<u64, u8>(&self.buf)[..len];
+        write_watched(&mut self.stream, bytes, watch)
     }
 }
 
