@@ -342,6 +342,13 @@ impl Inner {
             start_time: 0,
         };
         let mut pending = PendingDrone { child: Some(child) };
+        // The master's half of "drones end with the master" (a kill-on-close job object
+        // on Windows; nothing on Linux, where the drone's kill_with_parent does it). On
+        // failure `pending` reaps the drone.
+        if let Some(c) = &pending.child {
+            polyshm_sys::adopt_child(c)
+                .map_err(|e| serr(&format!("cannot tie the drone to this master: {e}")))?;
+        }
         let start = Instant::now();
         let watch = Watch {
             peer: id,

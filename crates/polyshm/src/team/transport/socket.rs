@@ -20,8 +20,17 @@ pub enum Stream {
 impl Stream {
     /// Bound every blocking read and write by `slice` (so that waits can check the
     /// peer), and switch off Nagle's algorithm on TCP.
+    ///
+    /// Where a timed-out read or write may lose bytes (Windows: see
+    /// [`TIMED_SOCKET_IO_IS_EXACT`](polyshm_sys::TIMED_SOCKET_IO_IS_EXACT)), the TCP
+    /// socket is non-blocking instead and waits go through
+    /// [`wait_socket`](polyshm_sys::wait_socket), one slice at a time.
     pub fn configure(&self, slice: Duration) -> io::Result<()> {
         match self {
+            Stream::Tcp(s) if !polyshm_sys::TIMED_SOCKET_IO_IS_EXACT => {
+                s.set_nodelay(true)?;
+                s.set_nonblocking(true)
+            }
             Stream::Tcp(s) => {
                 s.set_nodelay(true)?;
                 s.set_nonblocking(false)?;
@@ -76,6 +85,19 @@ fn slow(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
+impl Stream {
+    /// After a read or write found the socket not ready: on a non-blocking socket wait
+    /// up to `slice` for it (a timed blocking call has already waited its slice).
+    fn wait_ready(&self, writable: bool, slice: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) if !polyshm_sys::TIMED_SOCKET_IO_IS_EXACT => {
+                polyshm_sys::wait_socket(s, writable, slice).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
 pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result<(), LinkError> {
     let mut filled = 0;
@@ -84,7 +106,10 @@ pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result
             Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
             Ok(n) => filled += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => watch.check()?,
+            Err(e) if slow(&e) => {
+                watch.check()?;
+                s.wait_ready(false, watch.next_slice())?;
+            }
             Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
             Err(e) => return Err(e.into()),
         }
@@ -100,7 +125,10 @@ pub fn write_watched(s: &mut Stream, buf: &[u8], watch: &Watch<'_>) -> Result<()
             Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
             Ok(n) => done += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => watch.check()?,
+            Err(e) if slow(&e) => {
+                watch.check()?;
+                s.wait_ready(true, watch.next_slice())?;
+            }
             Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
             Err(e) => return Err(e.into()),
         }
