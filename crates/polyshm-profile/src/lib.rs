@@ -178,8 +178,10 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Outcome, Prof
                 sc.run(&mut ctx)
             };
             for n in scenario_notes {
-                observer.note(&n);
-                notes.push(n);
+                if !notes.contains(&n) {
+                    observer.note(&n);
+                    notes.push(n);
+                }
             }
             match result {
                 Ok(mut r) => rows.append(&mut r),

@@ -119,10 +119,19 @@ impl Helper {
                 program.display()
             ),
         })?;
-        Ok(Helper {
+        let helper = Helper {
             child: Some(child),
             scenario,
-        })
+        };
+        if let Some(c) = &helper.child {
+            // The helper ends with the master however the master ends (a job object on
+            // Windows; on Linux the helper's own `kill_with_parent` does it).
+            polyshm::sys::adopt_child(c).map_err(|e| ProfileError::Helper {
+                scenario,
+                detail: format!("could not tie helper `{role}` to this process: {e}"),
+            })?;
+        }
+        Ok(helper)
     }
 
     /// Wait (at most [`TIMEOUT`]) for the helper to exit successfully; answers what it

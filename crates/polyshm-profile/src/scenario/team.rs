@@ -63,6 +63,31 @@ fn spawn(
     }
 }
 
+/// The transports of `list` this platform has; a note for each it lacks.
+fn available(ctx: &mut Context<'_>, list: &[Transport]) -> Vec<Transport> {
+    list.iter()
+        .copied()
+        .filter(|t| {
+            if *t == Transport::Unix && !polyshm::sys::HAS_UNIX_SOCKETS {
+                ctx.notes.push(format!(
+                    "transport `unix` skipped: this platform ({}) has no Unix sockets",
+                    polyshm::sys::PLATFORM
+                ));
+                false
+            } else {
+                true
+            }
+        })
+        .collect()
+}
+
+/// How many of `list` this platform has.
+fn count_available(list: &[Transport]) -> usize {
+    list.iter()
+        .filter(|t| **t != Transport::Unix || polyshm::sys::HAS_UNIX_SOCKETS)
+        .count()
+}
+
 /// The row's transport id (the team's own `Display`).
 fn transport_id(t: Transport) -> String {
     t.to_string()
@@ -177,13 +202,13 @@ impl Scenario for EmptyTask {
         true
     }
     fn points(&self, _: &Config) -> usize {
-        Transport::ALL.len()
+        count_available(&Transport::ALL)
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         const ID: &str = "socket_empty_task";
         let budget = ctx.budget.roundtrip();
         let mut rows = Vec::new();
-        for transport in Transport::ALL {
+        for transport in available(ctx, &Transport::ALL) {
             let team = spawn(ctx, ID, transport)?;
             let (table, scenario) = match transport {
                 Transport::Tcp => (TableRef::Study(6), "socket_empty_task"),
@@ -226,15 +251,16 @@ impl Scenario for Requests {
         true
     }
     fn points(&self, config: &Config) -> usize {
-        2 * 2 * config.sizes(DECADES_FROM_1).len()
+        count_available(&[Transport::Tcp, Transport::Unix]) * 2 * config.sizes(DECADES_FROM_1).len()
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         const ID: &str = "socket_request";
         let mut rows = Vec::new();
-        for (transport, table) in [
-            (Transport::Tcp, TableRef::Study(7)),
-            (Transport::Unix, TableRef::Ref),
-        ] {
+        for transport in available(ctx, &[Transport::Tcp, Transport::Unix]) {
+            let table = match transport {
+                Transport::Tcp => TableRef::Study(7),
+                _ => TableRef::Ref,
+            };
             let team = spawn(ctx, ID, transport)?;
             rows.extend(echo_points(ctx, ID, &team, table, "socket_request")?);
         }
