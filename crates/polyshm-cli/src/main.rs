@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod fractal;
 mod shm;
 
 /// Multi-process computing on one host: shared memory, remote semaphores, drones.
@@ -20,12 +21,15 @@ enum Command {
     /// Manage named shared-memory segments (create, read, write, ls, rm, clean).
     #[command(subcommand)]
     Shm(shm::ShmCommand),
+    /// The study's Fractal Explorer: a Mandelbrot image computed in tiles over drones.
+    Fractal(fractal::FractalArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Shm(cmd) => shm::run(cmd),
+        Command::Fractal(args) => fractal::run(args),
     };
     if let Err(e) = result {
         eprintln!("polyshm: {e:#}");
