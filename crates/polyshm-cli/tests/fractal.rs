@@ -67,9 +67,48 @@ fn polyshm_status(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
-/// The escape-time count written again from the definition in the README, independently
-/// of the binary's kernel: no cycle detection, no lanes.
-fn count(width: u32, height: u32, x: f64, y: f64, s: f64, n: u32, i: u32, j: u32) -> u32 {
+/// A view as the README defines it: W×H pixels, centre X + iY, S units wide, limit N.
+#[derive(Clone, Copy)]
+struct Def {
+    width: u32,
+    height: u32,
+    x: f64,
+    y: f64,
+    s: f64,
+    n: u32,
+}
+
+/// The view of the small image most tests compute.
+const SMALL: Def = Def {
+    width: 67,
+    height: 53,
+    x: -0.75,
+    y: 0.1,
+    s: 2.8,
+    n: 400,
+};
+
+/// The default view (centre -0.5, scale 3, limit 1000) at the study's smallest size.
+const DEFAULT_191: Def = Def {
+    width: 191,
+    height: 186,
+    x: -0.5,
+    y: 0.0,
+    s: 3.0,
+    n: 1000,
+};
+
+/// The escape-time count of pixel (i, j), written again from the definition in the
+/// README, independently of the binary's kernel: no cycle detection, no lanes.
+fn count(d: &Def, i: u32, j: u32) -> u32 {
+    let Def {
+        width,
+        height,
+        x,
+        y,
+        s,
+        n,
+    } = *d;
     let (w, h) = (width as f64, height as f64);
     let cr = x + (i as f64 + 0.5 - w / 2.0) * s / w;
     let ci = y - (j as f64 + 0.5 - h / 2.0) * s / w;
@@ -106,7 +145,10 @@ fn read_npy(path: &Path) -> Npy {
     let header = std::str::from_utf8(&bytes[10..data_start]).expect("ASCII header");
     assert!(header.ends_with('\n'), "header ends with a newline");
     let dict = header.trim_end();
-    assert!(dict.starts_with('{') && dict.ends_with('}'), "header is a dict: {dict}");
+    assert!(
+        dict.starts_with('{') && dict.ends_with('}'),
+        "header is a dict: {dict}"
+    );
     let field = |key: &str| -> String {
         let at = dict
             .find(&format!("'{key}':"))
@@ -181,7 +223,7 @@ fn one_process_counts_match_an_independent_loop() {
         for i in 0..67 {
             assert_eq!(
                 counts[(j * 67 + i) as usize],
-                count(67, 53, -0.75, 0.1, 2.8, 400, i, j),
+                count(&SMALL, i, j),
                 "pixel ({i}, {j})"
             );
         }
@@ -196,15 +238,31 @@ fn a_handful_of_pixels_of_the_default_view() {
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("default.npy");
     polyshm(
-        &["fractal", "--size", "191x186", "--drones", "0", "--counts", npy.to_str().unwrap()],
+        &[
+            "fractal",
+            "--size",
+            "191x186",
+            "--drones",
+            "0",
+            "--counts",
+            npy.to_str().unwrap(),
+        ],
         &[],
     );
     let parsed = read_npy(&npy);
     assert_eq!(parsed.shape, [186, 191]);
-    for (i, j) in [(0, 0), (190, 185), (95, 93), (60, 93), (130, 40), (100, 10), (47, 120)] {
+    for (i, j) in [
+        (0, 0),
+        (190, 185),
+        (95, 93),
+        (60, 93),
+        (130, 40),
+        (100, 10),
+        (47, 120),
+    ] {
         assert_eq!(
             parsed.data[j * 191 + i],
-            count(191, 186, -0.5, 0.0, 3.0, 1000, i as u32, j as u32),
+            count(&DEFAULT_191, i as u32, j as u32),
             "pixel ({i}, {j})"
         );
     }
@@ -217,7 +275,17 @@ fn npy_header_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("h.npy");
     polyshm(
-        &["fractal", "--width", "13", "--height", "7", "--drones", "0", "--counts", npy.to_str().unwrap()],
+        &[
+            "fractal",
+            "--width",
+            "13",
+            "--height",
+            "7",
+            "--drones",
+            "0",
+            "--counts",
+            npy.to_str().unwrap(),
+        ],
         &[],
     );
     let parsed = read_npy(&npy);
@@ -230,7 +298,15 @@ fn npy_header_is_valid() {
         for i in 0..13 {
             assert_eq!(
                 parsed.data[j * 13 + i],
-                count(13, 7, -0.5, 0.0, 3.0, 1000, i as u32, j as u32)
+                count(
+                    &Def {
+                        width: 13,
+                        height: 7,
+                        ..DEFAULT_191
+                    },
+                    i as u32,
+                    j as u32
+                )
             );
         }
     }
@@ -243,13 +319,24 @@ fn png_decodes_black_inside() {
     let npy = dir.path().join("m.npy");
     polyshm(
         &[
-            "fractal", "--size", "80x60", "--max-iter", "200", "--drones", "0",
-            "--out", png_path.to_str().unwrap(), "--counts", npy.to_str().unwrap(),
+            "fractal",
+            "--size",
+            "80x60",
+            "--max-iter",
+            "200",
+            "--drones",
+            "0",
+            "--out",
+            png_path.to_str().unwrap(),
+            "--counts",
+            npy.to_str().unwrap(),
         ],
         &[],
     );
     let counts = read_npy(&npy).data;
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).unwrap()));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png_path).unwrap(),
+    ));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
@@ -264,12 +351,28 @@ fn png_decodes_black_inside() {
         }
         colours.insert(px);
     }
-    assert!(colours.len() > 10, "a palette, not a flat picture: {} colours", colours.len());
+    assert!(
+        colours.len() > 10,
+        "a palette, not a flat picture: {} colours",
+        colours.len()
+    );
 }
 
 #[test]
 fn json_logs_table_11() {
-    let out = polyshm(&["fractal", "--size", "191x186", "--max-iter", "50", "--drones", "0", "--json"], &[]);
+    let out = polyshm(
+        &[
+            "fractal",
+            "--size",
+            "191x186",
+            "--max-iter",
+            "50",
+            "--drones",
+            "0",
+            "--json",
+        ],
+        &[],
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["width"], 191);
     assert_eq!(v["height"], 186);

@@ -79,13 +79,17 @@ impl FractalArgs {
             (None, Some(w), Some(h)) => (w, h),
             _ => (627, 491),
         };
-        let (x, y) = self.center.split_once(',').with_context(|| {
-            format!("--center `{}` is not X,Y (e.g. -0.5,0)", self.center)
-        })?;
+        let (x, y) = self
+            .center
+            .split_once(',')
+            .with_context(|| format!("--center `{}` is not X,Y (e.g. -0.5,0)", self.center))?;
         let view = View {
             width,
             height,
-            center_re: x.trim().parse().with_context(|| format!("--center real part `{x}`"))?,
+            center_re: x
+                .trim()
+                .parse()
+                .with_context(|| format!("--center real part `{x}`"))?,
             center_im: y
                 .trim()
                 .parse()
@@ -111,10 +115,21 @@ pub fn run(args: FractalArgs) -> Result<()> {
     let runner = Runner::start(drones, args.transport.as_deref())?;
     let rendered = runner.render(&view, args.tile)?;
     if let Some(path) = &args.counts {
-        npy::save_u32(path, view.height as usize, view.width as usize, &rendered.counts)?;
+        npy::save_u32(
+            path,
+            view.height as usize,
+            view.width as usize,
+            &rendered.counts,
+        )?;
     }
     if let Some(path) = &args.out {
-        png::save(path, view.width, view.height, &rendered.counts, view.max_iter)?;
+        png::save(
+            path,
+            view.width,
+            view.height,
+            &rendered.counts,
+            view.max_iter,
+        )?;
     }
     let report = Table11::of_run(&view, &runner, &rendered)?;
     if args.json {

@@ -46,7 +46,8 @@ fn gradient(t: f64) -> Rgb {
         };
         if t >= p0 && t <= p1 {
             let f = if p1 > p0 { (t - p0) / (p1 - p0) } else { 0.0 };
-            let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
+            let mix =
+                |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
             return [mix(c0[0], c1[0]), mix(c0[1], c1[1]), mix(c0[2], c1[2])];
         }
     }
@@ -69,7 +70,10 @@ mod tests {
     fn neighbouring_counts_get_neighbouring_colours() {
         for n in 1..5000u32 {
             let (a, b) = (colour(n, 10_000), colour(n + 1, 10_000));
-            let step = (0..3).map(|k| (i32::from(a[k]) - i32::from(b[k])).abs()).max().unwrap();
+            let step = (0..3)
+                .map(|k| (i32::from(a[k]) - i32::from(b[k])).abs())
+                .max()
+                .unwrap();
             assert!(step <= 80, "counts {n} and {} jump by {step}", n + 1);
         }
     }

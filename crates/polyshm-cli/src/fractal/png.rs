@@ -36,8 +36,14 @@ pub fn write<W: std::io::Write>(
 pub fn save(path: &Path, width: u32, height: u32, counts: &[u32], max_iter: u32) -> Result<()> {
     let file = std::fs::File::create(path)
         .with_context(|| format!("cannot create the picture {}", path.display()))?;
-    write(std::io::BufWriter::new(file), width, height, counts, max_iter)
-        .with_context(|| format!("cannot write the picture {}", path.display()))
+    write(
+        std::io::BufWriter::new(file),
+        width,
+        height,
+        counts,
+        max_iter,
+    )
+    .with_context(|| format!("cannot write the picture {}", path.display()))
 }
 
 #[cfg(test)]

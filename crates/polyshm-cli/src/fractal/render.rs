@@ -72,7 +72,11 @@ impl Runner {
         match self {
             Runner::Local => {
                 for t in &tiles {
-                    let result = TileRequest { view: *view, tile: *t }.compute();
+                    let result = TileRequest {
+                        view: *view,
+                        tile: *t,
+                    }
+                    .compute();
                     total_size += result.len();
                     tile::place(&mut counts, view.width, t, &result)?;
                 }

@@ -37,7 +37,11 @@ pub struct SpeedupRow {
 
 /// The CSV's data rows, split on commas outside quotes.
 fn rows() -> impl Iterator<Item = Vec<String>> {
-    FIGURES.lines().skip(1).filter(|l| !l.trim().is_empty()).map(split_csv)
+    FIGURES
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(split_csv)
 }
 
 fn split_csv(line: &str) -> Vec<String> {
@@ -64,7 +68,12 @@ pub fn table11() -> Result<Vec<Table11Row>> {
         // the count of arrays is only in the note: "…; 16 result arrays; …"
         let arrays = f[7]
             .split(';')
-            .find_map(|part| part.trim().strip_suffix(" result arrays")?.parse::<u64>().ok())
+            .find_map(|part| {
+                part.trim()
+                    .strip_suffix(" result arrays")?
+                    .parse::<u64>()
+                    .ok()
+            })
             .with_context(|| format!("table 11 note without result arrays: {}", f[7]))?;
         out.push(Table11Row {
             width: w,
@@ -96,7 +105,11 @@ pub fn speedup() -> Result<Vec<SpeedupRow>> {
                 .with_context(|| format!("speedup setup {setup} does not start with a count"))?
         };
         let us: f64 = f[5].parse().context("speedup time")?;
-        out.push(SpeedupRow { setup, drones, seconds: us / 1e6 });
+        out.push(SpeedupRow {
+            setup,
+            drones,
+            seconds: us / 1e6,
+        });
     }
     if out.len() < 2 || out[0].drones != 0 {
         bail!("the study's figures lack the single-image speedup row first");
@@ -110,8 +123,14 @@ pub fn parse_size(s: &str) -> Result<(u32, u32)> {
     let (w, h) = s
         .split_once(['x', 'X', '@', '×'])
         .with_context(|| format!("size `{s}` is not WxH (e.g. 627x491)"))?;
-    let w = w.trim().parse().with_context(|| format!("width in `{s}`"))?;
-    let h = h.trim().parse().with_context(|| format!("height in `{s}`"))?;
+    let w = w
+        .trim()
+        .parse()
+        .with_context(|| format!("width in `{s}`"))?;
+    let h = h
+        .trim()
+        .parse()
+        .with_context(|| format!("height in `{s}`"))?;
     Ok((w, h))
 }
 

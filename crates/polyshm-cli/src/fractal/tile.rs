@@ -214,7 +214,13 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_image_once() {
-        for (w, h, t) in [(627, 491, 42), (191, 186, 42), (1, 1, 42), (10, 3, 4), (8, 8, 8)] {
+        for (w, h, t) in [
+            (627, 491, 42),
+            (191, 186, 42),
+            (1, 1, 42),
+            (10, 3, 4),
+            (8, 8, 8),
+        ] {
             let ts = tiles(w, h, t);
             let mut seen = vec![0u8; (w * h) as usize];
             for tile in &ts {
@@ -239,7 +245,12 @@ mod tests {
         };
         let req = TileRequest {
             view,
-            tile: Tile { x0: 42, y0: 42, w: 42, h: 38 },
+            tile: Tile {
+                x0: 42,
+                y0: 42,
+                w: 42,
+                h: 38,
+            },
         };
         let words = req.to_words();
         assert_eq!(TileRequest::from_words(&words).unwrap(), req);
@@ -265,7 +276,12 @@ mod tests {
             place(&mut image, 50, &tile, &counts).unwrap();
         }
         assert_eq!(image, whole);
-        let t = Tile { x0: 0, y0: 0, w: 2, h: 2 };
+        let t = Tile {
+            x0: 0,
+            y0: 0,
+            w: 2,
+            h: 2,
+        };
         assert!(place(&mut image, 50, &t, &[1, 2, 3]).is_err());
     }
 }

@@ -115,11 +115,6 @@ impl View {
         self.center_im - (f64::from(j) + 0.5 - h / 2.0) * self.scale / w
     }
 
-    /// The count of pixel (`i`, `j`).
-    pub fn count_at(&self, i: u32, j: u32) -> u32 {
-        escape_count(self.re(i), self.im(j), self.max_iter)
-    }
-
     /// The counts of the rectangle of `w`×`h` pixels whose top-left pixel is (`x0`, `y0`),
     /// row-major. The rectangle must lie inside the image.
     pub fn render_rect(&self, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u32> {
@@ -139,6 +134,7 @@ impl View {
     }
 
     /// The counts of the whole image, row-major, computed in this thread.
+    #[cfg(test)]
     pub fn render(&self) -> Vec<u32> {
         self.render_rect(0, 0, self.width, self.height)
     }
@@ -283,7 +279,10 @@ mod tests {
         for j in 0..v.height {
             for i in 0..v.width {
                 slow.push(plain(v.re(i), v.im(j), v.max_iter));
-                assert_eq!(escape_count(v.re(i), v.im(j), v.max_iter), *slow.last().unwrap());
+                assert_eq!(
+                    escape_count(v.re(i), v.im(j), v.max_iter),
+                    *slow.last().unwrap()
+                );
             }
         }
         assert_eq!(fast, slow);
@@ -304,9 +303,24 @@ mod tests {
     #[test]
     fn invalid_views_are_refused() {
         assert!(View::new(0, 5).validate().is_err());
-        assert!(View { scale: -1.0, ..View::new(5, 5) }.validate().is_err());
-        assert!(View { max_iter: 0, ..View::new(5, 5) }.validate().is_err());
-        assert!(View { center_re: f64::NAN, ..View::new(5, 5) }.validate().is_err());
+        assert!(View {
+            scale: -1.0,
+            ..View::new(5, 5)
+        }
+        .validate()
+        .is_err());
+        assert!(View {
+            max_iter: 0,
+            ..View::new(5, 5)
+        }
+        .validate()
+        .is_err());
+        assert!(View {
+            center_re: f64::NAN,
+            ..View::new(5, 5)
+        }
+        .validate()
+        .is_err());
         assert!(View::new(5, 5).validate().is_ok());
     }
 }
