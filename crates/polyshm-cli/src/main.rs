@@ -5,8 +5,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod do_cmd;
 mod fractal;
 mod shm;
+mod tasks;
 
 /// Multi-process computing on one host: shared memory, remote semaphores, drones.
 #[derive(Parser, Debug)]
@@ -21,14 +23,19 @@ enum Command {
     /// Manage named shared-memory segments (create, read, write, ls, rm, clean).
     #[command(subcommand)]
     Shm(shm::ShmCommand),
+    /// Run a block in drones over zipped lists: `polyshm do '|a, b| a + b' --with 1,2 --with 3,4`.
+    Do(do_cmd::DoArgs),
     /// The study's Fractal Explorer: a Mandelbrot image computed in tiles over drones.
     Fractal(fractal::FractalArgs),
 }
 
 fn main() {
+    // A drone (this binary run again by a team) serves tasks here and never returns.
+    polyshm::team::drone_main(&tasks::tasks());
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Shm(cmd) => shm::run(cmd),
+        Command::Do(args) => do_cmd::run(args),
         Command::Fractal(args) => fractal::run(args),
     };
     if let Err(e) = result {

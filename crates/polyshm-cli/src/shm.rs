@@ -1,25 +1,144 @@
 //! `polyshm shm …`: manage named segments from the shell.
+//!
+//! Segments made by `create` are marked persistent: they outlive the command (whose
+//! process ends at once) and stay until `polyshm shm rm NAME`. `clean` removes only
+//! segments whose creating process died without removing them (a crashed program's
+//! leftovers), never a persistent one, a live owner's, or another program's.
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use polyshm::shm::admin;
+use polyshm::shm::{admin, SharedMemory};
+use std::io::{Read, Write};
 
 /// Subcommands of `polyshm shm`.
 #[derive(Subcommand, Debug)]
 pub enum ShmCommand {
+    /// Create a segment that stays until removed (`polyshm shm rm NAME`).
+    Create {
+        /// Segment name: 1-22 bytes of A-Z a-z 0-9 _ - . (not starting with `.`).
+        name: String,
+        /// Data bytes: 4096, 64K, 1M, 1G (K/M/G/T are powers of 1024).
+        #[arg(long, value_parser = parse_size)]
+        size: u64,
+    },
+    /// Copy standard input into a segment.
+    Write {
+        /// Segment name.
+        name: String,
+        /// Where in the data region to start (same suffixes as --size).
+        #[arg(long, default_value = "0", value_parser = parse_size)]
+        offset: u64,
+    },
+    /// Copy bytes of a segment to standard output.
+    Read {
+        /// Segment name.
+        name: String,
+        /// Where in the data region to start (same suffixes as --size).
+        #[arg(long, default_value = "0", value_parser = parse_size)]
+        offset: u64,
+        /// How many bytes (default: up to the end of the data region).
+        #[arg(long, value_parser = parse_size)]
+        len: Option<u64>,
+    },
     /// List polyshm segments: name, size, owner pid, whether the owner lives.
     Ls {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Remove a segment by name (processes that mapped it keep their mapping).
+    Rm {
+        /// Segment name.
+        name: String,
+    },
+    /// Remove segments whose owner died without removing them (never persistent
+    /// segments, live owners' segments, or other programs' segments).
+    Clean,
 }
 
 /// Run one `polyshm shm` subcommand.
 pub fn run(cmd: ShmCommand) -> Result<()> {
     match cmd {
+        ShmCommand::Create { name, size } => create(&name, size),
+        ShmCommand::Write { name, offset } => write(&name, offset),
+        ShmCommand::Read { name, offset, len } => read(&name, offset, len),
         ShmCommand::Ls { json } => ls(json),
+        ShmCommand::Rm { name } => Ok(admin::remove(&name)?),
+        ShmCommand::Clean => {
+            for name in admin::clean()? {
+                println!("removed {name}");
+            }
+            Ok(())
+        }
     }
+}
+
+/// Parse `4096`, `64K`, `1M`, `1G`, `2T` (also `64k`, `64KiB`, `64KB`): binary multiples.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits == 0 {
+        return Err(format!(
+            "{text:?} is not a size: write a number, optionally followed by K, M, G or T"
+        ));
+    }
+    let number: u64 = t[..digits].parse().map_err(|e| format!("{text:?}: {e}"))?;
+    let shift = match t[digits..].to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use K, M, G or T (powers of 1024)"
+            ))
+        }
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+fn to_usize(v: u64, what: &str) -> Result<usize> {
+    usize::try_from(v)
+        .with_context(|| format!("{what} {v} does not fit this machine's address space"))
+}
+
+fn create(name: &str, size: u64) -> Result<()> {
+    let shm = SharedMemory::create(name, to_usize(size, "size")?)?;
+    shm.persist();
+    eprintln!("created segment {name}: {size} bytes; it stays until `polyshm shm rm {name}`");
+    Ok(())
+}
+
+fn write(name: &str, offset: u64) -> Result<()> {
+    let mut data = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut data)
+        .context("reading standard input")?;
+    let shm = SharedMemory::open(name)?;
+    shm.write_at(to_usize(offset, "offset")?, &data)?;
+    Ok(())
+}
+
+fn read(name: &str, offset: u64, len: Option<u64>) -> Result<()> {
+    let shm = SharedMemory::open(name)?;
+    let offset = to_usize(offset, "offset")?;
+    let len = match len {
+        Some(l) => to_usize(l, "length")?,
+        None if offset <= shm.len() => shm.len() - offset,
+        None => bail!(
+            "segment {name:?} holds {} bytes; offset {offset} is past its end",
+            shm.len()
+        ),
+    };
+    let mut buf = vec![0u8; len];
+    shm.read_at(offset, &mut buf)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf).context("writing standard output")?;
+    out.flush().context("writing standard output")?;
+    Ok(())
 }
 
 fn ls(json: bool) -> Result<()> {
@@ -33,6 +152,7 @@ fn ls(json: bool) -> Result<()> {
                     "size": s.size,
                     "owner_pid": s.owner.map(|o| o.pid),
                     "owner_alive": s.owner_alive,
+                    "persistent": s.persistent,
                     "problem": s.problem,
                 })
             })
@@ -41,18 +161,37 @@ fn ls(json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<24} {:>14} {:>9} {:>6}  problem",
-        "name", "size", "owner", "alive"
+        "{:<24} {:>14} {:>9} {:>6} {:>10}  problem",
+        "name", "size", "owner", "alive", "persistent"
     );
     for s in list {
         println!(
-            "{:<24} {:>14} {:>9} {:>6}  {}",
+            "{:<24} {:>14} {:>9} {:>6} {:>10}  {}",
             s.name,
             s.size.map_or("-".into(), |v| v.to_string()),
             s.owner.map_or("-".into(), |o| o.pid.to_string()),
             if s.owner_alive { "yes" } else { "no" },
+            if s.persistent { "yes" } else { "no" },
             s.problem.as_deref().unwrap_or("")
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("64kib"), Ok(64 << 10));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2T"), Ok(2 << 40));
+        for bad in ["", "K", "1Q", "-1", "1.5M", "99999999999999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

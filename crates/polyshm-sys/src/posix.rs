@@ -35,6 +35,15 @@ impl Mapping {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// `fstat` both: whether two mappings show the same segment (same device and
+    /// inode), which tells a segment from another made later under the same name.
+    /// `None` when the system cannot say.
+    pub fn same_segment(&self, other: &Mapping) -> Option<bool> {
+        let a = rustix::fs::fstat(&self._fd).ok()?;
+        let b = rustix::fs::fstat(&other._fd).ok()?;
+        Some(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    }
 }
 
 impl Drop for Mapping {

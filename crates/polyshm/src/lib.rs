@@ -8,7 +8,9 @@
 //!   [`MutexState`](sync::MutexState) on a few words of shared memory;
 //! - [`shm`]: [`SharedMemory`](shm::SharedMemory) segments, and
 //!   [`RemoteSemaphore`](shm::RemoteSemaphore) / [`RemoteMutex`](shm::RemoteMutex)
-//!   placed in them.
+//!   placed in them;
+//! - [`relay`]: [`Relay`](relay::Relay), the rendezvous a client connects to by name
+//!   (the study's `SemaphoreEventRelay`), and [`UdpRelay`](relay::UdpRelay).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +22,15 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod codec;
+pub mod relay;
 pub mod shm;
 pub mod sync;
+pub mod team;
 
 pub use polyshm_sys as sys;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

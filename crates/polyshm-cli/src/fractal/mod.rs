@@ -84,8 +84,6 @@ impl FractalArgs {
             .split_once(',')
             .with_context(|| format!("--center `{}` is not X,Y (e.g. -0.5,0)", self.center))?;
         let view = View {
-            width,
-            height,
             center_re: x
                 .trim()
                 .parse()
@@ -96,6 +94,7 @@ impl FractalArgs {
                 .with_context(|| format!("--center imaginary part `{y}`"))?,
             scale: self.scale,
             max_iter: self.max_iter,
+            ..View::new(width, height)
         };
         view.validate()?;
         if self.tile == 0 {

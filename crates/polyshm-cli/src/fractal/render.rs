@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
+use polyshm::team::{Team, Transport};
 
 use super::tile::{self, TileRequest};
 use super::view::View;
@@ -26,26 +27,45 @@ pub struct Rendered {
 pub enum Runner {
     /// The study's "single image": this process computes every tile in turn.
     Local,
+    /// A drone team: each free drone takes the next tile.
+    Drones {
+        /// The team.
+        team: Team,
+        /// How long starting it took.
+        spawn: Duration,
+    },
 }
 
 impl Runner {
     /// Start a runner: `drones` = 0 computes in this process; otherwise a team of that
-    /// many drones over `transport` (default: socket).
+    /// many drones over `transport` (default: socket), which retries a tile whose drone
+    /// died on another drone.
     pub fn start(drones: usize, transport: Option<&str>) -> Result<Runner> {
         if drones == 0 {
             return Ok(Runner::Local);
         }
-        bail!(
-            "drones ({drones} asked, transport {}) need the drone team, which this build \
-             does not have yet; use --drones 0",
-            transport.unwrap_or("socket")
-        )
+        let name = transport.unwrap_or("socket");
+        let transport: Transport = name
+            .parse()
+            .with_context(|| format!("--transport {name}"))?;
+        let started = Instant::now();
+        let team = Team::builder(crate::tasks::tasks())
+            .drones(drones)
+            .transport(transport)
+            .retry_dead(true)
+            .spawn()
+            .with_context(|| format!("cannot start {drones} drones over {transport}"))?;
+        Ok(Runner::Drones {
+            team,
+            spawn: started.elapsed(),
+        })
     }
 
     /// `one-process`, or the transport's name.
     pub fn setup(&self) -> String {
         match self {
             Runner::Local => "one-process".to_string(),
+            Runner::Drones { team, .. } => team.transport().to_string(),
         }
     }
 
@@ -53,6 +73,7 @@ impl Runner {
     pub fn drones(&self) -> usize {
         match self {
             Runner::Local => 0,
+            Runner::Drones { team, .. } => team.drones(),
         }
     }
 
@@ -60,6 +81,7 @@ impl Runner {
     pub fn spawn_time(&self) -> Duration {
         match self {
             Runner::Local => Duration::ZERO,
+            Runner::Drones { spawn, .. } => *spawn,
         }
     }
 
@@ -81,6 +103,25 @@ impl Runner {
                     tile::place(&mut counts, view.width, t, &result)?;
                 }
             }
+            Runner::Drones { team, .. } => {
+                let requests: Vec<Vec<u64>> = tiles
+                    .iter()
+                    .map(|t| {
+                        TileRequest {
+                            view: *view,
+                            tile: *t,
+                        }
+                        .to_words()
+                    })
+                    .collect();
+                let results: Vec<Vec<u32>> = team
+                    .map_pod(tile::TASK, requests)
+                    .with_context(|| format!("tiles over {} drones", team.drones()))?;
+                for (t, result) in tiles.iter().zip(&results) {
+                    total_size += result.len();
+                    tile::place(&mut counts, view.width, t, result)?;
+                }
+            }
         }
         Ok(Rendered {
             counts,
@@ -94,7 +135,5 @@ impl Runner {
 
 /// The names of every transport, in the team's order.
 pub fn transports() -> Vec<String> {
-    ["socket", "unix", "hybrid", "hybrid-unprotected", "shm"]
-        .map(String::from)
-        .to_vec()
+    Transport::ALL.iter().map(ToString::to_string).collect()
 }

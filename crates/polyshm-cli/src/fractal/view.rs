@@ -122,13 +122,17 @@ impl View {
         let res: Vec<f64> = (x0..x0 + w).map(|i| self.re(i)).collect();
         for j in y0..y0 + h {
             let ci = self.im(j);
-            let row = res.chunks(LANES).flat_map(|chunk| {
-                let mut cr = [0.0; LANES];
-                cr[..chunk.len()].copy_from_slice(chunk);
-                let counts = escape_counts(cr, ci, self.max_iter);
-                counts.into_iter().take(chunk.len())
-            });
-            out.extend(row);
+            let mut chunks = res.chunks_exact(LANES);
+            for chunk in &mut chunks {
+                let cr: [f64; LANES] = chunk.try_into().expect("chunks of LANES");
+                out.extend(escape_counts(cr, ci, self.max_iter));
+            }
+            out.extend(
+                chunks
+                    .remainder()
+                    .iter()
+                    .map(|&cr| escape_count(cr, ci, self.max_iter)),
+            );
         }
         out
     }

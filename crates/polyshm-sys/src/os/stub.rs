@@ -41,6 +41,10 @@ impl Mapping {
     pub fn is_empty(&self) -> bool {
         match self._never {}
     }
+    /// Whether two mappings show the same segment.
+    pub fn same_segment(&self, _other: &Mapping) -> Option<bool> {
+        match self._never {}
+    }
 }
 
 /// Unsupported.

@@ -1,5 +1,6 @@
 //! Listing, removing and cleaning segments from outside (`polyshm shm ls | rm | clean`).
 
+use super::header::FLAG_PERSISTENT;
 use super::shared_memory::read_header;
 use super::{name, ShmError};
 use polyshm_sys::ProcessId;
@@ -15,6 +16,9 @@ pub struct SegmentInfo {
     pub owner: Option<ProcessId>,
     /// Whether the creator still runs.
     pub owner_alive: bool,
+    /// Whether the segment is marked persistent ([`FLAG_PERSISTENT`]): made to outlive
+    /// its creator, and left alone by [`clean`].
+    pub persistent: bool,
     /// `None` for a sound polyshm segment, else why it could not be read.
     pub problem: Option<String>,
 }
@@ -34,6 +38,7 @@ pub fn list() -> Result<Vec<SegmentInfo>, ShmError> {
                 size: None,
                 owner: None,
                 owner_alive: false,
+                persistent: false,
                 problem: Some(e.to_string()),
             },
             Ok(map) => match read_header(n, &map) {
@@ -42,6 +47,7 @@ pub fn list() -> Result<Vec<SegmentInfo>, ShmError> {
                     size: Some(h.size),
                     owner: Some(h.owner),
                     owner_alive: polyshm_sys::is_alive(h.owner),
+                    persistent: h.flags & FLAG_PERSISTENT != 0,
                     problem: None,
                 },
                 Err(e) => SegmentInfo {
@@ -49,6 +55,7 @@ pub fn list() -> Result<Vec<SegmentInfo>, ShmError> {
                     size: None,
                     owner: None,
                     owner_alive: false,
+                    persistent: false,
                     problem: Some(e.to_string()),
                 },
             },
@@ -80,11 +87,14 @@ pub fn remove(name: &str) -> Result<(), ShmError> {
 }
 
 /// Remove every polyshm segment whose owner is dead; answers the names removed.
-/// Never touches a live owner's segment or a segment that is not polyshm's.
+/// Never touches a live owner's segment, a persistent one (made by `polyshm shm
+/// create` or [`SharedMemory::persist`](super::SharedMemory::persist): remove those by
+/// name), or a segment that is not polyshm's. A damaged polyshm segment (bad version,
+/// truncated, corrupt header) is left too: `remove` takes it by name.
 pub fn clean() -> Result<Vec<String>, ShmError> {
     let mut removed = Vec::new();
     for s in list()? {
-        if s.problem.is_none() && !s.owner_alive {
+        if s.problem.is_none() && !s.owner_alive && !s.persistent {
             // It may have gone meanwhile; that is fine.
             match remove(&s.name) {
                 Ok(()) | Err(ShmError::NotFound { .. }) => removed.push(s.name),

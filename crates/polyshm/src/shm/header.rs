@@ -12,11 +12,11 @@
 //! | 12 | 4 | `data_offset`: where the data region starts (128 in version 1; always a multiple of 64) |
 //! | 16 | 8 | `size`: bytes in the data region, as requested at creation |
 //! | 24 | 4 | owner pid |
-//! | 28 | 4 | flags (0) |
+//! | 28 | 4 | flags: bit 0 = [`FLAG_PERSISTENT`] (kept until removed by name; `clean` leaves it); other bits zero, ignored when read |
 //! | 32 | 8 | owner start time (Linux: clock ticks since boot, field 22 of `/proc/<pid>/stat`) |
 //! | 40 | 8 | instance nonce (random, tells two segments of the same name apart) |
 //! | 48 | 16 | reserved, zero |
-//! | 64 | 64 | the access lock: a [`MutexState`](crate::sync::MutexState) (lock word = holder thread id, 0 when free) |
+//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder thread id, 0 when free) |
 //! | 128 | `size` | data |
 
 use super::ShmError;
@@ -31,6 +31,13 @@ pub const LAYOUT_VERSION: u32 = 1;
 pub const DATA_OFFSET: usize = 128;
 /// Offset of the access lock.
 pub const LOCK_OFFSET: usize = 64;
+/// Offset of the flags word (a u32, changed atomically after creation).
+pub const FLAGS_OFFSET: usize = 28;
+/// Flag bit: the segment was made to outlive its creator (`polyshm shm create`, or
+/// [`SharedMemory::persist`](super::SharedMemory::persist)). It stays until removed by
+/// name (`polyshm shm rm`, [`admin::remove`](super::admin::remove)); `clean` leaves it
+/// alone although its creator is dead.
+pub const FLAG_PERSISTENT: u32 = 1;
 
 const _: () = assert!(LOCK_OFFSET + std::mem::size_of::<MutexState>() == DATA_OFFSET);
 
@@ -47,6 +54,8 @@ pub struct Header {
     pub owner: ProcessId,
     /// Random instance id.
     pub nonce: u64,
+    /// Flag bits ([`FLAG_PERSISTENT`]).
+    pub flags: u32,
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -64,6 +73,7 @@ impl Header {
         b[12..16].copy_from_slice(&self.data_offset.to_ne_bytes());
         b[16..24].copy_from_slice(&self.size.to_ne_bytes());
         b[24..28].copy_from_slice(&self.owner.pid.to_ne_bytes());
+        b[28..32].copy_from_slice(&self.flags.to_ne_bytes());
         b[32..40].copy_from_slice(&self.owner.start_time.to_ne_bytes());
         b[40..48].copy_from_slice(&self.nonce.to_ne_bytes());
         b
@@ -133,6 +143,7 @@ impl Header {
                 start_time: u64_at(bytes, 32),
             },
             nonce: u64_at(bytes, 40),
+            flags: u32_at(bytes, 28),
         }))
     }
 }
@@ -163,6 +174,7 @@ mod tests {
                 start_time: 9,
             },
             nonce: 5,
+            flags: FLAG_PERSISTENT,
         };
         let mut b = h.encode_body().to_vec();
         b[..8].copy_from_slice(&MAGIC);
@@ -175,8 +187,8 @@ mod tests {
         let b = good();
         let h = Header::parse("x", &b, 228).unwrap().unwrap();
         assert_eq!(
-            (h.size, h.owner.pid, h.owner.start_time, h.nonce),
-            (100, 7, 9, 5)
+            (h.size, h.owner.pid, h.owner.start_time, h.nonce, h.flags),
+            (100, 7, 9, 5, FLAG_PERSISTENT)
         );
         assert!(matches!(
             Header::parse("x", &b, 200),

@@ -1,11 +1,14 @@
 //! [`SharedMemory`]: the study's class of the same name.
 
-use super::header::{random_u64, Header, DATA_OFFSET, LAYOUT_VERSION, LOCK_OFFSET, MAGIC};
+use super::header::{
+    random_u64, Header, DATA_OFFSET, FLAGS_OFFSET, FLAG_PERSISTENT, LAYOUT_VERSION, LOCK_OFFSET,
+    MAGIC,
+};
 use super::remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError};
 use super::{name, registry, ShmError};
 use crate::sync::WaitStrategy;
 use polyshm_sys::{Mapping, ProcessId};
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +20,9 @@ pub(crate) struct Segment {
     pub(crate) os_name: String,
     pub(crate) map: Mapping,
     pub(crate) header: Header,
-    pub(crate) owner: bool,
+    /// Whether this process created the segment and still owns it (cleared by
+    /// [`SharedMemory::persist`]).
+    pub(crate) owner: AtomicBool,
     registry_id: u64,
 }
 
@@ -75,6 +80,7 @@ impl Segment {
             size: size as u64,
             owner: polyshm_sys::current_process(),
             nonce: random_u64(),
+            flags: 0,
         };
         let body = header.encode_body();
         // SAFETY: the mapping is at least DATA_OFFSET (128) bytes, fresh, and not yet
@@ -92,7 +98,7 @@ impl Segment {
             os_name,
             map,
             header,
-            owner: true,
+            owner: AtomicBool::new(true),
             registry_id,
         })
     }
@@ -110,7 +116,7 @@ impl Segment {
             os_name,
             map,
             header,
-            owner: false,
+            owner: AtomicBool::new(false),
             registry_id,
         })
     }
@@ -138,13 +144,17 @@ pub(crate) fn read_header(name: &str, map: &Mapping) -> Result<Header, ShmError>
 impl Drop for Segment {
     fn drop(&mut self) {
         registry::remove(self.registry_id);
-        if self.owner {
-            // Unlink only if the name still refers to our segment (same nonce): someone
-            // may have removed it and created another of the same name since.
+        if self.owner.load(Ordering::Acquire) {
+            // Unlink only if the name still refers to our segment: someone may have
+            // removed it and created another of the same name since. The file identity
+            // decides (a header another process scribbled on must not make the owner
+            // leak its segment); the nonce where the system cannot tell.
             let ours = match polyshm_sys::open_segment(&self.os_name) {
-                Ok(m) => read_header(&self.name, &m)
-                    .map(|h| h.nonce == self.header.nonce)
-                    .unwrap_or(false),
+                Ok(m) => m.same_segment(&self.map).unwrap_or_else(|| {
+                    read_header(&self.name, &m)
+                        .map(|h| h.nonce == self.header.nonce)
+                        .unwrap_or(false)
+                }),
                 Err(_) => false,
             };
             if ours {
@@ -243,9 +253,33 @@ impl SharedMemory {
         self.len() == 0
     }
 
-    /// Whether this handle created the segment (and will remove it on drop).
+    /// Whether this handle created the segment (and will remove it on drop, unless
+    /// [`persist`](Self::persist) was called).
     pub fn is_owner(&self) -> bool {
-        self.seg.owner
+        self.seg.owner.load(Ordering::Acquire)
+    }
+
+    fn flags_word(&self) -> &AtomicU32 {
+        // SAFETY: FLAGS_OFFSET (28) + 4 lies inside the header, which every mapping
+        // holds (checked at create/open); 28 is a multiple of 4 in a page-aligned
+        // mapping; an AtomicU32 accepts any bytes; the mapping outlives `&self`.
+        unsafe { &*(self.seg.map.as_ptr().add(FLAGS_OFFSET) as *const AtomicU32) }
+    }
+
+    /// Make the segment outlive this process: set [`FLAG_PERSISTENT`] in its header
+    /// and give up ownership, so that no handle removes it on drop. It then stays
+    /// until removed by name (`polyshm shm rm`, [`admin::remove`](super::admin::remove));
+    /// [`admin::clean`](super::admin::clean) leaves it alone although its creator is
+    /// dead. `polyshm shm create` uses this.
+    pub fn persist(&self) {
+        self.flags_word()
+            .fetch_or(FLAG_PERSISTENT, Ordering::AcqRel);
+        self.seg.owner.store(false, Ordering::Release);
+    }
+
+    /// Whether the segment is marked persistent (see [`persist`](Self::persist)).
+    pub fn is_persistent(&self) -> bool {
+        self.flags_word().load(Ordering::Acquire) & FLAG_PERSISTENT != 0
     }
 
     /// The process that created the segment.

@@ -14,6 +14,6 @@ mod mutex;
 mod semaphore;
 mod strategy;
 
-pub use mutex::{LockError, MutexState};
+pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use semaphore::{SemaphoreError, SemaphoreState};
 pub use strategy::{Deadline, WaitStrategy};

@@ -1,0 +1,198 @@
+//! `polyshm shm …` driven as a user would: the built binary, its exit codes, its
+//! standard streams.
+
+use polyshm::shm::{admin, unique_name, SharedMemory, ShmError};
+use std::io::{Seek, SeekFrom, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Removes the named segments on drop, whatever happened.
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            match admin::remove(n) {
+                Ok(()) | Err(ShmError::NotFound { .. }) => {}
+                Err(e) => eprintln!("cleanup of {n}: {e}"),
+            }
+        }
+    }
+}
+
+/// Run `polyshm args…` with `stdin`, killing it if it runs longer than 30 s (the
+/// watchdog: a hang fails the test).
+fn polyshm(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyshm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn polyshm");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("polyshm {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let out = polyshm(args, stdin);
+    assert!(
+        out.status.success(),
+        "polyshm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Run a command that must fail: non-zero exit, one line on stderr; answers it.
+fn fails(args: &[&str]) -> String {
+    fails_with(args, b"")
+}
+
+/// As [`fails`], with `stdin`.
+fn fails_with(args: &[&str], stdin: &[u8]) -> String {
+    let out = polyshm(args, stdin);
+    assert!(!out.status.success(), "polyshm {args:?} succeeded");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    assert!(err.starts_with("polyshm: "), "{err:?}");
+    err
+}
+
+fn listed(name: &str) -> Option<serde_json::Value> {
+    let rows: serde_json::Value =
+        serde_json::from_slice(&ok(&["shm", "ls", "--json"], b"")).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .cloned()
+}
+
+fn exists(name: &str) -> bool {
+    std::path::Path::new(&format!("/dev/shm/polyshm.{name}")).exists()
+}
+
+#[test]
+fn create_write_read_ls_rm() {
+    let name = unique_name("t-cli");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    ok(&["shm", "create", &name, "--size", "64K"], b"");
+    // The creating process has exited; the segment stays, marked persistent.
+    let row = listed(&name).expect("listed");
+    assert_eq!(row["size"], 65536);
+    assert_eq!(row["persistent"], true);
+    assert_eq!(row["owner_alive"], false);
+    assert!(row["problem"].is_null());
+
+    ok(
+        &["shm", "write", &name, "--offset", "1K"],
+        b"hello, segment",
+    );
+    assert_eq!(
+        ok(
+            &["shm", "read", &name, "--offset", "1024", "--len", "14"],
+            b""
+        ),
+        b"hello, segment"
+    );
+    // Without --len: to the end of the data region.
+    let tail = ok(&["shm", "read", &name, "--offset", "65530"], b"");
+    assert_eq!(tail, vec![0u8; 6]);
+    // The library sees the same bytes.
+    let shm = SharedMemory::open(&name).unwrap();
+    let mut b = [0u8; 5];
+    shm.read_at(1024, &mut b).unwrap();
+    assert_eq!(&b, b"hello");
+    assert!(shm.is_persistent() && !shm.is_owner());
+    drop(shm);
+
+    // Out of range, in both directions.
+    let e = fails_with(&["shm", "write", &name, "--offset", "65535"], b"ab");
+    assert!(e.contains("65536 bytes"), "{e}");
+    // An empty write at the very end fits.
+    ok(&["shm", "write", &name, "--offset", "65536"], b"");
+    fails(&["shm", "read", &name, "--offset", "65000", "--len", "1000"]);
+    fails(&["shm", "read", &name, "--offset", "70000"]);
+
+    ok(&["shm", "rm", &name], b"");
+    assert!(!exists(&name));
+    let e = fails(&["shm", "rm", &name]);
+    assert!(e.contains("no shared-memory segment"), "{e}");
+    fails(&["shm", "read", &name]);
+}
+
+#[test]
+fn bad_input_fails_with_one_line() {
+    let name = unique_name("t-clibad");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    assert!(fails(&["shm", "create", "bad/name", "--size", "1"]).contains("bad segment name"));
+    assert!(fails(&["shm", "create", &name, "--size", "0"]).contains("size of 0"));
+    assert!(fails(&["shm", "create", &name, "--size", "1T"]).contains("no room"));
+    assert!(!exists(&name));
+    // clap rejects a malformed size before anything happens.
+    let out = polyshm(&["shm", "create", &name, "--size", "12Q"], b"");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
+    ok(&["shm", "create", &name, "--size", "4096"], b"");
+    assert!(fails(&["shm", "create", &name, "--size", "4096"]).contains("already exists"));
+    ok(&["shm", "rm", &name], b"");
+}
+
+#[test]
+fn clean_removes_only_dead_owners_segments() {
+    let dead = unique_name("t-cldead");
+    let live = unique_name("t-cllive");
+    let kept = unique_name("t-clkept");
+    let foreign = unique_name("t-clfor");
+    let _cleanup = Cleanup(vec![dead.clone(), live.clone(), kept.clone()]);
+    let foreign_path = format!("/dev/shm/polyshm.{foreign}");
+    struct RmFile(String);
+    impl Drop for RmFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _rm = RmFile(foreign_path.clone());
+
+    // A segment whose creator died without removing it: made here, then its owner
+    // pid rewritten to one no process can have (above the kernel's pid_max).
+    let orphan = SharedMemory::create(&dead, 100).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm/polyshm.{dead}"))
+        .unwrap();
+    f.seek(SeekFrom::Start(24)).unwrap();
+    f.write_all(&4_194_305u32.to_ne_bytes()).unwrap();
+    drop(f);
+    // A live owner's (this process's), a persistent one, another program's.
+    let live_shm = SharedMemory::create(&live, 100).unwrap();
+    ok(&["shm", "create", &kept, "--size", "100"], b"");
+    std::fs::write(&foreign_path, b"not polyshm").unwrap();
+
+    assert_eq!(listed(&dead).unwrap()["owner_alive"], false);
+    assert_eq!(listed(&live).unwrap()["owner_alive"], true);
+    let out = String::from_utf8(ok(&["shm", "clean"], b"")).unwrap();
+    assert!(out.contains(&format!("removed {dead}")), "{out}");
+    assert!(!exists(&dead));
+    assert!(exists(&live) && exists(&kept));
+    assert!(std::path::Path::new(&foreign_path).exists());
+    assert!(fails(&["shm", "rm", &foreign]).contains("not a polyshm segment"));
+    // The table form lists them too.
+    let table = String::from_utf8(ok(&["shm", "ls"], b"")).unwrap();
+    assert!(table.contains(&live) && table.contains(&kept) && table.contains(&foreign));
+
+    drop(orphan); // its name is gone already: nothing to do
+    drop(live_shm);
+    assert!(!exists(&live));
+    ok(&["shm", "rm", &kept], b"");
+    assert!(!exists(&kept));
+}

@@ -1,0 +1,331 @@
+//! The drone side: [`drone_main`], the spawn spec a drone finds in its environment, and
+//! the drone loop (receive a request, run the task, send the reply, until the master
+//! says stop or is gone).
+
+use super::protocol::{Head, Hello, Kind, Status, HELLO_MAGIC, WELCOME_MAGIC};
+use super::tasks::{Output, Tasks};
+use super::transport::hybrid::HybridLink;
+use super::transport::mailbox::Mailbox;
+use super::transport::shm::ShmLink;
+use super::transport::socket::{read_watched, write_watched, SocketLink, Stream};
+use super::transport::{Link, LinkError, Transport, Watch};
+use crate::sync::WaitStrategy;
+use polyshm_sys::ProcessId;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// The environment variable that marks a process as a drone; its value is the spawn
+/// spec (transport, where to connect, who the master is).
+pub const DRONE_ENV: &str = "POLYSHM_DRONE";
+
+/// How long a drone waits for a request before it checks that its master lives.
+pub(crate) const DRONE_SLICE: Duration = Duration::from_millis(250);
+
+const SEP: char = '\u{1f}';
+
+/// What the master tells a drone it spawns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Spec {
+    pub transport: Transport,
+    /// `host:port` (TCP, hybrid) or a socket path (Unix); empty for shm.
+    pub addr: String,
+    /// Mailbox segment (shm, hybrid); empty otherwise.
+    pub mailbox: String,
+    pub master: ProcessId,
+    pub token: u64,
+    pub wait: WaitStrategy,
+    pub cpu: Option<usize>,
+    pub index: usize,
+    /// Protocol version the drone claims (tests of the version check only).
+    pub claim_protocol: Option<u32>,
+}
+
+impl Spec {
+    pub(crate) fn encode(&self) -> String {
+        let wait = match self.wait {
+            WaitStrategy::Block => "block".to_string(),
+            WaitStrategy::SpinThenBlock { budget } => format!("spin:{}", budget.as_nanos()),
+        };
+        let fields = [
+            "v=1".to_string(),
+            format!("transport={}", self.transport),
+            format!("addr={}", self.addr),
+            format!("mailbox={}", self.mailbox),
+            format!("pid={}", self.master.pid),
+            format!("start={}", self.master.start_time),
+            format!("token={}", self.token),
+            format!("wait={wait}"),
+            format!("cpu={}", self.cpu.map_or("-".into(), |c| c.to_string())),
+            format!("index={}", self.index),
+            format!(
+                "claim={}",
+                self.claim_protocol.map_or("-".into(), |c| c.to_string())
+            ),
+        ];
+        fields.join(&SEP.to_string())
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Spec, String> {
+        let bad = |what: &str| format!("bad {DRONE_ENV} ({what}): `{s}`");
+        let mut spec = Spec {
+            transport: Transport::Tcp,
+            addr: String::new(),
+            mailbox: String::new(),
+            master: ProcessId::default(),
+            token: 0,
+            wait: WaitStrategy::default(),
+            cpu: None,
+            index: 0,
+            claim_protocol: None,
+        };
+        let num = |v: &str, what: &str| v.parse::<u64>().map_err(|_| bad(what));
+        let mut version = false;
+        for field in s.split(SEP) {
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| bad("field without ="))?;
+            match k {
+                "v" => version = v == "1",
+                "transport" => spec.transport = v.parse().map_err(|_| bad("transport"))?,
+                "addr" => spec.addr = v.into(),
+                "mailbox" => spec.mailbox = v.into(),
+                "pid" => spec.master.pid = num(v, "pid")? as u32,
+                "start" => spec.master.start_time = num(v, "start")?,
+                "token" => spec.token = num(v, "token")?,
+                "wait" => {
+                    spec.wait = match v {
+                        "block" => WaitStrategy::Block,
+                        _ => WaitStrategy::SpinThenBlock {
+                            budget: Duration::from_nanos(num(
+                                v.strip_prefix("spin:").ok_or_else(|| bad("wait"))?,
+                                "wait",
+                            )?),
+                        },
+                    }
+                }
+                "cpu" if v == "-" => spec.cpu = None,
+                "cpu" => spec.cpu = Some(num(v, "cpu")? as usize),
+                "index" => spec.index = num(v, "index")? as usize,
+                "claim" if v == "-" => spec.claim_protocol = None,
+                "claim" => spec.claim_protocol = Some(num(v, "claim")? as u32),
+                _ => {}
+            }
+        }
+        if !version {
+            return Err(bad(
+                "spec version is not 1; master and drone differ in version",
+            ));
+        }
+        Ok(spec)
+    }
+}
+
+/// Call this first thing in `main`, with the same tasks the master registers.
+///
+/// In a drone (a process the [`Team`](super::Team) spawned, marked by the
+/// [`DRONE_ENV`] variable) it connects to the master, serves tasks until the master
+/// says stop or is gone, and exits: it never returns. In any other process it returns
+/// at once.
+///
+/// ```no_run
+/// use polyshm::team::{drone_main, Tasks, Team};
+/// fn tasks() -> Tasks {
+///     Tasks::new().task("add", |(a, b): (i64, i64)| a + b)
+/// }
+/// fn main() -> Result<(), polyshm::team::TeamError> {
+///     drone_main(&tasks());
+///     let team = Team::builder(tasks()).drones(2).spawn()?;
+///     assert_eq!(team.run::<_, i64>("add", &(2i64, 3i64))?, 5);
+///     Ok(())
+/// }
+/// ```
+pub fn drone_main(tasks: &Tasks) {
+    let Some(spec) = std::env::var_os(DRONE_ENV) else {
+        return;
+    };
+    let code = match Spec::parse(&spec.to_string_lossy()).and_then(|s| serve(tasks, &s)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("polyshm drone (pid {}): {e}", std::process::id());
+            3
+        }
+    };
+    std::process::exit(code);
+}
+
+fn hello_out(spec: &Spec) -> Vec<u8> {
+    let mut me = Hello::me(spec.token);
+    if let Some(p) = spec.claim_protocol {
+        me.protocol = p;
+    }
+    me.encode(HELLO_MAGIC)
+}
+
+fn check_welcome(spec: &Spec, bytes: &[u8]) -> Result<(), String> {
+    let w = Hello::decode(WELCOME_MAGIC, bytes).map_err(|e| e.to_string())?;
+    if !w.accepted {
+        return Err(format!(
+            "the master (polyshm {}, protocol {}) refused this drone (polyshm {}, protocol {}); build both from the same version",
+            w.crate_version,
+            w.protocol,
+            super::protocol::CRATE_VERSION,
+            spec.claim_protocol
+                .unwrap_or(super::protocol::PROTOCOL_VERSION)
+        ));
+    }
+    Ok(())
+}
+
+fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> {
+    let stream = match spec.transport {
+        Transport::Unix => Stream::connect_unix(&spec.addr),
+        _ => std::net::TcpStream::connect(&spec.addr).map(Stream::Tcp),
+    }
+    .map_err(|e| format!("connect to {}: {e}", spec.addr))?;
+    stream.configure(DRONE_SLICE).map_err(|e| e.to_string())?;
+    let mut link = SocketLink::new(stream);
+    let hello = hello_out(spec);
+    let mut framed = (hello.len() as u32).to_le_bytes().to_vec();
+    framed.extend_from_slice(&hello);
+    let s = link.stream();
+    write_watched(s, &framed, watch).map_err(|e| format!("handshake: {e}"))?;
+    let mut lb = [0u8; 4];
+    read_watched(s, &mut lb, watch).map_err(|e| format!("handshake: {e}"))?;
+    let len = u32::from_le_bytes(lb) as usize;
+    if len > 256 {
+        return Err(format!("handshake: welcome of {len} bytes"));
+    }
+    let mut w = vec![0u8; len];
+    read_watched(s, &mut w, watch).map_err(|e| format!("handshake: {e}"))?;
+    check_welcome(spec, &w)?;
+    Ok(link)
+}
+
+fn connect(spec: &Spec) -> Result<Box<dyn Link>, String> {
+    let watch = Watch::peer(spec.master, DRONE_SLICE);
+    let open_mailbox =
+        || Mailbox::open(&spec.mailbox, spec.wait).map_err(|e| format!("mailbox: {e}"));
+    Ok(match spec.transport {
+        Transport::Tcp | Transport::Unix => Box::new(connect_socket(spec, &watch)?),
+        Transport::Hybrid { protected } => {
+            let mb = open_mailbox()?;
+            Box::new(HybridLink::drone(
+                connect_socket(spec, &watch)?,
+                mb,
+                protected,
+            ))
+        }
+        Transport::Shm => {
+            let mb = open_mailbox()?;
+            mb.write_hello(&hello_out(spec))
+                .map_err(|e| e.to_string())?;
+            mb.signal_master().map_err(|e| e.to_string())?;
+            mb.wait_drone(&watch)
+                .map_err(|e| format!("handshake: {e}"))?;
+            check_welcome(spec, &mb.read_hello().map_err(|e| e.to_string())?)?;
+            Box::new(ShmLink::drone(mb))
+        }
+    })
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+fn run_task(tasks: &Tasks, name: &str, payload: &[u8]) -> (Status, Output) {
+    let Some(f) = tasks.get(name) else {
+        let msg = format!(
+            "drone (pid {}) knows no task `{name}`; it knows {}. Register it in the Tasks that both master and drone build",
+            std::process::id(),
+            tasks.names().join(", ")
+        );
+        return (Status::UnknownTask, Box::new(msg.into_bytes()));
+    };
+    match catch_unwind(AssertUnwindSafe(|| f(payload))) {
+        Ok(Ok(out)) => (Status::Ok, out),
+        Ok(Err(msg)) => (Status::Failed, Box::new(msg.into_bytes())),
+        Err(p) => (Status::Panicked, Box::new(panic_message(p).into_bytes())),
+    }
+}
+
+/// The drone loop.
+fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
+    // Die with the master's spawning thread, however it ends.
+    match polyshm_sys::kill_with_parent(spec.master) {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(e) => return Err(format!("cannot tie this drone to its master: {e}")),
+    }
+    if let Some(cpu) = spec.cpu {
+        polyshm_sys::pin_current_thread(cpu).map_err(|e| format!("pin to CPU {cpu}: {e}"))?;
+    }
+    let mut link = connect(spec)?;
+    let watch = Watch::peer(spec.master, DRONE_SLICE);
+    loop {
+        let mut got: Option<(Head, Option<(Status, Output)>)> = None;
+        match link.recv(&watch, &mut |head, payload| {
+            let out = match head.kind {
+                Kind::Task => Some(run_task(tasks, &head.name, payload)),
+                _ => None,
+            };
+            got = Some((head.clone(), out));
+        }) {
+            Ok(()) => {}
+            // The master is gone (killed, or closed its end): nothing left to do.
+            Err(LinkError::PeerDied(_)) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+        let Some((head, out)) = got else {
+            return Err("the transport delivered no frame".into());
+        };
+        match (head.kind, out) {
+            (Kind::Task, Some((status, out))) => {
+                match link.send(&Head::reply(head.seq, status), (*out).as_ref(), &watch) {
+                    Ok(()) => {}
+                    Err(LinkError::PeerDied(_)) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            (Kind::Shutdown, _) => return Ok(()),
+            (k, _) => {
+                return Err(format!(
+                    "the master sent a {k:?} frame where a task belongs"
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips() {
+        let s = Spec {
+            transport: Transport::Hybrid { protected: false },
+            addr: "/tmp/a b.sock".into(),
+            mailbox: "mbx-1".into(),
+            master: ProcessId {
+                pid: 12,
+                start_time: 34,
+            },
+            token: 56,
+            wait: WaitStrategy::SpinThenBlock {
+                budget: Duration::from_micros(20),
+            },
+            cpu: Some(1),
+            index: 3,
+            claim_protocol: None,
+        };
+        assert_eq!(Spec::parse(&s.encode()).unwrap(), s);
+        assert!(Spec::parse("garbage").is_err());
+        assert!(Spec::parse("v=2").is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! [`HybridLink`]: the request over a socket, the result through the drone's
+//! [`mailbox`](super::mailbox) (study 8.6).
+//!
+//! Protected: the drone writes the result, then its reply descriptor, then signals the
+//! mailbox's `to_master` semaphore, on which the master waits. Unprotected: the drone
+//! writes the result and then sends a small socket reply (head and length only); the
+//! socket reply is the signal. A result larger than the area: the drone asks for room
+//! (NeedSpace, by the same path its reply would take) and the master answers over the
+//! socket with a Grown frame once the mailbox is larger.
+
+use super::mailbox::Mailbox;
+use super::socket::SocketLink;
+use super::{Link, LinkError, Watch};
+use crate::team::protocol::{Head, Kind, ProtocolError, Status};
+
+/// One end of a hybrid link.
+#[derive(Debug)]
+pub struct HybridLink {
+    sock: SocketLink,
+    mb: Mailbox,
+    protected: bool,
+    master: bool,
+}
+
+impl HybridLink {
+    /// The master's end.
+    pub fn master(sock: SocketLink, mb: Mailbox, protected: bool) -> HybridLink {
+        HybridLink {
+            sock,
+            mb,
+            protected,
+            master: true,
+        }
+    }
+
+    /// The drone's end.
+    pub fn drone(sock: SocketLink, mb: Mailbox, protected: bool) -> HybridLink {
+        HybridLink {
+            sock,
+            mb,
+            protected,
+            master: false,
+        }
+    }
+
+    fn reply_out(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
+        if self.protected {
+            self.mb.write_reply(head, len)?;
+            self.mb.signal_master()
+        } else {
+            self.sock.send_head(head, len as u64, watch)
+        }
+    }
+
+    fn reply_in(&mut self, watch: &Watch<'_>) -> Result<(Head, usize), LinkError> {
+        if self.protected {
+            self.mb.wait_master(watch)?;
+            return self.mb.read_reply();
+        }
+        let (head, len) = self.sock.recv_head(watch)?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > self.mb.res_cap() && head.status != Status::NeedSpace {
+            return Err(ProtocolError(format!(
+                "the drone says {len} result bytes, the area holds {}",
+                self.mb.res_cap()
+            ))
+            .into());
+        }
+        Ok((head, len))
+    }
+}
+
+impl Link for HybridLink {
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        if self.master {
+            return self.sock.send(head, payload, watch);
+        }
+        self.mb.refresh()?;
+        if payload.len() > self.mb.res_cap() {
+            self.reply_out(
+                &Head::reply(head.seq, Status::NeedSpace),
+                payload.len(),
+                watch,
+            )?;
+            let (grown, _) = self.sock.recv_head(watch)?;
+            if grown.kind != Kind::Grown {
+                return Err(
+                    ProtocolError(format!("a {:?} frame where Grown belongs", grown.kind)).into(),
+                );
+            }
+            self.mb.refresh()?;
+        }
+        self.mb.write_result(payload)?;
+        self.reply_out(head, payload.len(), watch)
+    }
+
+    fn recv(
+        &mut self,
+        watch: &Watch<'_>,
+        on: &mut dyn FnMut(&Head, &[u8]),
+    ) -> Result<(), LinkError> {
+        if !self.master {
+            return self.sock.recv(watch, on);
+        }
+        loop {
+            let (head, len) = self.reply_in(watch)?;
+            if head.kind != Kind::Reply {
+                return Err(ProtocolError(format!(
+                    "a {:?} frame where a reply belongs",
+                    head.kind
+                ))
+                .into());
+            }
+            if head.status == Status::NeedSpace {
+                self.mb.grow(0, len)?;
+                self.sock
+                    .send_head(&Head::control(Kind::Grown, head.seq), 0, watch)?;
+                continue;
+            }
+            on(&head, self.mb.result(len)?);
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! A drone's mailbox: the shared memory behind the [`shm`](super::shm) and
+//! [`hybrid`](super::hybrid) transports (study 8.7; the layout DESIGN.md sketches).
+//!
+//! One control segment per drone, created and owned by the master (its `Drop` unlinks
+//! it; after a master killed with -9, `polyshm shm clean` removes it since the owner is
+//! dead). Offsets are from the segment's data region:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 64 | magic `b"PSHMMBX1"`, layout version (u32) |
+//! | 64 | 64 | `to_drone`: a semaphore, on its own cache line |
+//! | 128 | 64 | `to_master`: a semaphore, on its own cache line |
+//! | 192 | 64 | request descriptor: kind u8, status u8, name length u16, seq u64 @8, length u64 @16 |
+//! | 256 | 64 | reply descriptor, same layout (for NeedSpace the length is the bytes needed) |
+//! | 320 | 64 | areas: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
+//! | 384 | 256 | hello: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) |
+//! | 640 | 256 | task name of the request |
+//! | 4096 | 64 KiB | inline request area (generation 0) |
+//! | 4096 + 64 KiB | 64 KiB | inline result area (generation 0) |
+//!
+//! A payload larger than its area never gets truncated: the master moves both areas to a
+//! new, larger data segment (request area at 0, result area at the request capacity
+//! rounded up to 4 KiB), writes its name and a new generation into the areas field,
+//! and drops the old one. A drone whose result does not fit asks for room with a
+//! NeedSpace reply and waits for the master to grow the mailbox. Capacities only grow,
+//! so a mailbox is reused, its pages already faulted in.
+//!
+//! Every length, capacity and name read from the mailbox is checked against what the
+//! reader knows before use: the other process may have written anything there.
+
+use super::{LinkError, Watch};
+use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
+use crate::sync::{SemaphoreError, WaitStrategy};
+use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, Status, MAX_NAME};
+
+const MAGIC: [u8; 8] = *b"PSHMMBX1";
+const LAYOUT: u32 = 1;
+const TO_DRONE: usize = 64;
+const TO_MASTER: usize = 128;
+const REQ_DESC: usize = 192;
+const RES_DESC: usize = 256;
+const AREAS: usize = 320;
+const HELLO: usize = 384;
+const HELLO_MAX: usize = 252;
+const NAME: usize = 640;
+const INLINE: usize = 4096;
+/// Capacity of each inline area.
+pub const INLINE_CAP: usize = 64 * 1024;
+const PAGE: usize = 4096;
+
+fn proto(msg: String) -> LinkError {
+    LinkError::Protocol(ProtocolError(msg))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// One drone's mailbox, seen from the master (owner) or the drone (client).
+#[derive(Debug)]
+pub struct Mailbox {
+    ctl: SharedMemory,
+    to_drone: RemoteSemaphore,
+    to_master: RemoteSemaphore,
+    data: Option<SharedMemory>,
+    gen: u64,
+    req_cap: usize,
+    res_cap: usize,
+}
+
+impl Mailbox {
+    fn wrap(ctl: SharedMemory, strategy: WaitStrategy) -> Result<Mailbox, LinkError> {
+        let mut to_drone = RemoteSemaphore::in_segment(&ctl, TO_DRONE)?;
+        let mut to_master = RemoteSemaphore::in_segment(&ctl, TO_MASTER)?;
+        to_drone.set_wait_strategy(strategy);
+        to_master.set_wait_strategy(strategy);
+        Ok(Mailbox {
+            ctl,
+            to_drone,
+            to_master,
+            data: None,
+            gen: 0,
+            req_cap: INLINE_CAP,
+            res_cap: INLINE_CAP,
+        })
+    }
+
+    /// Master: create a mailbox (its pages are faulted in at creation).
+    pub fn create(strategy: WaitStrategy) -> Result<Mailbox, LinkError> {
+        let ctl = SharedMemory::create(&unique_name("mbx"), INLINE + 2 * INLINE_CAP)?;
+        let mut head = [0u8; 12];
+        head[..8].copy_from_slice(&MAGIC);
+        head[8..12].copy_from_slice(&LAYOUT.to_le_bytes());
+        ctl.write_at(0, &head)?;
+        let mb = Mailbox::wrap(ctl, strategy)?;
+        mb.write_areas(0, "")?;
+        Ok(mb)
+    }
+
+    /// Drone: open the mailbox the master named.
+    pub fn open(name: &str, strategy: WaitStrategy) -> Result<Mailbox, LinkError> {
+        let ctl = SharedMemory::open(name)?;
+        if ctl.len() < INLINE + 2 * INLINE_CAP {
+            return Err(proto(format!(
+                "mailbox `{name}` holds {} bytes, a mailbox needs {}",
+                ctl.len(),
+                INLINE + 2 * INLINE_CAP
+            )));
+        }
+        let mut head = [0u8; 12];
+        ctl.read_at(0, &mut head)?;
+        if head[..8] != MAGIC {
+            return Err(proto(format!("segment `{name}` is not a polyshm mailbox")));
+        }
+        let layout = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        if layout != LAYOUT {
+            return Err(proto(format!(
+                "mailbox `{name}` has layout {layout}, this drone reads layout {LAYOUT}; build master and drone from the same version"
+            )));
+        }
+        Mailbox::wrap(ctl, strategy)
+    }
+
+    /// The control segment's name (what the drone opens).
+    pub fn name(&self) -> &str {
+        self.ctl.name()
+    }
+
+    /// Bytes the result area holds now.
+    pub fn res_cap(&self) -> usize {
+        self.res_cap
+    }
+
+    fn write_areas(&self, gen: u64, data_name: &str) -> Result<(), LinkError> {
+        let mut b = [0u8; 64];
+        b[0..8].copy_from_slice(&gen.to_le_bytes());
+        b[8..16].copy_from_slice(&(self.req_cap as u64).to_le_bytes());
+        b[16..24].copy_from_slice(&(self.res_cap as u64).to_le_bytes());
+        b[24] = data_name.len() as u8;
+        b[32..32 + data_name.len()].copy_from_slice(data_name.as_bytes());
+        self.ctl.write_at(AREAS, &b)?;
+        Ok(())
+    }
+
+    fn res_off(req_cap: usize) -> usize {
+        req_cap.div_ceil(PAGE) * PAGE
+    }
+
+    /// (segment, request offset, result offset) of the current areas.
+    fn areas(&self) -> (&SharedMemory, usize, usize) {
+        match &self.data {
+            None => (&self.ctl, INLINE, INLINE + INLINE_CAP),
+            Some(d) => (d, 0, Self::res_off(self.req_cap)),
+        }
+    }
+
+    /// Master: make the request area hold `req` bytes and the result area `res`,
+    /// moving both to a new data segment if they do not already.
+    pub fn grow(&mut self, req: usize, res: usize) -> Result<(), LinkError> {
+        if req <= self.req_cap && res <= self.res_cap {
+            return Ok(());
+        }
+        let req_cap = self
+            .req_cap
+            .max(req.checked_next_power_of_two().unwrap_or(req));
+        let res_cap = self
+            .res_cap
+            .max(res.checked_next_power_of_two().unwrap_or(res));
+        let total = Self::res_off(req_cap)
+            .checked_add(res_cap)
+            .ok_or_else(|| proto(format!("a mailbox of {req_cap} + {res_cap} bytes")))?;
+        let data = SharedMemory::create(&unique_name("mbd"), total)?;
+        self.req_cap = req_cap;
+        self.res_cap = res_cap;
+        self.gen += 1;
+        self.write_areas(self.gen, data.name())?;
+        // The old data segment (if any) goes now; a drone that still maps it keeps its
+        // mapping until it moves to the new one.
+        self.data = Some(data);
+        Ok(())
+    }
+
+    /// Drone: follow the master to the current areas, checking what it wrote.
+    pub fn refresh(&mut self) -> Result<(), LinkError> {
+        let mut b = [0u8; 64];
+        self.ctl.read_at(AREAS, &mut b)?;
+        let gen = u64_at(&b, 0);
+        if gen == self.gen {
+            return Ok(());
+        }
+        let req_cap = usize::try_from(u64_at(&b, 8)).unwrap_or(usize::MAX);
+        let res_cap = usize::try_from(u64_at(&b, 16)).unwrap_or(usize::MAX);
+        let nl = b[24] as usize;
+        if nl == 0 || nl > 32 {
+            return Err(proto(format!("mailbox data segment name of {nl} bytes")));
+        }
+        let name = std::str::from_utf8(&b[32..32 + nl])
+            .map_err(|_| proto("mailbox data segment name is not UTF-8".into()))?;
+        let data = SharedMemory::open(name)?;
+        let need = req_cap
+            .checked_next_multiple_of(PAGE)
+            .and_then(|o| o.checked_add(res_cap));
+        if need.is_none_or(|n| n > data.len()) {
+            return Err(proto(format!(
+                "mailbox data segment `{name}` holds {} bytes, the areas say {req_cap} + {res_cap}",
+                data.len()
+            )));
+        }
+        self.req_cap = req_cap;
+        self.res_cap = res_cap;
+        self.gen = gen;
+        self.data = Some(data);
+        Ok(())
+    }
+
+    fn write_desc(&self, at: usize, head: &Head, len: u64) -> Result<(), LinkError> {
+        let mut b = [0u8; 24];
+        b[0] = head.kind as u8;
+        b[1] = head.status as u8;
+        b[2..4].copy_from_slice(&(head.name.len() as u16).to_le_bytes());
+        b[8..16].copy_from_slice(&head.seq.to_le_bytes());
+        b[16..24].copy_from_slice(&len.to_le_bytes());
+        self.ctl.write_at(at, &b)?;
+        Ok(())
+    }
+
+    fn read_desc(&self, at: usize, cap: usize) -> Result<(Head, usize), LinkError> {
+        let mut b = [0u8; 24];
+        self.ctl.read_at(at, &mut b)?;
+        let kind = Kind::from_u8(b[0])?;
+        let status = Status::from_u8(b[1])?;
+        let nl = u16::from_le_bytes([b[2], b[3]]) as usize;
+        if nl > MAX_NAME {
+            return Err(proto(format!("task name of {nl} bytes in the mailbox")));
+        }
+        let seq = u64_at(&b, 8);
+        let len = u64_at(&b, 16);
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        // NeedSpace asks for more room than there is: that is its point.
+        if len > cap && status != Status::NeedSpace {
+            return Err(proto(format!(
+                "the mailbox says {len} bytes, its area holds {cap}"
+            )));
+        }
+        let mut name = String::new();
+        if nl > 0 {
+            let mut nb = [0u8; MAX_NAME];
+            self.ctl.read_at(NAME, &mut nb[..nl])?;
+            name = parse_name(&nb[..nl])?;
+        }
+        Ok((
+            Head {
+                kind,
+                status,
+                seq,
+                name,
+            },
+            len,
+        ))
+    }
+
+    /// Master: put a request in the mailbox (growing it if the payload needs), one copy.
+    pub fn write_request(&mut self, head: &Head, payload: &[u8]) -> Result<(), LinkError> {
+        // An echo-like task answers with as much as it got: grow both areas at once.
+        self.grow(payload.len(), payload.len())?;
+        self.ctl.write_at(NAME, head.name.as_bytes())?;
+        let (seg, req, _) = self.areas();
+        seg.write_at(req, payload)?;
+        self.write_desc(REQ_DESC, head, payload.len() as u64)
+    }
+
+    /// Drone: the request's head and payload length (checked).
+    pub fn read_request(&mut self) -> Result<(Head, usize), LinkError> {
+        self.refresh()?;
+        self.read_desc(REQ_DESC, self.req_cap)
+    }
+
+    /// Drone: the request payload, in place.
+    pub fn request(&self, len: usize) -> Result<&[u8], LinkError> {
+        let (seg, req, _) = self.areas();
+        Ok(seg.view::<u8>(req, len)?)
+    }
+
+    /// Drone: copy a result into the result area (it must fit; see NeedSpace).
+    pub fn write_result(&self, payload: &[u8]) -> Result<(), LinkError> {
+        let (seg, _, res) = self.areas();
+        if payload.len() > self.res_cap {
+            return Err(proto(format!(
+                "result of {} bytes for an area of {}",
+                payload.len(),
+                self.res_cap
+            )));
+        }
+        seg.write_at(res, payload)?;
+        Ok(())
+    }
+
+    /// Drone: describe the reply (its payload already in the result area, or a
+    /// NeedSpace with the bytes needed).
+    pub fn write_reply(&self, head: &Head, len: usize) -> Result<(), LinkError> {
+        self.write_desc(RES_DESC, head, len as u64)
+    }
+
+    /// Master: the reply's head and length (checked against the result area).
+    pub fn read_reply(&self) -> Result<(Head, usize), LinkError> {
+        self.read_desc(RES_DESC, self.res_cap)
+    }
+
+    /// Master: the result payload, in place (`len` must fit the area).
+    pub fn result(&self, len: usize) -> Result<&[u8], LinkError> {
+        if len > self.res_cap {
+            return Err(proto(format!(
+                "the drone says {len} result bytes, the area holds {}",
+                self.res_cap
+            )));
+        }
+        let (seg, _, res) = self.areas();
+        Ok(seg.view::<u8>(res, len)?)
+    }
+
+    /// Store handshake bytes.
+    pub fn write_hello(&self, bytes: &[u8]) -> Result<(), LinkError> {
+        if bytes.len() > HELLO_MAX {
+            return Err(proto(format!("hello of {} bytes", bytes.len())));
+        }
+        self.ctl
+            .write_at(HELLO, &(bytes.len() as u32).to_le_bytes())?;
+        self.ctl.write_at(HELLO + 4, bytes)?;
+        Ok(())
+    }
+
+    /// Read handshake bytes (length checked).
+    pub fn read_hello(&self) -> Result<Vec<u8>, LinkError> {
+        let mut lb = [0u8; 4];
+        self.ctl.read_at(HELLO, &mut lb)?;
+        let len = u32::from_le_bytes(lb) as usize;
+        if len > HELLO_MAX {
+            return Err(proto(format!("hello of {len} bytes in the mailbox")));
+        }
+        let mut b = vec![0u8; len];
+        self.ctl.read_at(HELLO + 4, &mut b)?;
+        Ok(b)
+    }
+
+    fn wait(sem: &RemoteSemaphore, watch: &Watch<'_>) -> Result<(), LinkError> {
+        loop {
+            match sem.wait_timeout(watch.next_slice()) {
+                Ok(()) => return Ok(()),
+                Err(SemaphoreError::TimedOut(_)) => watch.check()?,
+                Err(e) => return Err(proto(e.to_string())),
+            }
+        }
+    }
+
+    /// Wait until the drone signals.
+    pub fn wait_master(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
+        Self::wait(&self.to_master, watch)
+    }
+
+    /// Wait until the master signals.
+    pub fn wait_drone(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
+        Self::wait(&self.to_drone, watch)
+    }
+
+    /// Wake the drone.
+    pub fn signal_drone(&self) -> Result<(), LinkError> {
+        self.to_drone.signal().map_err(|e| proto(e.to_string()))
+    }
+
+    /// Wake the master.
+    pub fn signal_master(&self) -> Result<(), LinkError> {
+        self.to_master.signal().map_err(|e| proto(e.to_string()))
+    }
+}

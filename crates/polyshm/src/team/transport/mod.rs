@@ -1,0 +1,186 @@
+//! How frames travel between master and drone: one trait, [`Link`], and three
+//! implementations, chosen per team with [`Transport`]:
+//!
+//! - [`socket::SocketLink`] — request and result over TCP on loopback (NODELAY, as
+//!   Polycephaly) or a Unix stream socket;
+//! - [`hybrid::HybridLink`] — request over TCP, result through the drone's mailbox in
+//!   shared memory, signalled by the mailbox semaphore (protected) or by a small
+//!   socket reply (unprotected, study 8.6);
+//! - [`shm::ShmLink`] — request and result both through the mailbox, semaphores for
+//!   the hand-over (study 8.7).
+//!
+//! Every wait is a series of bounded waits; between them the [`Watch`] checks that the
+//! peer still lives, that the deadline has not passed and that nobody cancelled.
+
+pub mod hybrid;
+pub(crate) mod mailbox;
+pub mod shm;
+pub mod socket;
+
+use super::protocol::{Head, ProtocolError};
+use crate::shm::ShmError;
+use polyshm_sys::ProcessId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which transport a team uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// TCP on loopback with NODELAY (the study's sockets). Id `tcp` (or `socket`).
+    Tcp,
+    /// A Unix stream socket. Id `unix`.
+    Unix,
+    /// Request over TCP, result through shared memory. Ids `hybrid` (protected: the
+    /// mailbox semaphore says when the result is there) and `hybrid-unprotected` (the
+    /// socket reply says so).
+    Hybrid {
+        /// Whether the result is guarded by the mailbox semaphore.
+        protected: bool,
+    },
+    /// Request and result through a per-drone mailbox in shared memory. Id `shm`.
+    Shm,
+}
+
+impl Transport {
+    /// Every transport, in the order the benchmark reports them.
+    pub const ALL: [Transport; 5] = [
+        Transport::Tcp,
+        Transport::Unix,
+        Transport::Hybrid { protected: true },
+        Transport::Hybrid { protected: false },
+        Transport::Shm,
+    ];
+
+    /// The transport's id, as parsed by `FromStr`.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Unix => "unix",
+            Transport::Hybrid { protected: true } => "hybrid",
+            Transport::Hybrid { protected: false } => "hybrid-unprotected",
+            Transport::Shm => "shm",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A transport id that names no transport.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown transport `{0}`; choose one of socket, tcp, unix, hybrid, hybrid-unprotected, shm"
+)]
+pub struct UnknownTransport(pub String);
+
+impl std::str::FromStr for Transport {
+    type Err = UnknownTransport;
+    fn from_str(s: &str) -> Result<Transport, UnknownTransport> {
+        Ok(match s {
+            "socket" | "tcp" => Transport::Tcp,
+            "unix" => Transport::Unix,
+            "hybrid" => Transport::Hybrid { protected: true },
+            "hybrid-unprotected" => Transport::Hybrid { protected: false },
+            "shm" => Transport::Shm,
+            _ => return Err(UnknownTransport(s.into())),
+        })
+    }
+}
+
+/// Why a frame did not get through.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The peer process is gone (or closed its end).
+    #[error("the peer ({0}) is gone")]
+    PeerDied(ProcessId),
+    /// The deadline passed while waiting.
+    #[error("deadline passed after {0:?}")]
+    TimedOut(Duration),
+    /// The caller cancelled the task.
+    #[error("cancelled")]
+    Cancelled,
+    /// The peer broke the protocol.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// A socket failed.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// A mailbox segment failed.
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+}
+
+/// What a bounded wait checks between slices: the peer's life, the deadline, a
+/// cancel flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Watch<'a> {
+    /// The process at the other end.
+    pub peer: ProcessId,
+    /// When the whole exchange must be over (with when it started, for the message).
+    pub deadline: Option<(Instant, Instant)>,
+    /// Set by another thread to give up.
+    pub cancel: Option<&'a AtomicBool>,
+    /// Longest single wait before the checks run again.
+    pub slice: Duration,
+}
+
+impl<'a> Watch<'a> {
+    /// Watch `peer` only (no deadline, no cancel flag).
+    pub fn peer(peer: ProcessId, slice: Duration) -> Watch<'a> {
+        Watch {
+            peer,
+            deadline: None,
+            cancel: None,
+            slice,
+        }
+    }
+
+    /// Err if the wait must end: peer dead, deadline passed, cancelled.
+    pub fn check(&self) -> Result<(), LinkError> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+            return Err(LinkError::Cancelled);
+        }
+        if let Some((start, end)) = self.deadline {
+            let now = Instant::now();
+            if now >= end {
+                return Err(LinkError::TimedOut(now - start));
+            }
+        }
+        if !polyshm_sys::is_alive(self.peer) {
+            return Err(LinkError::PeerDied(self.peer));
+        }
+        Ok(())
+    }
+
+    /// The next wait's length: the slice, or less if the deadline is nearer.
+    pub fn next_slice(&self) -> Duration {
+        match self.deadline {
+            Some((_, end)) => self
+                .slice
+                .min(end.saturating_duration_since(Instant::now()))
+                .max(Duration::from_micros(100)),
+            None => self.slice,
+        }
+    }
+}
+
+/// One end of a master–drone connection: frames out, frames in.
+///
+/// The master sends [`Kind::Task`](super::protocol::Kind::Task) frames and receives
+/// replies; the drone the other way round. `recv` lends the payload to `on` in place
+/// (for [`shm::ShmLink`] it is the mailbox itself: no copy); `send` copies the payload
+/// once into the medium. Both wait in bounded slices and consult the [`Watch`].
+pub trait Link: Send {
+    /// Send one frame.
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError>;
+    /// Receive one frame and hand it to `on` (the payload is valid during the call).
+    fn recv(
+        &mut self,
+        watch: &Watch<'_>,
+        on: &mut dyn FnMut(&Head, &[u8]),
+    ) -> Result<(), LinkError>;
+}

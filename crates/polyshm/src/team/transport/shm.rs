@@ -1,0 +1,86 @@
+//! [`ShmLink`]: request and result both through the drone's
+//! [`mailbox`](super::mailbox), semaphores for the hand-over (study 8.7).
+//!
+//! The master copies the request payload into the request area once; the drone reads
+//! it in place; the drone copies its result into the result area once; the master
+//! reads it in place. A signal enters the kernel only when the peer sleeps.
+
+use super::mailbox::Mailbox;
+use super::{Link, LinkError, Watch};
+use crate::team::protocol::{Head, Kind, ProtocolError, Status};
+
+/// One end of a shared-memory link.
+#[derive(Debug)]
+pub struct ShmLink {
+    mb: Mailbox,
+    master: bool,
+}
+
+impl ShmLink {
+    /// The master's end (the mailbox is the master's).
+    pub fn master(mb: Mailbox) -> ShmLink {
+        ShmLink { mb, master: true }
+    }
+
+    /// The drone's end.
+    pub fn drone(mb: Mailbox) -> ShmLink {
+        ShmLink { mb, master: false }
+    }
+
+    /// The mailbox (for the handshake).
+    pub fn mailbox(&mut self) -> &mut Mailbox {
+        &mut self.mb
+    }
+}
+
+impl Link for ShmLink {
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        if self.master {
+            self.mb.write_request(head, payload)?;
+            return self.mb.signal_drone();
+        }
+        self.mb.refresh()?;
+        if payload.len() > self.mb.res_cap() {
+            // Ask the master for room, wait until it has made it.
+            self.mb
+                .write_reply(&Head::reply(head.seq, Status::NeedSpace), payload.len())?;
+            self.mb.signal_master()?;
+            self.mb.wait_drone(watch)?;
+            self.mb.refresh()?;
+        }
+        self.mb.write_result(payload)?;
+        self.mb.write_reply(head, payload.len())?;
+        self.mb.signal_master()
+    }
+
+    fn recv(
+        &mut self,
+        watch: &Watch<'_>,
+        on: &mut dyn FnMut(&Head, &[u8]),
+    ) -> Result<(), LinkError> {
+        if self.master {
+            loop {
+                self.mb.wait_master(watch)?;
+                let (head, len) = self.mb.read_reply()?;
+                if head.kind != Kind::Reply {
+                    return Err(ProtocolError(format!(
+                        "a {:?} frame where a reply belongs",
+                        head.kind
+                    ))
+                    .into());
+                }
+                if head.status == Status::NeedSpace {
+                    self.mb.grow(0, len)?;
+                    self.mb.signal_drone()?;
+                    continue;
+                }
+                on(&head, self.mb.result(len)?);
+                return Ok(());
+            }
+        }
+        self.mb.wait_drone(watch)?;
+        let (head, len) = self.mb.read_request()?;
+        on(&head, self.mb.request(len)?);
+        Ok(())
+    }
+}

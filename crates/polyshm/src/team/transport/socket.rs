@@ -1,0 +1,288 @@
+//! [`SocketLink`]: frames over a TCP loopback connection (NODELAY) or a Unix stream
+//! socket — Polycephaly's way, the baseline every other transport is measured against.
+
+use super::{Link, LinkError, Watch};
+use crate::team::protocol::{parse_name, Head, ProtocolError, HEAD_LEN};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// A connected stream socket of either family.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP on loopback.
+    Tcp(TcpStream),
+    /// Unix stream socket.
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    /// Bound every blocking read and write by `slice` (so that waits can check the
+    /// peer), and switch off Nagle's algorithm on TCP.
+    pub fn configure(&self, slice: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => {
+                s.set_nodelay(true)?;
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(Some(slice))?;
+                s.set_write_timeout(Some(slice))
+            }
+            #[cfg(unix)]
+            Stream::Unix(s) => {
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(Some(slice))?;
+                s.set_write_timeout(Some(slice))
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::NotConnected
+    )
+}
+
+fn slow(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
+pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match s.read(&mut buf[filled..]) {
+            Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if slow(&e) => watch.check()?,
+            Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Write all of `buf` to `s`, checking `watch` whenever a bounded write times out.
+pub fn write_watched(s: &mut Stream, buf: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+    let mut done = 0;
+    while done < buf.len() {
+        match s.write(&buf[done..]) {
+            Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if slow(&e) => watch.check()?,
+            Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Frames up to this size go out in one write (head, name and payload together).
+const COALESCE: usize = 64 * 1024;
+
+/// Frames over a stream socket: see [`protocol`](crate::team::protocol) for the
+/// layout. Received payloads land in a reused, 8-byte aligned buffer, so a `&[i64]`
+/// can be read in place.
+#[derive(Debug)]
+pub struct SocketLink {
+    stream: Stream,
+    buf: Vec<u64>,
+    scratch: Vec<u8>,
+}
+
+impl SocketLink {
+    /// Wrap a connected, configured stream.
+    pub fn new(stream: Stream) -> SocketLink {
+        SocketLink {
+            stream,
+            buf: Vec::new(),
+            scratch: Vec::with_capacity(COALESCE + HEAD_LEN + 256),
+        }
+    }
+
+    /// The stream, for the handshake.
+    pub fn stream(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// Send a frame whose length field is `len` but which carries no payload (a
+    /// NeedSpace or a hybrid reply whose payload lies in shared memory).
+    pub fn send_head(&mut self, head: &Head, len: u64, watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&head.encode(len));
+        self.scratch.extend_from_slice(head.name.as_bytes());
+        write_watched(&mut self.stream, &self.scratch, watch)
+    }
+
+    /// Receive a frame head and name only; answers (head, length field).
+    pub fn recv_head(&mut self, watch: &Watch<'_>) -> Result<(Head, u64), LinkError> {
+        let mut hb = [0u8; HEAD_LEN];
+        read_watched(&mut self.stream, &mut hb, watch)?;
+        let (kind, status, name_len, seq, len) = Head::decode(&hb)?;
+        let mut nb = [0u8; 255];
+        read_watched(&mut self.stream, &mut nb[..name_len], watch)?;
+        let name = parse_name(&nb[..name_len])?;
+        Ok((
+            Head {
+                kind,
+                status,
+                seq,
+                name,
+            },
+            len,
+        ))
+    }
+}
+
+impl Link for SocketLink {
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        if payload.len() <= COALESCE {
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(&head.encode(payload.len() as u64));
+            self.scratch.extend_from_slice(head.name.as_bytes());
+            self.scratch.extend_from_slice(payload);
+            write_watched(&mut self.stream, &self.scratch, watch)
+        } else {
+            self.send_head(head, payload.len() as u64, watch)?;
+            write_watched(&mut self.stream, payload, watch)
+        }
+    }
+
+    fn recv(
+        &mut self,
+        watch: &Watch<'_>,
+        on: &mut dyn FnMut(&Head, &[u8]),
+    ) -> Result<(), LinkError> {
+        let (head, len) = self.recv_head(watch)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= isize::MAX as usize - 8)
+            .ok_or_else(|| ProtocolError(format!("payload of {len} bytes announced")))?;
+        let words = len.div_ceil(8);
+        if self.buf.len() < words {
+            self.buf.try_reserve(words - self.buf.len()).map_err(|_| {
+                ProtocolError(format!(
+                    "the peer announced {len} bytes, more than this process can allocate"
+                ))
+            })?;
+            self.buf.resize(words, 0);
+        }
+        let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len];
+        read_watched(&mut self.stream, bytes, watch)?;
+        on(&head, bytes);
+        Ok(())
+    }
+}
+
+impl Stream {
+    /// Connect to a Unix stream socket at `path`.
+    pub fn connect_unix(path: &str) -> io::Result<Stream> {
+        #[cfg(unix)]
+        return Ok(Stream::Unix(std::os::unix::net::UnixStream::connect(path)?));
+        #[cfg(not(unix))]
+        Err(io::Error::new(
+            ErrorKind::Unsupported,
+            format!("Unix sockets are not available here ({path})"),
+        ))
+    }
+}
+
+/// A listening socket waiting for one drone: TCP on loopback, or a Unix socket whose
+/// path is removed when the listener drops.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP on 127.0.0.1, an ephemeral port.
+    Tcp(std::net::TcpListener),
+    /// A Unix socket at a path in the temporary directory.
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    /// Listen on loopback TCP.
+    pub fn tcp() -> io::Result<Listener> {
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        l.set_nonblocking(true)?;
+        Ok(Listener::Tcp(l))
+    }
+
+    /// Listen on a fresh Unix socket path.
+    pub fn unix(stem: &str) -> io::Result<Listener> {
+        #[cfg(unix)]
+        {
+            let path = std::env::temp_dir().join(format!("{stem}.sock"));
+            let l = std::os::unix::net::UnixListener::bind(&path)?;
+            l.set_nonblocking(true)?;
+            Ok(Listener::Unix(l, path))
+        }
+        #[cfg(not(unix))]
+        Err(io::Error::new(
+            ErrorKind::Unsupported,
+            format!("Unix sockets are not available here ({stem})"),
+        ))
+    }
+
+    /// The address a drone connects to.
+    pub fn addr(&self) -> io::Result<String> {
+        match self {
+            Listener::Tcp(l) => Ok(l.local_addr()?.to_string()),
+            #[cfg(unix)]
+            Listener::Unix(_, p) => Ok(p.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// Accept one connection if one waits (`Ok(None)` if none yet).
+    pub fn try_accept(&self) -> io::Result<Option<Stream>> {
+        let r = match self {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        };
+        match r {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if slow(&e) || e.kind() == ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Listener::Unix(_, p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Child processes, watchdogs and clean-up guards shared by the tests.
+
+use polyshm::shm::{admin, ShmError};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Names the role of a child process.
+pub const CHILD_ENV: &str = "POLYSHM_TEST_CHILD";
+/// The child's main argument (usually a segment or relay name).
+pub const ARG_ENV: &str = "POLYSHM_TEST_ARG";
+/// A count for the child.
+pub const N_ENV: &str = "POLYSHM_TEST_N";
+/// Time any single wait in a test may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Run the child role named in the environment (called by `child_entry`).
+pub fn run_child() {
+    let Ok(role) = std::env::var(CHILD_ENV) else {
+        eprintln!("child_entry: not a child process ({CHILD_ENV} unset); nothing to do");
+        return;
+    };
+    // Die with the test thread that spawned us, however it ends.
+    let parent = polyshm::sys::ProcessId {
+        pid: std::os::unix::process::parent_id(),
+        start_time: 0,
+    };
+    assert!(
+        polyshm::sys::kill_with_parent(parent).expect("prctl"),
+        "parent gone"
+    );
+    let arg = std::env::var(ARG_ENV).unwrap_or_default();
+    let n: u64 = std::env::var(N_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    match role.as_str() {
+        "sem-pong" => crate::semaphore::child_pong(&arg, n),
+        "mutex-count" => crate::mutex::child_count(&arg, n),
+        "mutex-hold" => crate::mutex::child_hold(&arg),
+        "perm-open" => crate::errors::child_open_denied(&arg),
+        other => crate::relay::child(other, &arg, n),
+    }
+}
+
+/// A child process re-running this test executable in `role`. Killed (and reaped)
+/// on drop if still running.
+pub struct ChildProc {
+    child: Child,
+    role: String,
+}
+
+impl ChildProc {
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait at most [`PATIENCE`] for the child to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let until = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < until,
+                "child {:?} (pid {}) did not exit within {PATIENCE:?}",
+                self.role,
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Wait for the child and assert it succeeded.
+    pub fn expect_success(&mut self) {
+        let status = self.wait();
+        assert!(status.success(), "child {:?} failed: {status}", self.role);
+    }
+
+    /// `kill -9` the child (it becomes a zombie until reaped: dead to `is_alive`).
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill -9");
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start this executable as a child in `role`, with `arg` and `n` for it and any
+/// extra environment.
+pub fn spawn_child(role: &str, arg: &str, n: u64, env: &[(&str, &str)]) -> ChildProc {
+    let exe = std::env::current_exe().expect("current_exe");
+    spawn_child_with(&exe, role, arg, n, env, |_| {})
+}
+
+/// As [`spawn_child`], running `exe` (this test executable or a copy of it) and
+/// letting `setup` adjust the command (e.g. run it as another user).
+pub fn spawn_child_with(
+    exe: &std::path::Path,
+    role: &str,
+    arg: &str,
+    n: u64,
+    env: &[(&str, &str)],
+    setup: impl FnOnce(&mut Command),
+) -> ChildProc {
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "child_entry",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(CHILD_ENV, role)
+    .env(ARG_ENV, arg)
+    .env(N_ENV, n.to_string())
+    .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    setup(&mut cmd);
+    ChildProc {
+        child: cmd.spawn().expect("spawn child"),
+        role: role.into(),
+    }
+}
+
+/// Removes segments by name on drop (for segments a child or a scribble made that
+/// their owner's handle will not remove), and checks they are gone.
+#[derive(Default)]
+pub struct Cleanup {
+    names: Vec<String>,
+    files: Vec<String>,
+}
+
+impl Cleanup {
+    /// Remove the polyshm segment `name` at the end.
+    pub fn segment(&mut self, name: &str) {
+        self.names.push(name.into());
+    }
+    /// Remove `/dev/shm/polyshm.<name>` as a plain file at the end (foreign files).
+    pub fn file(&mut self, name: &str) {
+        self.files.push(name.into());
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for n in &self.names {
+            match admin::remove(n) {
+                Ok(()) | Err(ShmError::NotFound { .. }) => {}
+                Err(e) => eprintln!("cleanup of {n}: {e}"),
+            }
+        }
+        for n in &self.files {
+            let _ = std::fs::remove_file(shm_path(n));
+        }
+    }
+}
+
+/// Where segment `name` lives on Linux.
+pub fn shm_path(name: &str) -> String {
+    format!("/dev/shm/polyshm.{name}")
+}
+
+/// Assert that no segment named `name` exists any more.
+pub fn assert_gone(name: &str) {
+    assert!(
+        !std::path::Path::new(&shm_path(name)).exists(),
+        "segment {name} was left in /dev/shm"
+    );
+}
+
+/// Fails the test run if the test it guards takes longer than its limit: kills the
+/// registered children, removes the registered segments, and exits the test binary
+/// with an error (a hung thread cannot be unwound, and CI must never stall).
+pub struct Watchdog {
+    state: Arc<(Mutex<WatchState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    done: bool,
+    pids: Vec<u32>,
+    segments: Vec<String>,
+}
+
+impl Watchdog {
+    /// Start watching the test `what` for at most `limit`.
+    pub fn new(what: &'static str, limit: Duration) -> Watchdog {
+        let state = Arc::new((Mutex::new(WatchState::default()), Condvar::new()));
+        let s = state.clone();
+        let thread = std::thread::spawn(move || {
+            let (lock, cv) = &*s;
+            let until = Instant::now() + limit;
+            let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while !st.done {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    eprintln!("watchdog: test {what} still running after {limit:?}: it hung; killing its children and failing the run");
+                    for &pid in &st.pids {
+                        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                            let _ =
+                                rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                        }
+                    }
+                    for n in &st.segments {
+                        let _ = admin::remove(n);
+                    }
+                    std::process::exit(99);
+                }
+                st = cv
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        });
+        Watchdog {
+            state,
+            thread: Some(thread),
+        }
+    }
+
+    /// Kill this child if the test hangs.
+    pub fn child(&self, c: &ChildProc) {
+        self.state.0.lock().unwrap().pids.push(c.pid());
+    }
+
+    /// Remove this segment if the test hangs.
+    pub fn segment(&self, name: &str) {
+        self.state.0.lock().unwrap().segments.push(name.into());
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.state.0.lock().unwrap_or_else(|p| p.into_inner()).done = true;
+        self.state.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

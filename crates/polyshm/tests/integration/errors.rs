@@ -1,0 +1,303 @@
+//! Every `ShmError` kind, produced for real and asserted by kind.
+
+use crate::common::{assert_gone, shm_path, spawn_child_with, Cleanup, Watchdog};
+use polyshm::shm::header::{DATA_OFFSET, LAYOUT_VERSION};
+use polyshm::shm::{admin, unique_name, SharedMemory, ShmError, MAX_NAME_LEN};
+use std::io::{Seek, SeekFrom, Write};
+use std::time::Duration;
+
+/// Overwrite bytes of segment `name` through its `/dev/shm` file (a second mapping
+/// of the same pages, as another process would see them).
+fn scribble(name: &str, at: u64, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm_path(name))
+        .unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn not_found_and_already_exists() {
+    let name = unique_name("t-exists");
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::NotFound { name: n }) if n == name
+    ));
+    assert!(matches!(
+        admin::remove(&name),
+        Err(ShmError::NotFound { .. })
+    ));
+    {
+        let _owner = SharedMemory::create(&name, 100).unwrap();
+        assert!(matches!(
+            SharedMemory::create(&name, 100),
+            Err(ShmError::AlreadyExists { .. })
+        ));
+        // open_or_create opens it, and refuses to pretend it is larger.
+        assert_eq!(SharedMemory::open_or_create(&name, 100).unwrap().len(), 100);
+        assert!(matches!(
+            SharedMemory::open_or_create(&name, 101),
+            Err(ShmError::TooSmall {
+                requested: 101,
+                found: 100,
+                ..
+            })
+        ));
+    }
+    assert_gone(&name);
+}
+
+#[test]
+fn a_foreign_segment_is_not_polyshm_and_is_left_alone() {
+    let name = unique_name("t-foreign");
+    let mut cleanup = Cleanup::default();
+    cleanup.file(&name);
+    std::fs::write(shm_path(&name), vec![0xabu8; 4096]).unwrap();
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::NotPolyshm { .. })
+    ));
+    assert!(matches!(
+        SharedMemory::create(&name, 10),
+        Err(ShmError::AlreadyExists { .. })
+    ));
+    // Neither rm nor clean touch another program's segment.
+    assert!(matches!(
+        admin::remove(&name),
+        Err(ShmError::NotPolyshm { .. })
+    ));
+    let listed = admin::list().unwrap();
+    let me = listed.iter().find(|s| s.name == name).unwrap();
+    assert!(me.problem.is_some() && me.size.is_none());
+    assert!(!admin::clean().unwrap().contains(&name));
+    assert!(std::path::Path::new(&shm_path(&name)).exists());
+    // An empty file too.
+    std::fs::write(shm_path(&name), b"").unwrap();
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::NotPolyshm { .. })
+    ));
+    drop(cleanup);
+    assert_gone(&name);
+}
+
+#[test]
+fn a_scribbled_header_is_reported_by_kind() {
+    let name = unique_name("t-scribble");
+    let mut cleanup = Cleanup::default();
+    cleanup.segment(&name);
+    let owner = SharedMemory::create(&name, 4096).unwrap();
+    let good_version = LAYOUT_VERSION.to_ne_bytes();
+
+    scribble(&name, 8, &7u32.to_ne_bytes());
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::IncompatibleVersion {
+            found: 7,
+            expected: LAYOUT_VERSION,
+            ..
+        })
+    ));
+    scribble(&name, 8, &good_version);
+
+    // A size larger than the segment holds.
+    scribble(&name, 16, &1_000_000u64.to_ne_bytes());
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::Truncated {
+            needed,
+            actual,
+            ..
+        }) if needed == 1_000_000 + DATA_OFFSET as u64 && actual == 4096 + DATA_OFFSET as u64
+    ));
+    scribble(&name, 16, &4096u64.to_ne_bytes());
+
+    // A data offset no polyshm writes.
+    scribble(&name, 12, &100u32.to_ne_bytes());
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::Corrupt { .. })
+    ));
+    // Regression: the owner's handle used to recognise its segment by the header's
+    // nonce, so a scribbled header made it leave the segment behind. It still removes
+    // it.
+    drop(owner);
+    assert_gone(&name);
+    drop(cleanup);
+
+    // A damaged segment whose owner is gone can be removed by name.
+    let orphan = unique_name("t-damaged");
+    let mut cleanup = Cleanup::default();
+    cleanup.segment(&orphan);
+    SharedMemory::create(&orphan, 64).unwrap().persist();
+    scribble(&orphan, 8, &9u32.to_ne_bytes());
+    assert!(!admin::clean().unwrap().contains(&orphan));
+    admin::remove(&orphan).unwrap();
+    assert_gone(&orphan);
+    drop(cleanup);
+
+    // A segment cut shorter than its header: the file truncated under a fresh name.
+    let short = unique_name("t-short");
+    let mut cleanup = Cleanup::default();
+    cleanup.segment(&short);
+    let s = SharedMemory::create(&short, 64).unwrap();
+    s.persist(); // its handle must not reopen it on drop; the cleanup removes it
+    drop(s);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(shm_path(&short))
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    assert!(matches!(
+        SharedMemory::open(&short),
+        Err(ShmError::Truncated { actual: 100, .. })
+    ));
+    drop(cleanup);
+    assert_gone(&short);
+}
+
+#[test]
+fn zero_size_and_no_space() {
+    let name = unique_name("t-size");
+    assert!(matches!(
+        SharedMemory::create(&name, 0),
+        Err(ShmError::ZeroSize { .. })
+    ));
+    // Far more than any /dev/shm holds: refused at create, and nothing left behind.
+    assert!(matches!(
+        SharedMemory::create(&name, 1 << 50),
+        Err(ShmError::NoSpace { requested, .. }) if requested == 1 << 50
+    ));
+    assert!(matches!(
+        SharedMemory::create(&name, usize::MAX - 10),
+        Err(ShmError::NoSpace { .. })
+    ));
+    assert_gone(&name);
+}
+
+#[test]
+fn invalid_names() {
+    for bad in [
+        "",
+        ".hidden",
+        "a/b",
+        "sp ace",
+        "é",
+        &"x".repeat(MAX_NAME_LEN + 1),
+    ] {
+        assert!(
+            matches!(
+                SharedMemory::create(bad, 10),
+                Err(ShmError::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+        assert!(
+            matches!(SharedMemory::open(bad), Err(ShmError::InvalidName { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn out_of_bounds_and_misaligned() {
+    let name = unique_name("t-bounds");
+    {
+        let mut shm = SharedMemory::create(&name, 100).unwrap();
+        let mut buf = [0u8; 10];
+        assert!(matches!(
+            shm.read_at(95, &mut buf),
+            Err(ShmError::OutOfBounds {
+                offset: 95,
+                len: 10,
+                size: 100,
+                ..
+            })
+        ));
+        assert!(matches!(
+            shm.write_at(usize::MAX, &buf),
+            Err(ShmError::OutOfBounds { .. })
+        ));
+        shm.write_at(90, &buf).unwrap();
+        assert!(matches!(
+            shm.view::<u64>(1, 1),
+            Err(ShmError::Misaligned { align: 8, .. })
+        ));
+        assert!(matches!(
+            shm.view::<u64>(96, 1),
+            Err(ShmError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            shm.view_mut::<f64>(4, 2),
+            Err(ShmError::Misaligned { .. })
+        ));
+        assert!(matches!(
+            shm.view::<u8>(0, usize::MAX),
+            Err(ShmError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            polyshm::shm::RemoteSemaphore::in_segment(&shm, 32),
+            Err(ShmError::Misaligned { align: 64, .. })
+        ));
+        shm.view_mut::<u64>(8, 2).unwrap().copy_from_slice(&[1, 2]);
+        assert_eq!(shm.view::<u64>(8, 2).unwrap(), &[1, 2]);
+    }
+    assert_gone(&name);
+}
+
+/// Child side: opening the (root-owned, mode 0600) segment must be refused.
+pub fn child_open_denied(name: &str) {
+    match SharedMemory::open(name) {
+        Err(ShmError::PermissionDenied { .. }) => {}
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+}
+
+#[test]
+fn permission_denied() {
+    let name = unique_name("t-perm");
+    let dog = Watchdog::new("permission denied", Duration::from_secs(60));
+    dog.segment(&name);
+    {
+        let shm = SharedMemory::create(&name, 64).unwrap();
+        if rustix::process::geteuid().is_root() {
+            // Root passes every permission check: ask a child running as `nobody`,
+            // from a copy of this executable that `nobody` may run wherever the
+            // checkout lives.
+            use std::os::unix::fs::PermissionsExt;
+            struct RmDir(std::path::PathBuf);
+            impl Drop for RmDir {
+                fn drop(&mut self) {
+                    let _ = std::fs::remove_dir_all(&self.0);
+                }
+            }
+            let dir = RmDir(std::env::temp_dir().join(format!("polyshm-perm-{name}")));
+            std::fs::create_dir_all(&dir.0).unwrap();
+            std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let exe = dir.0.join("tests");
+            std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let mut child = spawn_child_with(&exe, "perm-open", &name, 0, &[], |cmd| {
+                std::os::unix::process::CommandExt::uid(cmd, 65534);
+                std::os::unix::process::CommandExt::gid(cmd, 65534);
+            });
+            dog.child(&child);
+            child.expect_success();
+        } else {
+            // Take our own permission away.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0o000))
+                .unwrap();
+            assert!(matches!(
+                SharedMemory::open(&name),
+                Err(ShmError::PermissionDenied { .. })
+            ));
+            std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        drop(shm);
+    }
+    assert_gone(&name);
+}

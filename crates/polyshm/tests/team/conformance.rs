@@ -1,0 +1,326 @@
+//! The conformance suite: every transport passes the same trials.
+
+use crate::support::{self, kill9, team, trial, TempPath};
+use libtest_mimic::{Failed, Trial};
+use polyshm::team::{Team, TeamError, Transport, Value};
+use std::time::Duration;
+
+type Case = fn(Transport) -> Result<(), Failed>;
+
+/// The trials for transport `t`, named `<transport>::<case>`.
+pub fn trials(t: Transport) -> Vec<Trial> {
+    let cases: &[(&str, Case)] = &[
+        ("empty_and_serde_tasks", empty_and_serde_tasks),
+        ("pod_payloads_of_a_million_and_more", pod_payloads),
+        ("result_larger_than_request_grows_the_mailbox", result_grows),
+        ("map_zip_and_map_pod_keep_order", map_zip),
+        ("zip_script_answers_six_six_six", zip_script),
+        ("script_errors_come_back", script_errors),
+        ("panic_in_task_comes_back_and_drone_goes_on", panics),
+        ("unknown_task_is_a_clear_error", unknown_task),
+        ("drone_killed_mid_task_is_replaced", drone_killed),
+        ("retry_dead_runs_the_task_again", retry_dead),
+        ("deadline_kills_and_replaces_the_drone", deadline),
+        ("submit_wait_and_cancel", submit_cancel),
+        ("version_mismatch_is_refused_at_connect", version_mismatch),
+        ("master_killed_leaves_no_live_drone", support::master_killed),
+        ("team_drop_leaves_nothing", drop_leaves_nothing),
+    ];
+    cases
+        .iter()
+        .map(|(name, f)| {
+            let f = *f;
+            trial(format!("{}::{name}", t.id().replace('-', "_")), move || {
+                f(t)
+            })
+        })
+        .collect()
+}
+
+fn empty_and_serde_tasks(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    assert_eq!(team.transport(), t);
+    team.run::<(), ()>("polyshm.empty", &())?;
+    assert_eq!(team.run::<_, i64>("add", &(2i64, 3i64))?, 5);
+    let pid: u32 = team.run("pid", &())?;
+    assert_eq!(team.drone_pids(), [pid]);
+    assert_ne!(pid, std::process::id());
+    // Wrong result type: a codec error in the master, the drone is fine.
+    let e = team.run::<_, String>("add", &(1i64, 1i64)).unwrap_err();
+    assert!(matches!(e, TeamError::Codec { .. }), "{e}");
+    assert_eq!(team.run::<_, u32>("pid", &())?, pid);
+    Ok(())
+}
+
+fn pod_payloads(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    for n in [0usize, 1, 10, 1_000, 1_000_000, 3_000_000] {
+        let v: Vec<i64> = (0..n as i64).map(|i| i * 7 - 3).collect();
+        let back: Vec<i64> = team.run_pod("polyshm.echo_i64", &v)?;
+        assert!(back == v, "echo of {n} i64 differs");
+        let sum: Vec<i64> = team.run_pod("polyshm.sum_i64", &v)?;
+        assert_eq!(sum, [v.iter().sum::<i64>()]);
+    }
+    let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let back: Vec<u8> = team.run_pod("polyshm.echo_bytes", &bytes)?;
+    assert!(back == bytes, "echo of 1,000,000 bytes differs");
+    // A smaller payload after the large ones: the grown mailbox is reused.
+    let f = [1.5f64, -2.0];
+    assert_eq!(team.run_pod::<f64, f64>("double_f64", &f)?, [3.0, -4.0]);
+    Ok(())
+}
+
+fn result_grows(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    for n in [100u64, 200_000, 5_000_000, 10] {
+        let r: Vec<u8> = team.run_pod("grow_u8", &[n])?;
+        assert_eq!(r.len(), n as usize);
+        assert!(r.iter().all(|b| *b == 7));
+    }
+    Ok(())
+}
+
+fn map_zip(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 2);
+    let sums: Vec<i64> = team.zip("add", vec![1i64, 2, 3, 4, 5], vec![5i64, 4, 3, 2, 1])?;
+    assert_eq!(sums, [6, 6, 6, 6, 6]);
+    let inputs: Vec<(i64, i64)> = (0..50).map(|i| (i, i * i)).collect();
+    let out: Vec<i64> = team.map("add", inputs.clone())?;
+    assert_eq!(out, inputs.iter().map(|(a, b)| a + b).collect::<Vec<_>>());
+    let arrays: Vec<Vec<f64>> = (0..9).map(|i| vec![i as f64; i * 1000]).collect();
+    let doubled: Vec<Vec<f64>> = team.map_pod("double_f64", arrays.clone())?;
+    for (a, d) in arrays.iter().zip(&doubled) {
+        assert!(a.iter().zip(d).all(|(x, y)| x * 2.0 == *y) && a.len() == d.len());
+    }
+    let e = team
+        .zip::<_, _, i64>("add", vec![1i64], vec![1i64, 2])
+        .unwrap_err();
+    assert!(matches!(e, TeamError::Arguments(_)), "{e}");
+    Ok(())
+}
+
+fn ints(v: &[i64]) -> Vec<Value> {
+    v.iter().map(|i| Value::Int(*i)).collect()
+}
+
+fn zip_script(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 2);
+    let r = team.zip_script(
+        "|a, b| a + b",
+        ints(&[1, 2, 3, 4, 5]),
+        ints(&[5, 4, 3, 2, 1]),
+    )?;
+    assert_eq!(Value::Array(r).to_string(), "[6, 6, 6, 6, 6]");
+    let r = team.zip_script_n(
+        "|a, b, c| a * b + c",
+        vec![
+            ints(&[1, 2]),
+            ints(&[3, 4]),
+            vec![Value::Float(0.5), Value::Int(1)],
+        ],
+    )?;
+    assert_eq!(r, [Value::Float(3.5), Value::Int(9)]);
+    Ok(())
+}
+
+fn script_errors(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    let e = team
+        .zip_script("|a, b| a +", ints(&[1]), ints(&[2]))
+        .unwrap_err();
+    assert!(
+        matches!(&e, TeamError::Script { message, .. } if message.contains("does not compile")),
+        "{e}"
+    );
+    let e = team
+        .zip_script("|a, b| a / b", ints(&[1, 2]), ints(&[1, 0]))
+        .unwrap_err();
+    assert!(
+        matches!(&e, TeamError::Script { message, .. } if message.contains("row 1")),
+        "{e}"
+    );
+    // The drone is still fine.
+    assert_eq!(
+        team.zip_script("|a, b| a - b", ints(&[3]), ints(&[1]))?,
+        ints(&[2])
+    );
+    Ok(())
+}
+
+fn panics(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    let pid = team.drone_pids()[0];
+    let e = team
+        .run::<_, ()>("panic", &"the sky fell".to_string())
+        .unwrap_err();
+    match &e {
+        TeamError::Panicked { task, message, .. } => {
+            assert_eq!(task, "panic");
+            assert!(message.contains("the sky fell"), "{message}");
+        }
+        e => return Err(format!("expected Panicked, got {e}").into()),
+    }
+    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    assert_eq!(team.drone_pids(), [pid], "the drone went on");
+    Ok(())
+}
+
+fn unknown_task(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    let e = team.run::<_, ()>("no.such.task", &()).unwrap_err();
+    assert!(
+        matches!(&e, TeamError::UnknownTask { task, detail } if task == "no.such.task" && detail.contains("polyshm.echo_i64")),
+        "{e}"
+    );
+    let e = team.run::<_, ()>("", &()).unwrap_err();
+    assert!(matches!(e, TeamError::Arguments(_)), "{e}");
+    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    Ok(())
+}
+
+/// Run `mark_and_sleep` on some drone, wait for its mark, answer (handle, pid).
+fn start_marked(
+    team: &Team,
+    mark: &TempPath,
+) -> Result<(polyshm::team::TaskHandle<u64>, u32), Failed> {
+    let h = team.submit::<_, u64>("mark_and_sleep", (mark.as_string(), 30_000u64));
+    for _ in 0..2000 {
+        if let Ok(s) = std::fs::read_to_string(&mark.0) {
+            if let Ok(pid) = s.parse() {
+                return Ok((h, pid));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err("the task never started".into())
+}
+
+fn drone_killed(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 2);
+    let before = team.drone_pids();
+    let mark = TempPath::new("mark");
+    let (h, victim) = start_marked(&team, &mark)?;
+    let other = *before.iter().find(|p| **p != victim).expect("two drones");
+    // The other drone keeps working while one is busy.
+    assert_eq!(team.run::<_, u32>("pid", &())?, other);
+    kill9(victim);
+    match h.wait() {
+        Err(TeamError::DroneDied { drone, pid, task }) => {
+            assert_eq!(pid, victim);
+            assert_eq!(task, "mark_and_sleep");
+            assert!(drone < 2);
+        }
+        r => return Err(format!("expected DroneDied, got {r:?}").into()),
+    }
+    let after = team.drone_pids();
+    assert!(after.contains(&other), "the other drone is untouched");
+    assert!(
+        !after.contains(&victim) && !after.contains(&0),
+        "replaced: {after:?}"
+    );
+    let sums: Vec<i64> = team.zip("add", vec![1i64; 6], vec![2i64; 6])?;
+    assert_eq!(sums, [3; 6]);
+    Ok(())
+}
+
+fn retry_dead(t: Transport) -> Result<(), Failed> {
+    let marker = TempPath::new("once");
+    let team = polyshm::team::Team::builder(support::tasks())
+        .drones(2)
+        .transport(t)
+        .retry_dead(true)
+        .spawn()?;
+    let out: Vec<i64> = team.map("die_once", vec![(marker.as_string(), 4i64)])?;
+    assert_eq!(out, [40]);
+    // Without retry the same death is an error naming the task.
+    let marker2 = TempPath::new("once");
+    let plain = support::team(t, 1);
+    let e = plain
+        .map::<_, i64>("die_once", vec![(marker2.as_string(), 4i64)])
+        .unwrap_err();
+    assert!(
+        matches!(&e, TeamError::DroneDied { task, .. } if task == "die_once"),
+        "{e}"
+    );
+    Ok(())
+}
+
+fn deadline(t: Transport) -> Result<(), Failed> {
+    let team = polyshm::team::Team::builder(support::tasks())
+        .drones(1)
+        .transport(t)
+        .task_timeout(Duration::from_millis(300))
+        .spawn()?;
+    let pid = team.drone_pids()[0];
+    assert_eq!(team.run::<_, u64>("sleep_ms", &1u64)?, 1);
+    let e = team.run::<_, u64>("sleep_ms", &20_000u64).unwrap_err();
+    match &e {
+        TeamError::TimedOut { task, pid: p, .. } => {
+            assert_eq!(task, "sleep_ms");
+            assert_eq!(*p, pid);
+        }
+        e => return Err(format!("expected TimedOut, got {e}").into()),
+    }
+    assert!(
+        support::wait_dead(pid, Duration::from_secs(5)),
+        "late drone killed"
+    );
+    assert_ne!(team.drone_pids()[0], pid, "replaced");
+    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    Ok(())
+}
+
+fn submit_cancel(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    let h = team.submit::<_, i64>("add", (20i64, 22i64));
+    assert_eq!(h.wait()?, 42);
+    let mut h = team.submit::<_, u64>("sleep_ms", 200u64);
+    let mut got = None;
+    for _ in 0..100 {
+        if let Some(r) = h.wait_timeout(Duration::from_millis(50)) {
+            got = Some(r?);
+            break;
+        }
+    }
+    assert_eq!(got, Some(200));
+    let mark = TempPath::new("mark");
+    let (h, victim) = start_marked(&team, &mark)?;
+    let e = h.cancel().unwrap_err();
+    assert!(matches!(e, TeamError::Cancelled { .. }), "{e}");
+    assert!(support::wait_dead(victim, Duration::from_secs(5)));
+    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    Ok(())
+}
+
+fn version_mismatch(t: Transport) -> Result<(), Failed> {
+    let e = polyshm::team::Team::builder(support::tasks())
+        .drones(1)
+        .transport(t)
+        .drones_claim_protocol(999)
+        .spawn()
+        .unwrap_err();
+    match &e {
+        TeamError::VersionMismatch {
+            drone_protocol,
+            master_protocol,
+            ..
+        } => assert_eq!((*drone_protocol, *master_protocol), (999, 1)),
+        e => return Err(format!("expected VersionMismatch, got {e}").into()),
+    }
+    assert!(e.to_string().contains("same version"), "{e}");
+    Ok(())
+}
+
+fn drop_leaves_nothing(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 2);
+    let pids = team.drone_pids();
+    let _: Vec<i64> = team.run_pod("polyshm.echo_i64", &vec![5i64; 100_000])?;
+    drop(team);
+    for p in pids {
+        assert!(
+            support::wait_dead(p, Duration::from_secs(3)),
+            "drone {p} outlived the team"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! Integration tests of the drone team: one conformance suite run against every
+//! transport, plus the faults, and the master killed with -9.
+//!
+//! Drones need a program to run: this test binary is its own drone. It is built with
+//! `harness = false`; `main` calls `drone_main` first (a drone never returns from it),
+//! then runs the trials with libtest-mimic (`cargo test --test team -- <filter>` works
+//! as usual). A third role, the "doomed master" of the kill -9 test, is chosen by the
+//! `POLYSHM_TEST_MASTER` variable. Every trial runs under a watchdog; after all trials
+//! the binary checks that no segment it owns is left in /dev/shm.
+
+mod conformance;
+mod support;
+
+use libtest_mimic::{Arguments, Trial};
+use polyshm::team::{drone_main, Transport};
+
+fn main() {
+    drone_main(&support::tasks());
+    if let Ok(t) = std::env::var(support::MASTER_ENV) {
+        support::doomed_master(&t);
+    }
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = Vec::new();
+    for t in Transport::ALL {
+        trials.extend(conformance::trials(t));
+    }
+    trials.push(support::trial("codec_script_values_round_trip", || {
+        support::values_round_trip()
+    }));
+    let conclusion = libtest_mimic::run(&args, trials);
+    let left = support::segments_of(std::process::id());
+    if !left.is_empty() {
+        eprintln!("segments left behind by the tests: {left:?}");
+        std::process::exit(101);
+    }
+    conclusion.exit();
+}
