@@ -398,3 +398,144 @@ fn bad_options_are_refused_with_a_reason() {
         assert!(!out.stderr.is_empty(), "{args:?} should say why");
     }
 }
+
+/// Every transport the team offers, by the names `--transport` takes.
+const TRANSPORTS: [&str; 5] = ["socket", "unix", "hybrid", "hybrid-unprotected", "shm"];
+
+#[test]
+fn counts_identical_in_one_process_every_transport_and_drone_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = counts_of(dir.path(), "ref", &["--drones", "0"]);
+    assert_eq!(reference[0], count(&SMALL, 0, 0));
+    for transport in TRANSPORTS {
+        for drones in ["1", "2", "3"] {
+            let got = counts_of(
+                dir.path(),
+                &format!("{transport}-{drones}"),
+                &["--drones", drones, "--transport", transport],
+            );
+            assert!(
+                got == reference,
+                "{transport} with {drones} drones: {} pixels differ",
+                got.iter().zip(&reference).filter(|(a, b)| a != b).count()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_drone_killed_mid_image_does_not_spoil_the_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = counts_of(dir.path(), "ref", &["--drones", "0"]);
+    for transport in TRANSPORTS {
+        // the first drone to reach its second tile aborts without answering (see
+        // tile::ABORT_ENV); the team must give that tile to another drone
+        let marker = dir.path().join(format!("died-{transport}"));
+        let hook = format!("2:{}", marker.display());
+        let got = counts_with_env(
+            dir.path(),
+            transport,
+            &["--drones", "2", "--transport", transport],
+            &[("POLYSHM_FRACTAL_ABORT_TILE", &hook)],
+        );
+        assert!(
+            marker.exists(),
+            "{transport}: no drone died; the hook did not fire"
+        );
+        assert!(
+            got == reference,
+            "{transport}: counts differ after a drone died"
+        );
+    }
+}
+
+#[test]
+fn compare_checks_every_setup_and_reads_the_study() {
+    let out = polyshm(
+        &[
+            "fractal",
+            "--size",
+            "40x30",
+            "--max-iter",
+            "300",
+            "--tile",
+            "8",
+            "--drones",
+            "2",
+            "--compare",
+            "--json",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["identical"], true);
+    assert_eq!(v["result_arrays"], 5 * 4);
+    let rows = v["rows"].as_array().unwrap();
+    // one process, then 1 and 2 drones for each of the five transports
+    assert_eq!(rows.len(), 1 + 2 * TRANSPORTS.len());
+    assert_eq!(rows[0]["setup"], "one-process");
+    assert_eq!(rows[0]["study_s"], 1423.0);
+    let mut setups = std::collections::BTreeSet::new();
+    for r in &rows[1..] {
+        let drones = r["drones"].as_u64().unwrap();
+        assert!(drones == 1 || drones == 2);
+        let study = if drones == 1 { 591.0 } else { 184.0 };
+        assert_eq!(r["study_s"], study);
+        assert!(r["median_s"].as_f64().unwrap() > 0.0);
+        setups.insert(r["setup"].as_str().unwrap().to_string());
+    }
+    assert_eq!(setups.len(), TRANSPORTS.len());
+
+    // the terminal table has the study's column too
+    let out = polyshm(
+        &[
+            "fractal",
+            "--size",
+            "40x30",
+            "--max-iter",
+            "300",
+            "--tile",
+            "8",
+            "--drones",
+            "2",
+            "--compare",
+            "--transport",
+            "shm",
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("counts identical"), "{text}");
+    assert!(
+        text.contains("1423") && text.contains("591") && text.contains("184"),
+        "{text}"
+    );
+}
+
+#[test]
+fn drones_log_table_11() {
+    let out = polyshm(
+        &[
+            "fractal",
+            "--size",
+            "191x186",
+            "--max-iter",
+            "50",
+            "--tile",
+            "48",
+            "--drones",
+            "2",
+            "--transport",
+            "shm",
+            "--json",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["drones"], 2);
+    assert_eq!(v["setup"], "shm");
+    // tile 48 cuts 191x186 into the study's 16 result arrays
+    assert_eq!(v["result_arrays"], 16);
+    assert_eq!(v["study"]["result_arrays"], 16);
+    assert_eq!(v["total_size"], 191 * 186);
+}
