@@ -95,7 +95,7 @@ pub struct TileRequest {
 
 impl TileRequest {
     /// The request as ten words: tag, W, H, bits of X, Y, S, N, x0, y0, w | h << 32.
-    pub fn to_words(&self) -> Vec<u64> {
+    pub fn to_words(self) -> Vec<u64> {
         let v = &self.view;
         let t = &self.tile;
         vec![
