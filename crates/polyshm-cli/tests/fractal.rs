@@ -187,10 +187,16 @@ fn read_npy(path: &Path) -> Npy {
 
 /// Compute a small image with `args` added and return its counts (through `--counts`).
 fn counts_of(dir: &Path, tag: &str, args: &[&str]) -> Vec<u32> {
-    counts_with_env(dir, tag, args, &[])
+    counts_with_env(dir, tag, args, &[]).0
 }
 
-fn counts_with_env(dir: &Path, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<u32> {
+/// [`counts_of`] with extra environment; also returns what the run wrote on stderr.
+fn counts_with_env(
+    dir: &Path,
+    tag: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Vec<u32>, String) {
     let npy: PathBuf = dir.join(format!("{tag}.npy"));
     let mut all = vec![
         "fractal",
@@ -208,10 +214,13 @@ fn counts_with_env(dir: &Path, tag: &str, args: &[&str], env: &[(&str, &str)]) -
         npy.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    polyshm(&all, env);
+    let out = polyshm(&all, env);
     let parsed = read_npy(&npy);
     assert_eq!(parsed.shape, [53, 67]);
-    parsed.data
+    (
+        parsed.data,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -432,7 +441,7 @@ fn a_drone_killed_mid_image_does_not_spoil_the_picture() {
         // tile::ABORT_ENV); the team must give that tile to another drone
         let marker = dir.path().join(format!("died-{transport}"));
         let hook = format!("2:{}", marker.display());
-        let got = counts_with_env(
+        let (got, stderr) = counts_with_env(
             dir.path(),
             transport,
             &["--drones", "2", "--transport", transport],

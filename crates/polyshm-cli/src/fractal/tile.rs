@@ -17,10 +17,15 @@ pub const TASK: &str = "polyshm.fractal.tile";
 pub const DEFAULT_TILE: u32 = 42;
 
 /// Environment variable of the fault-injection hook, for tests only: `K:PATH` makes the
-/// drone that runs its `K`-th tile (1-based) abort without answering, provided it is the
-/// first to create the file `PATH` (so exactly one drone dies, however many run or
-/// replace it). Unset in normal use; the one-process path never reads it.
+/// drone that runs its `K`-th tile (1-based) die at once, mid-tile, without answering,
+/// provided it is the first to create the file `PATH` (so exactly one drone dies, however
+/// many run or replace it). It exits with [`ABORT_EXIT_CODE`] rather than aborting, so
+/// that no core file is left behind. Unset in normal use; the one-process path never
+/// reads it.
 pub const ABORT_ENV: &str = "POLYSHM_FRACTAL_ABORT_TILE";
+
+/// Exit code of a drone killed by the [`ABORT_ENV`] hook.
+pub const ABORT_EXIT_CODE: i32 = 86;
 
 /// Words in a request, and the version tag in its first word.
 const REQUEST_WORDS: usize = 10;
@@ -179,7 +184,7 @@ pub fn run_task(words: &[u64]) -> Vec<u32> {
     }
 }
 
-/// The fault-injection hook of [`ABORT_ENV`]: counts this process's tiles and aborts on
+/// The fault-injection hook of [`ABORT_ENV`]: counts this process's tiles and dies on
 /// the chosen one if this process wins the right to die.
 fn abort_hook() {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -201,10 +206,10 @@ fn abort_hook() {
         .is_ok();
     if first {
         eprintln!(
-            "polyshm drone {}: {ABORT_ENV} aborts on tile {run}",
+            "polyshm drone {}: {ABORT_ENV} kills this drone on its tile {run}",
             std::process::id()
         );
-        std::process::abort();
+        std::process::exit(ABORT_EXIT_CODE);
     }
 }
 
