@@ -401,6 +401,15 @@ fn bad_options_are_refused_with_a_reason() {
         &["fractal", "--scale=-1", "--drones", "0"],
         &["fractal", "--center", "1", "--drones", "0"],
         &["fractal", "--tile", "0", "--drones", "0"],
+        &[
+            "fractal",
+            "--size",
+            "9x9",
+            "--drones",
+            "1",
+            "--transport",
+            "carrier-pigeon",
+        ],
     ] {
         let out = polyshm_status(args, &[]);
         assert!(!out.status.success(), "{args:?} should fail");

@@ -55,7 +55,7 @@ pub struct Comparison {
     pub tile: u32,
     /// Number of tiles (result arrays) per image.
     pub result_arrays: usize,
-    /// Total iterations of the image (sum of the counts).
+    /// Sum of the counts of the image (the iterations the definition asks for).
     pub iterations: u64,
     /// CPUs on this machine.
     pub cpus: usize,
@@ -173,7 +173,7 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<()> {
 
 fn print(c: &Comparison) {
     println!(
-        "Speedup: {}x{}, max-iter {}, tile {} ({} result arrays), {} iterations, {} CPUs, \
+        "Speedup: {}x{}, max-iter {}, tile {} ({} result arrays), sum of counts {}, {} CPUs, \
          {} run{} per setup; counts identical in every run",
         c.width,
         c.height,

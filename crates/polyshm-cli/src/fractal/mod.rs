@@ -171,7 +171,8 @@ pub struct Table11 {
     pub average_size: f64,
     /// Total size of the results (integers).
     pub total_size: usize,
-    /// Total iterations performed (sum of the counts).
+    /// Sum of the counts: the iterations the definition asks for (cycle detection
+    /// performs fewer inside the set).
     pub iterations: u64,
     /// The study's table 11 row for this image size, if any.
     pub study: Option<study::Table11Row>,
@@ -255,7 +256,7 @@ impl Table11 {
         }
         println!("{table}");
         println!(
-            "{} iterations in total; sizes are in integers (4-byte counts here)",
+            "sum of the counts {}; sizes are in integers (4-byte counts here)",
             self.iterations
         );
     }
