@@ -134,3 +134,22 @@ fn bad_arguments_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown transport"));
 }
+
+/// `TeamBuilder::program`: the `polyshm` binary serves as drone for another master
+/// (this test), since its main calls `drone_main` first with the built-in tasks.
+#[test]
+fn the_polyshm_binary_is_a_drone_for_other_masters() {
+    use polyshm::team::{Tasks, Team, Transport};
+    for t in [Transport::Shm, Transport::Unix] {
+        let team = Team::builder(Tasks::new())
+            .program(env!("CARGO_BIN_EXE_polyshm"))
+            .drones(1)
+            .transport(t)
+            .task_timeout(Duration::from_secs(60))
+            .spawn()
+            .expect("spawn polyshm as drone");
+        let v: Vec<i64> = (0..100_000).collect();
+        let back: Vec<i64> = team.run_pod("polyshm.echo_i64", &v).expect("echo");
+        assert_eq!(back, v);
+    }
+}

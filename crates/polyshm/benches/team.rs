@@ -1,1 +1,237 @@
-fn main() {}
+//! Roundtrip benchmark of the drone team (not a test): the empty task and echo of
+//! arrays of 10 … 1,000,000 i64 (the request carries the array, the result is the same
+//! array back), per transport, with master and drone pinned to the same CPU and to
+//! different CPUs, and a plain memcpy of 8 MB in the same run.
+//!
+//! `cargo bench -p polyshm --bench team [-- --quick]`. Prints medians and p99 (µs) and
+//! the ratios the issue asks for. The bench binary is its own drone.
+
+use polyshm::sync::WaitStrategy;
+use polyshm::team::measure::{
+    empty_roundtrips, pod_roundtrips, pod_roundtrips_in_place, summarize, Summary,
+};
+use polyshm::team::{drone_main, Tasks, Team, Transport};
+use std::time::{Duration, Instant};
+
+const SIZES: [usize; 6] = [10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+fn reps_for(size: usize, quick: bool) -> usize {
+    let r = match size {
+        0..=1_000 => 3000,
+        1_001..=10_000 => 1500,
+        10_001..=100_000 => 400,
+        _ => 60,
+    };
+    if quick {
+        r / 10
+    } else {
+        r
+    }
+}
+
+/// The wait strategies the sweep compares (the default among them).
+fn wait_strategies() -> Vec<WaitStrategy> {
+    let mut v = vec![WaitStrategy::Block];
+    for b in [2u64, 10, 50, 200] {
+        v.push(WaitStrategy::SpinThenBlock {
+            budget: Duration::from_micros(b),
+        });
+    }
+    v
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn memcpy_8mb(reps: usize) -> Summary {
+    let src: Vec<i64> = (0..1_000_000).collect();
+    let mut dst = vec![0i64; 1_000_000];
+    dst.copy_from_slice(&src); // fault the pages in
+    let mut s = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&dst);
+        s.push(t.elapsed());
+    }
+    summarize(&s).expect("samples")
+}
+
+struct Row {
+    placement: &'static str,
+    transport: Transport,
+    what: String,
+    s: Summary,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    drone_main(&Tasks::new());
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cpus = polyshm::sys::cpu_count();
+    let mut placements = vec![("same CPU", 0usize, 0usize)];
+    if cpus > 1 {
+        placements.push(("different CPUs", 0, 1));
+    }
+    let mut rows = Vec::new();
+    let mut memcpy = Vec::new();
+    let mut sweep = Vec::new();
+    for &(placement, master_cpu, drone_cpu) in &placements {
+        polyshm::sys::pin_current_thread(master_cpu)?;
+        for w in wait_strategies() {
+            let team = Team::builder(Tasks::new())
+                .drones(1)
+                .transport(Transport::Shm)
+                .pin_drones(vec![drone_cpu])
+                .wait_strategy(w)
+                .spawn()?;
+            let reps = reps_for(10, quick);
+            let v: Vec<i64> = (0..10).collect();
+            let s = pod_roundtrips::<i64, i64>(&team, "polyshm.echo_i64", &v, reps / 10, reps)?;
+            sweep.push((placement, w, summarize(&s).expect("samples")));
+        }
+    }
+    for (placement, master_cpu, drone_cpu) in placements {
+        polyshm::sys::pin_current_thread(master_cpu)?;
+        memcpy.push((placement, memcpy_8mb(if quick { 20 } else { 100 })));
+        for t in Transport::ALL {
+            let team = Team::builder(Tasks::new())
+                .drones(1)
+                .transport(t)
+                .pin_drones(vec![drone_cpu])
+                .spawn()?;
+            let reps = reps_for(0, quick);
+            let s = summarize(&empty_roundtrips(&team, reps / 10, reps)?).expect("samples");
+            rows.push(Row {
+                placement,
+                transport: t,
+                what: "empty".into(),
+                s,
+            });
+            for n in SIZES {
+                let v: Vec<i64> = (0..n as i64).collect();
+                let reps = reps_for(n, quick);
+                let samples = pod_roundtrips::<i64, i64>(
+                    &team,
+                    "polyshm.echo_i64",
+                    &v,
+                    (reps / 10).max(3),
+                    reps,
+                )?;
+                rows.push(Row {
+                    placement,
+                    transport: t,
+                    what: format!("echo {n}"),
+                    s: summarize(&samples).expect("samples"),
+                });
+            }
+            let v: Vec<i64> = (0..1_000_000).collect();
+            let reps = reps_for(1_000_000, quick);
+            for (what, task) in [
+                ("sum 1000000", "polyshm.sum_i64"),
+                ("send 1000000", "polyshm.len"),
+            ] {
+                let samples = pod_roundtrips::<i64, u64>(&team, task, &v, 5, reps)?;
+                rows.push(Row {
+                    placement,
+                    transport: t,
+                    what: what.into(),
+                    s: summarize(&samples).expect("samples"),
+                });
+            }
+            let samples = pod_roundtrips_in_place::<i64>(&team, "polyshm.echo_i64", &v, 5, reps)?;
+            rows.push(Row {
+                placement,
+                transport: t,
+                what: "echo 1000000 in place".into(),
+                s: summarize(&samples).expect("samples"),
+            });
+            eprintln!("measured {t} ({placement})");
+        }
+    }
+    println!(
+        "# team roundtrips (µs, median / p99), polyshm {}, {} CPUs, default wait {:?}",
+        env!("CARGO_PKG_VERSION"),
+        cpus,
+        polyshm::team::DEFAULT_WAIT
+    );
+    for (placement, m) in &memcpy {
+        println!(
+            "memcpy 8 MB ({placement}): {:.1} / {:.1}",
+            us(m.median),
+            us(m.p99)
+        );
+    }
+    println!("\n## shm, echo of 10 i64, by wait strategy (µs, median / p99)\n");
+    println!("| wait strategy | placement | median / p99 |");
+    println!("|---|---|---|");
+    for (placement, w, s) in &sweep {
+        println!(
+            "| {w:?} | {placement} | {:.1} / {:.1} |",
+            us(s.median),
+            us(s.p99)
+        );
+    }
+    let whats: Vec<String> = std::iter::once("empty".to_string())
+        .chain(SIZES.iter().map(|n| format!("echo {n}")))
+        .chain(
+            ["echo 1000000 in place", "sum 1000000", "send 1000000"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
+        .collect();
+    let find = |p: &str, t: Transport, w: &str| {
+        rows.iter()
+            .find(|r| r.placement == p && r.transport == t && r.what == w)
+            .map(|r| r.s)
+    };
+    for (placement, _) in &memcpy {
+        println!("\n## {placement}\n");
+        print!("| payload |");
+        for t in Transport::ALL {
+            print!(" {t} |");
+        }
+        println!(" shm/unix | shm/tcp |");
+        print!("|---|");
+        for _ in Transport::ALL {
+            print!("---|");
+        }
+        println!("---|---|");
+        for w in &whats {
+            print!("| {w} |");
+            for t in Transport::ALL {
+                match find(placement, t, w) {
+                    Some(s) => print!(" {:.1} / {:.1} |", us(s.median), us(s.p99)),
+                    None => print!(" – |"),
+                }
+            }
+            let shm = find(placement, Transport::Shm, w).map(|s| us(s.median));
+            let unix = find(placement, Transport::Unix, w).map(|s| us(s.median));
+            let tcp = find(placement, Transport::Tcp, w).map(|s| us(s.median));
+            match (shm, unix, tcp) {
+                (Some(s), Some(u), Some(t)) => println!(" {:.2} | {:.2} |", s / u, s / t),
+                _ => println!(" – | – |"),
+            }
+        }
+        let m = memcpy
+            .iter()
+            .find(|(p, _)| p == placement)
+            .map(|(_, m)| us(m.median))
+            .unwrap_or(f64::NAN);
+        println!();
+        for (w, say) in [
+            ("echo 1000000", "echo (array in, array back, copied out)"),
+            ("echo 1000000 in place", "echo, result read in place"),
+            ("sum 1000000", "sum (array in, one i64 back)"),
+            ("send 1000000", "send (array in, its length back; not read)"),
+        ] {
+            if let Some(s) = find(placement, Transport::Shm, w) {
+                println!(
+                    "shm {say}, 1,000,000 i64 / memcpy 8 MB: {:.2}",
+                    us(s.median) / m
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -22,8 +22,15 @@ pub fn pod_from_bytes<T: bytemuck::Pod>(b: &[u8]) -> Result<Vec<T>, CodecError> 
         });
     }
     let n = b.len() / elem;
-    let mut out: Vec<T> = vec![T::zeroed(); n];
-    bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(b);
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    // SAFETY: `out` has room for `n` values, i.e. `b.len()` bytes; the source is a
+    // distinct borrowed slice, so they do not overlap; after the copy every byte of the
+    // `n` values is initialised, and `T: Pod` makes any bytes a valid `T`. (No zeroing
+    // first: for 8 MB that pass costs half a memcpy.)
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), out.as_mut_ptr().cast::<u8>(), b.len());
+        out.set_len(n);
+    }
     Ok(out)
 }
 

@@ -26,6 +26,28 @@ pub fn pod_roundtrips<T: bytemuck::Pod, R: bytemuck::Pod>(
     Ok(out)
 }
 
+/// Like [`pod_roundtrips`], but the result is read in place
+/// ([`Team::run_pod_with`]) and summed, not copied out.
+pub fn pod_roundtrips_in_place<T: bytemuck::Pod>(
+    team: &Team,
+    task: &str,
+    payload: &[T],
+    warmup: usize,
+    reps: usize,
+) -> Result<Vec<Duration>, TeamError> {
+    let touch = |r: &[i64]| r.iter().fold(0i64, |a, b| a.wrapping_add(*b));
+    for _ in 0..warmup {
+        team.run_pod_with::<T, i64, _>(task, payload, touch)?;
+    }
+    let mut out = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        std::hint::black_box(team.run_pod_with::<T, i64, _>(task, payload, touch)?);
+        out.push(t.elapsed());
+    }
+    Ok(out)
+}
+
 /// Time `reps` roundtrips of the empty task (`polyshm.empty`, the study's table 6).
 pub fn empty_roundtrips(
     team: &Team,

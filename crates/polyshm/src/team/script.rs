@@ -230,6 +230,7 @@ mod engine {
             assert!(e.contains("takes 1 arguments"), "{e}");
             let e = run(
                 "|a, b| a / b".into(),
+                3,
                 vec![vec![Value::Int(1), Value::Int(0)]],
             )
             .unwrap_err();

@@ -20,7 +20,8 @@ pub(crate) type TaskFn = Arc<dyn Fn(&[u8]) -> Result<Output, String> + Send + Sy
 ///
 /// Built-ins every drone knows: `polyshm.empty` (`()` → `()`), `polyshm.echo_bytes`
 /// (pod `u8`), `polyshm.echo_i64` (pod `i64`, the same array back), `polyshm.sum_i64`
-/// (pod `i64` → `[sum]`, wrapping), and with the `script` feature `polyshm.script`
+/// (pod `i64` → `[sum]`, wrapping), `polyshm.len` (any bytes → `[length as u64]`,
+/// without reading them: a one-way transfer), and with the `script` feature `polyshm.script`
 /// (script blocks, see [`Team::zip_script`](super::Team::zip_script)).
 ///
 /// ```
@@ -58,7 +59,8 @@ impl Tasks {
         .pod_task("polyshm.echo_i64", |v: &[i64]| v.to_vec())
         .pod_task("polyshm.sum_i64", |v: &[i64]| {
             vec![v.iter().fold(0i64, |a, b| a.wrapping_add(*b))]
-        });
+        })
+        .pod_task("polyshm.len", |v: &[u8]| vec![v.len() as u64]);
         #[cfg(feature = "script")]
         let t = super::script::register(t);
         t

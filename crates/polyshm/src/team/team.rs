@@ -118,14 +118,13 @@ impl TeamBuilder {
     /// Start the drones and connect to each.
     pub fn spawn(self) -> Result<Team, TeamError> {
         let c = &self.config;
+        if std::env::var_os(DRONE_ENV).is_some() {
+            return Err(TeamError::Config(format!(
+                "this process was started as a drone ({DRONE_ENV} is set) but its main did not call polyshm::team::drone_main first; a drone may not start drones of its own"
+            )));
+        }
         if c.drones == 0 {
             return Err(TeamError::Config("a team needs at least one drone".into()));
-        }
-        if let Some(cpu) = c.pins.iter().find(|p| **p >= polyshm_sys::cpu_count()) {
-            return Err(TeamError::Config(format!(
-                "cannot pin a drone to CPU {cpu}: this process may use {} CPUs",
-                polyshm_sys::cpu_count()
-            )));
         }
         let program = match &c.program {
             Some(p) => p.clone(),
@@ -348,7 +347,7 @@ impl Inner {
             let status = pending.reap();
             let detail = match e {
                 LinkError::PeerDied(_) => format!(
-                    "the drone exited ({status}) before it connected; does its main call polyshm::team::drone_main first?"
+                    "the drone exited ({status}) before it connected (its stderr says why); does its main call polyshm::team::drone_main first?"
                 ),
                 LinkError::TimedOut(d) => format!(
                     "the drone did not connect within {d:?}; does its main call polyshm::team::drone_main first?"
@@ -808,6 +807,31 @@ impl Team {
         Ok(out.expect("set on success"))
     }
 
+    /// [`run_pod`](Self::run_pod), but `f` reads the result where the transport holds
+    /// it (the mailbox itself for [`Transport::Shm`] and the hybrids) instead of a
+    /// copy; answers what `f` answers. The result must be aligned for `R` (it is, for
+    /// every transport, up to 8-byte alignment).
+    pub fn run_pod_with<T: bytemuck::Pod, R: bytemuck::Pod, X>(
+        &self,
+        task: &str,
+        args: &[T],
+        f: impl FnOnce(&[R]) -> X,
+    ) -> Result<X, TeamError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.inner
+            .call(task, codec::pod_bytes(args), None, &mut |b| {
+                let v = codec::pod_view::<R>(b).map_err(|source| TeamError::Codec {
+                    task: task.into(),
+                    source,
+                })?;
+                let f = f.take().expect("one reply per call");
+                out = Some(f(v));
+                Ok(())
+            })?;
+        Ok(out.expect("set on success"))
+    }
+
     /// Run a serde task once per input, spread over the drones; results in input
     /// order. The first error wins (inputs not yet started are not run).
     pub fn map<A: Serialize, R: DeserializeOwned + Send>(
@@ -1032,5 +1056,26 @@ impl<R> TaskHandle<R> {
     pub fn cancel(self) -> Result<R, TeamError> {
         self.cancel.store(true, Ordering::Release);
         self.wait()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teams_and_handles_cross_threads_and_bad_configs_are_refused() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Team>();
+        send::<TaskHandle<Vec<i64>>>();
+        let e = Team::builder(Tasks::new()).drones(0).spawn().unwrap_err();
+        assert!(matches!(e, TeamError::Config(_)), "{e}");
+        let e = Team::builder(Tasks::new())
+            .drones(1)
+            .program("/nonexistent/polyshm-drone")
+            .spawn()
+            .unwrap_err();
+        assert!(matches!(e, TeamError::Spawn { .. }), "{e}");
     }
 }

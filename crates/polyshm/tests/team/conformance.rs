@@ -60,6 +60,10 @@ fn pod_payloads(t: Transport) -> Result<(), Failed> {
         assert!(back == v, "echo of {n} i64 differs");
         let sum: Vec<i64> = team.run_pod("polyshm.sum_i64", &v)?;
         assert_eq!(sum, [v.iter().sum::<i64>()]);
+        let len: Vec<u64> = team.run_pod("polyshm.len", &v)?;
+        assert_eq!(len, [8 * n as u64]);
+        let same = team.run_pod_with("polyshm.echo_i64", &v, |r: &[i64]| r == &v[..])?;
+        assert!(same, "in-place echo of {n} i64 differs");
     }
     let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let back: Vec<u8> = team.run_pod("polyshm.echo_bytes", &bytes)?;

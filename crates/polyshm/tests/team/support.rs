@@ -114,12 +114,9 @@ impl Drop for TempPath {
 
 /// `kill -9 pid`.
 pub fn kill9(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "kill -9 {pid} failed");
+    let p = rustix::process::Pid::from_raw(pid as i32).expect("a pid is never 0");
+    rustix::process::kill_process(p, rustix::process::Signal::KILL)
+        .unwrap_or_else(|e| panic!("kill -9 {pid}: {e}"));
 }
 
 /// Wait (bounded) until `pid` is no longer alive; answers whether it died in time.
