@@ -446,7 +446,7 @@ fn a_drone_killed_mid_image_does_not_spoil_the_picture() {
     let dir = tempfile::tempdir().unwrap();
     let reference = counts_of(dir.path(), "ref", &["--drones", "0"]);
     for transport in TRANSPORTS {
-        // the first drone to reach its second tile aborts without answering (see
+        // the first drone to reach its second tile dies without answering (see
         // tile::ABORT_ENV); the team must give that tile to another drone
         let marker = dir.path().join(format!("died-{transport}"));
         let hook = format!("2:{}", marker.display());
@@ -459,6 +459,10 @@ fn a_drone_killed_mid_image_does_not_spoil_the_picture() {
         assert!(
             marker.exists(),
             "{transport}: no drone died; the hook did not fire"
+        );
+        assert!(
+            stderr.contains("kills this drone on its tile 2"),
+            "{transport}: the drone did not report its death: {stderr}"
         );
         assert!(
             got == reference,
