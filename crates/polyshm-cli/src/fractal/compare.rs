@@ -63,6 +63,10 @@ pub struct Comparison {
     pub repeat: usize,
     /// Whether every run produced exactly the one-process counts.
     pub identical: bool,
+    /// The machine's 1-minute load average before and after the runs, where the system
+    /// reports one (`/proc/loadavg`). Before: above ~0.5, others were using the CPUs;
+    /// after: this run's own drones count too (up to N on an otherwise quiet machine).
+    pub load: Option<(f64, f64)>,
     /// The setups, one process first.
     pub rows: Vec<Row>,
 }
@@ -86,6 +90,7 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<()> {
             runners.push(Runner::start(d, Some(name))?);
         }
     }
+    let load_before = load_average();
     let mut times = vec![Vec::with_capacity(repeat); runners.len()];
     let mut reference: Option<Vec<u32>> = None;
     let (mut result_arrays, mut iterations) = (0, 0);
@@ -161,6 +166,7 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<()> {
         cpus,
         repeat,
         identical: true,
+        load: load_before.zip(load_average()),
         rows,
     };
     if args.json {
@@ -185,6 +191,11 @@ fn print(c: &Comparison) {
         c.repeat,
         if c.repeat == 1 { "" } else { "s" }
     );
+    if let Some((before, after)) = c.load {
+        println!(
+            "load average (1 min) before {before:.2} (others), after {after:.2} (ours included)"
+        );
+    }
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(vec![
@@ -219,6 +230,16 @@ fn print(c: &Comparison) {
         ]);
     }
     println!("{table}");
+}
+
+/// The 1-minute load average, where the system reports it in `/proc/loadavg`.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Median of `v` (mean of the middle two for an even count).
