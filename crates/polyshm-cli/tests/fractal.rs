@@ -508,7 +508,9 @@ fn compare_checks_every_setup_and_reads_the_study() {
     }
     assert_eq!(setups.len(), TRANSPORTS.len());
 
-    // the terminal table has the study's column too
+    // the terminal table has the study's column too, and the counts are saved
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("compare.npy");
     let out = polyshm(
         &[
             "fractal",
@@ -523,9 +525,20 @@ fn compare_checks_every_setup_and_reads_the_study() {
             "--compare",
             "--transport",
             "shm",
+            "--counts",
+            npy.to_str().unwrap(),
         ],
         &[],
     );
+    let saved = read_npy(&npy);
+    assert_eq!(saved.shape, [30, 40]);
+    let def = Def {
+        width: 40,
+        height: 30,
+        n: 300,
+        ..DEFAULT_191
+    };
+    assert_eq!(saved.data[15 * 40 + 7], count(&def, 7, 15));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("counts identical"), "{text}");
     assert!(

@@ -71,8 +71,8 @@ pub struct Comparison {
     pub rows: Vec<Row>,
 }
 
-/// Run the comparison and print it.
-pub fn run(args: &FractalArgs, view: &View) -> Result<()> {
+/// Run the comparison and print it; returns the counts every run produced.
+pub fn run(args: &FractalArgs, view: &View) -> Result<Vec<u32>> {
     let cpus = polyshm::sys::cpu_count();
     let n = args.drones.unwrap_or(cpus).max(1);
     let repeat = args.repeat.max(1);
@@ -174,7 +174,7 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<()> {
     } else {
         print(&cmp);
     }
-    Ok(())
+    Ok(reference.unwrap_or_default())
 }
 
 fn print(c: &Comparison) {

@@ -108,33 +108,31 @@ impl FractalArgs {
 pub fn run(args: FractalArgs) -> Result<()> {
     let view = args.view()?;
     if args.compare {
-        return compare::run(&args, &view);
+        // every run produced these same counts (compare checks it)
+        let counts = compare::run(&args, &view)?;
+        return save(&args, &view, &counts);
     }
     let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
     let runner = Runner::start(drones, args.transport.as_deref())?;
     let rendered = runner.render(&view, args.tile)?;
-    if let Some(path) = &args.counts {
-        npy::save_u32(
-            path,
-            view.height as usize,
-            view.width as usize,
-            &rendered.counts,
-        )?;
-    }
-    if let Some(path) = &args.out {
-        png::save(
-            path,
-            view.width,
-            view.height,
-            &rendered.counts,
-            view.max_iter,
-        )?;
-    }
+    save(&args, &view, &rendered.counts)?;
     let report = Table11::of_run(&view, &runner, &rendered)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print();
+    }
+    Ok(())
+}
+
+/// Write the counts (`--counts`) and the picture (`--out`) if asked.
+fn save(args: &FractalArgs, view: &View, counts: &[u32]) -> Result<()> {
+    let (w, h) = (view.width, view.height);
+    if let Some(path) = &args.counts {
+        npy::save_u32(path, h as usize, w as usize, counts)?;
+    }
+    if let Some(path) = &args.out {
+        png::save(path, w, h, counts, view.max_iter)?;
     }
     Ok(())
 }
