@@ -106,6 +106,13 @@ fn to_usize(v: u64, what: &str) -> Result<usize> {
 }
 
 fn create(name: &str, size: u64) -> Result<()> {
+    if !polyshm::sys::SEGMENTS_PERSIST {
+        bail!(
+            "on {} a segment exists only while some process holds it, so `polyshm shm create` \
+             cannot leave one behind: create it from the program that uses it",
+            polyshm::sys::PLATFORM
+        );
+    }
     let shm = SharedMemory::create(name, to_usize(size, "size")?)?;
     shm.persist();
     eprintln!("created segment {name}: {size} bytes; it stays until `polyshm shm rm {name}`");

@@ -8,12 +8,29 @@
 //!   [`list_segments`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
 //!   `CreateFileMappingW` + `MapViewOfFile` on Windows);
 //! - [`Parker`]: wait and wake on a 32-bit word in shared memory (a futex on Linux);
-//! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`]: process
-//!   identity that a reused pid does not fool (pid plus start time);
-//! - [`pin_current_thread`], [`cpu_count`], [`yield_now`], [`kill_with_parent`]:
-//!   scheduling helpers for drones;
+//! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`],
+//!   [`kill_process`]: process identity that a reused pid does not fool (pid plus
+//!   start time);
+//! - [`pin_current_thread`], [`cpu_count`], [`yield_now`]: scheduling helpers for drones;
+//! - [`wait_socket`]: a bounded wait for a TCP socket to be readable or writable (for
+//!   platforms where timed socket I/O is not exact, [`TIMED_SOCKET_IO_IS_EXACT`]);
+//! - [`kill_with_parent`] (called in the child) and [`adopt_child`] (called in the
+//!   parent on each child it spawns): a child ends when its parent ends, however the
+//!   parent ends. Call both: each platform does its work in one of them;
 //! - capability constants: [`MAX_OS_NAME_LEN`], [`HAS_TIMED_WAIT`],
-//!   [`SEGMENTS_PERSIST`], [`PLATFORM`].
+//!   [`SEGMENTS_PERSIST`], [`SEGMENT_DIR`], [`CAN_LIST_SEGMENTS`],
+//!   [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`TIMED_SOCKET_IO_IS_EXACT`],
+//!   [`PLATFORM`].
+//!
+//! | | Linux | Windows | macOS |
+//! |---|---|---|---|
+//! | segments | `shm_open` + `fallocate` + `mmap` | `CreateFileMappingW` (page file, committed) + `MapViewOfFile` | `shm_open` + `ftruncate` + `mmap` |
+//! | a segment outlives its handles | yes, until unlinked | no: it goes with its last handle | yes, until unlinked |
+//! | [`list_segments`] | `/dev/shm` | `Unsupported` | `Unsupported` |
+//! | wait / wake | futex | named kernel semaphore per key | `__ulock_wait` / `__ulock_wake` |
+//! | process start time | `/proc/<pid>/stat` | `GetProcessTimes` | `proc_pidinfo` |
+//! | child dies with parent | `PR_SET_PDEATHSIG` in the child | kill-on-close job ([`adopt_child`]) + watcher thread | `kqueue` watcher thread in the child |
+//! | [`pin_current_thread`] | `sched_setaffinity` | `SetThreadAffinityMask` | `Unsupported` |
 //!
 //! No `cfg(target_os)` appears outside this crate.
 //!
@@ -41,13 +58,16 @@ mod os;
 mod posix;
 
 pub use os::{
-    cpu_count, create_segment, current_process, current_thread_id, is_alive, kill_with_parent,
-    list_segments, open_segment, pin_current_thread, unlink_segment, yield_now, Mapping, Parker,
-    HAS_TIMED_WAIT, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST,
+    adopt_child, cpu_count, create_segment, current_process, current_thread_id, is_alive,
+    kill_process, kill_with_parent, list_segments, open_segment, pin_current_thread,
+    unlink_segment, wait_socket, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS, HAS_TIMED_WAIT,
+    HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST, SEGMENT_DIR,
+    THREAD_IDS_CHECKABLE, TIMED_SOCKET_IO_IS_EXACT,
 };
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process
-/// started (clock ticks since boot on Linux, creation time on Windows).
+/// started (clock ticks since boot on Linux, creation time in 100 ns units since 1601
+/// on Windows, microseconds since 1970 on macOS).
 ///
 /// A `start_time` of 0 means "unknown": [`is_alive`] then checks the pid alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

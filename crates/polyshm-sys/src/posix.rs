@@ -146,3 +146,41 @@ pub fn cpu_count() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// `kill(pid, SIGKILL)`: end process `id` at once, as `kill -9` does. Answers
+/// `NotFound` if `id` is not alive (a pid reused by a newer process is left alone).
+pub fn kill_process(id: crate::ProcessId) -> io::Result<()> {
+    let pid = i32::try_from(id.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .filter(|_| crate::os::is_alive(id))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no live process {id}")))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).map_err(Into::into)
+}
+
+/// `poll(2)`: wait at most `timeout` until `socket` is readable (or, with `writable`,
+/// writable); answers whether it is. An error or hang-up counts as ready (the next
+/// read or write reports it).
+pub fn wait_socket(
+    socket: &std::net::TcpStream,
+    writable: bool,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let flags = if writable {
+        PollFlags::OUT
+    } else {
+        PollFlags::IN
+    };
+    let t = crate::clamp_timeout(timeout);
+    let ts = Timespec {
+        tv_sec: t.as_secs() as _,
+        tv_nsec: t.subsec_nanos() as _,
+    };
+    let mut fds = [PollFd::new(socket, flags)];
+    match poll(&mut fds, Some(&ts)) {
+        Ok(n) => Ok(n > 0),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

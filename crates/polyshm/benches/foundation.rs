@@ -26,8 +26,12 @@
 use polyshm::relay::{probe, Relay, RelayOptions, UdpRelay, RELAY_ENV, UDP_RELAY_ENV};
 use polyshm::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use polyshm::sync::WaitStrategy;
-use std::io::{Read, Write};
+#[cfg(unix)]
+use std::io::Read;
+use std::io::Write;
 use std::net::{Ipv4Addr, UdpSocket};
+// Rust's standard library has Unix sockets on Unix only: elsewhere that row is left out.
+#[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,6 +76,7 @@ fn main() {
         };
         add("relay connect", relay_connects(cpu, connects));
         add("udp relay message/reply", udp_relay_roundtrips(cpu, n));
+        #[cfg(unix)]
         add("unix socket", unix_roundtrips(cpu, n));
         add("udp socket", udp_roundtrips(cpu, n));
     }
@@ -245,6 +250,7 @@ fn udp_relay_roundtrips(cpu: usize, n: usize) -> Vec<Duration> {
     times
 }
 
+#[cfg(unix)]
 fn unix_roundtrips(cpu: usize, n: usize) -> Vec<Duration> {
     let path = std::env::temp_dir().join(format!("polyshm-bench-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -330,6 +336,7 @@ fn child(role: &str) {
             let link = UdpRelay::connect_from_env(PATIENCE).expect("connect");
             probe::serve(&link, PATIENCE).expect("serve");
         }
+        #[cfg(unix)]
         "unix" => {
             let mut s = UnixStream::connect(&arg).expect("connect");
             let mut buf = [0u8; 8];

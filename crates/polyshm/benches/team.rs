@@ -58,6 +58,73 @@ fn memcpy_8mb(reps: usize) -> Summary {
     summarize(&s).expect("samples")
 }
 
+/// The shm rows of 1,000,000 i64 measured in alternation with a plain memcpy of 8 MB
+/// (one memcpy, one roundtrip, and again), so that both see the same machine load.
+/// (case, shm roundtrip, memcpy) summaries.
+type Paired = Vec<(&'static str, Summary, Summary)>;
+
+fn shm_vs_memcpy(drone_cpu: usize, reps: usize) -> Result<Paired, Box<dyn std::error::Error>> {
+    let team = Team::builder(Tasks::new())
+        .drones(1)
+        .transport(Transport::Shm)
+        .pin_drones(vec![drone_cpu])
+        .spawn()?;
+    let src: Vec<i64> = (0..1_000_000).collect();
+    let mut dst = vec![0i64; 1_000_000];
+    let mut out = Vec::new();
+    let cases: [(&'static str, &str, bool); 6] = [
+        (
+            "echo (array in, array back, copied out)",
+            "polyshm.echo_i64",
+            false,
+        ),
+        ("echo, result read in place", "polyshm.echo_i64", true),
+        (
+            "echo as an in-place task (the drone copies nothing), copied out",
+            "polyshm.echo_i64_in_place",
+            false,
+        ),
+        (
+            "echo as an in-place task, result read in place",
+            "polyshm.echo_i64_in_place",
+            true,
+        ),
+        ("sum (array in, one i64 back)", "polyshm.sum_i64", false),
+        (
+            "send (array in, its length back; not read)",
+            "polyshm.len",
+            false,
+        ),
+    ];
+    for (say, task, in_place) in cases {
+        let mut m = Vec::with_capacity(reps);
+        let mut r = Vec::with_capacity(reps);
+        for i in 0..reps + 5 {
+            let t = Instant::now();
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&dst);
+            let tm = t.elapsed();
+            let t = Instant::now();
+            if in_place {
+                team.run_pod_with(task, &src, |v: &[i64]| std::hint::black_box(v[v.len() - 1]))?;
+            } else {
+                std::hint::black_box(team.run_pod::<i64, i64>(task, &src)?);
+            }
+            let tr = t.elapsed();
+            if i >= 5 {
+                m.push(tm);
+                r.push(tr);
+            }
+        }
+        out.push((
+            say,
+            summarize(&r).expect("samples"),
+            summarize(&m).expect("samples"),
+        ));
+    }
+    Ok(out)
+}
+
 struct Row {
     placement: &'static str,
     transport: Transport,
@@ -76,6 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     let mut memcpy = Vec::new();
     let mut sweep = Vec::new();
+    let mut paired = Vec::new();
     for &(placement, master_cpu, drone_cpu) in &placements {
         polyshm::sys::pin_current_thread(master_cpu)?;
         for w in wait_strategies() {
@@ -148,6 +216,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
             eprintln!("measured {t} ({placement})");
         }
+        paired.push((
+            placement,
+            shm_vs_memcpy(drone_cpu, if quick { 20 } else { 200 })?,
+        ));
     }
     println!(
         "# team roundtrips (µs, median / p99), polyshm {}, {} CPUs, default wait {:?}",
@@ -213,22 +285,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => println!(" – | – |"),
             }
         }
-        let m = memcpy
-            .iter()
-            .find(|(p, _)| p == placement)
-            .map(|(_, m)| us(m.median))
-            .unwrap_or(f64::NAN);
-        println!();
-        for (w, say) in [
-            ("echo 1000000", "echo (array in, array back, copied out)"),
-            ("echo 1000000 in place", "echo, result read in place"),
-            ("sum 1000000", "sum (array in, one i64 back)"),
-            ("send 1000000", "send (array in, its length back; not read)"),
-        ] {
-            if let Some(s) = find(placement, Transport::Shm, w) {
+        if let Some((_, cases)) = paired.iter().find(|(p, _)| p == placement) {
+            println!("\nshm, 1,000,000 i64, each roundtrip alternating with a memcpy of 8 MB (µs, median / p99):\n");
+            println!("| case | shm | memcpy 8 MB | ratio of medians |");
+            println!("|---|---|---|---|");
+            for (say, r, m) in cases {
                 println!(
-                    "shm {say}, 1,000,000 i64 / memcpy 8 MB: {:.2}",
-                    us(s.median) / m
+                    "| {say} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+                    us(r.median),
+                    us(r.p99),
+                    us(m.median),
+                    us(m.p99),
+                    us(r.median) / us(m.median)
                 );
             }
         }

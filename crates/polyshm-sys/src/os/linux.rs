@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, open_segment, unlink_segment, yield_now, Mapping,
+    cpu_count, create_segment, kill_process, open_segment, unlink_segment, wait_socket, yield_now,
+    Mapping,
 };
 
 /// Platform name, for reports.
@@ -20,6 +21,21 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = true;
 /// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
 pub const SEGMENTS_PERSIST: bool = true;
+/// The directory where segments appear as files, if any (Linux: segments are files in `/dev/shm`, named as the OS name without its `/`). Tests use it
+/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
+pub const SEGMENT_DIR: Option<&str> = Some("/dev/shm");
+/// Whether [`list_segments`] can enumerate segments (Linux: yes, the files in `/dev/shm`).
+pub const CAN_LIST_SEGMENTS: bool = true;
+/// Whether the standard library offers Unix-domain sockets here (Linux: yes).
+pub const HAS_UNIX_SOCKETS: bool = true;
+/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
+/// reports exactly the bytes it moved, so that bounded blocking I/O keeps a stream in
+/// sync. POSIX: yes (a partial transfer returns its count).
+pub const TIMED_SOCKET_IO_IS_EXACT: bool = true;
+/// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
+/// `ProcessId { pid: tid, start_time: 0 }` (on Linux it can: `/proc/<tid>` exists for
+/// every live thread).
+pub const THREAD_IDS_CHECKABLE: bool = true;
 
 /// `fallocate(fd, 0, 0, size)`: reserve the pages now, so that a full `/dev/shm`
 /// is an `ENOSPC` from create, never a `SIGBUS` on first touch.
@@ -149,4 +165,11 @@ pub fn kill_with_parent(parent: ProcessId) -> io::Result<bool> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
     // The parent may have died before the prctl: then it would never fire.
     Ok(is_alive(parent))
+}
+
+/// Tie `child` to this process's life (the parent's half of "drones end with the
+/// master"). On Linux it does nothing: the child's own [`kill_with_parent`] does the
+/// work. On Windows it puts the child in a kill-on-close job object. Call both.
+pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
+    Ok(())
 }

@@ -14,6 +14,17 @@ pub const MAX_OS_NAME_LEN: usize = 31;
 pub const HAS_TIMED_WAIT: bool = false;
 /// Whether a segment outlives every handle to it.
 pub const SEGMENTS_PERSIST: bool = false;
+/// The directory where segments appear as files, if any (none here). Tests use it
+/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
+pub const SEGMENT_DIR: Option<&str> = None;
+/// Whether [`list_segments`] can enumerate segments (no).
+pub const CAN_LIST_SEGMENTS: bool = false;
+/// Whether the standard library offers Unix-domain sockets here.
+pub const HAS_UNIX_SOCKETS: bool = cfg!(unix);
+/// Whether a timed-out socket read or write reports exactly the bytes it moved.
+pub const TIMED_SOCKET_IO_IS_EXACT: bool = false;
+/// Whether [`is_alive`] can judge a thread id (it cannot here).
+pub const THREAD_IDS_CHECKABLE: bool = false;
 
 fn unsupported() -> io::Error {
     io::Error::new(
@@ -114,5 +125,21 @@ pub fn yield_now() {
 }
 /// Unsupported.
 pub fn kill_with_parent(_parent: ProcessId) -> io::Result<bool> {
+    Err(unsupported())
+}
+/// Unsupported.
+pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
+    Err(unsupported())
+}
+/// Unsupported.
+pub fn kill_process(_id: ProcessId) -> io::Result<()> {
+    Err(unsupported())
+}
+/// Unsupported.
+pub fn wait_socket(
+    _socket: &std::net::TcpStream,
+    _writable: bool,
+    _timeout: Duration,
+) -> io::Result<bool> {
     Err(unsupported())
 }

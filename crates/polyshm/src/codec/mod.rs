@@ -21,7 +21,7 @@ pub mod general;
 pub mod pod;
 
 pub use general::{decode, encode};
-pub use pod::{pod_bytes, pod_from_bytes, pod_view, PodVec};
+pub use pod::{pod_bytes, pod_from_bytes, pod_view, pod_view_mut, PodVec};
 
 /// Why bytes could not become a value (or a value bytes).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

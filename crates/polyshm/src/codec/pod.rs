@@ -52,6 +52,24 @@ pub fn pod_view<T: bytemuck::Pod>(b: &[u8]) -> Result<&[T], CodecError> {
     })
 }
 
+/// `b` seen as mutable values of `T` in place (no copy); same checks as [`pod_view`].
+pub fn pod_view_mut<T: bytemuck::Pod>(b: &mut [u8]) -> Result<&mut [T], CodecError> {
+    let elem = std::mem::size_of::<T>();
+    if elem == 0 || !b.len().is_multiple_of(elem) {
+        return Err(CodecError::Length {
+            len: b.len(),
+            elem,
+            type_name: std::any::type_name::<T>(),
+        });
+    }
+    let addr = b.as_ptr() as usize;
+    bytemuck::try_cast_slice_mut(b).map_err(|_| CodecError::Misaligned {
+        addr,
+        align: std::mem::align_of::<T>(),
+        type_name: std::any::type_name::<T>(),
+    })
+}
+
 /// A `Vec<T>` that lends its bytes (`AsRef<[u8]>`) without a copy: how a drone hands
 /// a plain-old-data result to the transport.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -123,6 +123,14 @@ pub enum ShmError {
         /// Why.
         source: LockError,
     },
+    /// The platform cannot do this at all (e.g. list segments on Windows or macOS).
+    #[error("{op} is not possible on this platform: {detail}")]
+    Unsupported {
+        /// What was being done.
+        op: &'static str,
+        /// What the platform layer said.
+        detail: String,
+    },
     /// Some other operating-system error.
     #[error("segment {name:?}: {op} failed: {source}")]
     Io {
@@ -143,6 +151,10 @@ impl ShmError {
             K::NotFound => ShmError::NotFound { name },
             K::AlreadyExists => ShmError::AlreadyExists { name },
             K::PermissionDenied => ShmError::PermissionDenied { name },
+            K::Unsupported => ShmError::Unsupported {
+                op,
+                detail: e.to_string(),
+            },
             _ => ShmError::Io {
                 name,
                 op,

@@ -13,7 +13,7 @@
 //! | 16 | 8 | `size`: bytes in the data region, as requested at creation |
 //! | 24 | 4 | owner pid |
 //! | 28 | 4 | flags: bit 0 = [`FLAG_PERSISTENT`] (kept until removed by name; `clean` leaves it); other bits zero, ignored when read |
-//! | 32 | 8 | owner start time (Linux: clock ticks since boot, field 22 of `/proc/<pid>/stat`) |
+//! | 32 | 8 | owner start time (Linux: clock ticks since boot, field 22 of `/proc/<pid>/stat`; Windows: creation time in 100 ns units since 1601; macOS: µs since 1970) |
 //! | 40 | 8 | instance nonce (random, tells two segments of the same name apart) |
 //! | 48 | 16 | reserved, zero |
 //! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder thread id, 0 when free) |

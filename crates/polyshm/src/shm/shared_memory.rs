@@ -72,6 +72,12 @@ impl Segment {
                     requested: size as u64,
                     detail: e.to_string(),
                 },
+                // The platform layer's "cannot commit that much" (Windows).
+                _ if e.kind() == std::io::ErrorKind::StorageFull => ShmError::NoSpace {
+                    name: name.into(),
+                    requested: size as u64,
+                    detail: e.to_string(),
+                },
                 _ => ShmError::from_io(name, "create", e),
             })?;
         let header = Header {
@@ -271,6 +277,10 @@ impl SharedMemory {
     /// until removed by name (`polyshm shm rm`, [`admin::remove`](super::admin::remove));
     /// [`admin::clean`](super::admin::clean) leaves it alone although its creator is
     /// dead. `polyshm shm create` uses this.
+    ///
+    /// Where segments do not outlive their handles (Windows: see
+    /// [`SEGMENTS_PERSIST`](polyshm_sys::SEGMENTS_PERSIST)), it only gives up ownership:
+    /// the segment still goes when the last process that maps it closes it.
     pub fn persist(&self) {
         self.flags_word()
             .fetch_or(FLAG_PERSISTENT, Ordering::AcqRel);

@@ -2,6 +2,11 @@
 
 use std::time::{Duration, Instant};
 
+/// Polls between two yields while spinning. Few polls per yield hand the CPU to a peer
+/// that shares it sooner: the team measured a same-CPU echo of 10 i64 at 1.7 µs with 4
+/// polls against 2.7 µs with 32.
+const POLLS_PER_YIELD: usize = 4;
+
 /// How a waiter waits before it sleeps in the kernel.
 ///
 /// On a machine where the peer runs on another CPU, a waiter still spinning when the
@@ -38,7 +43,7 @@ impl WaitStrategy {
         };
         let start = Instant::now();
         loop {
-            for _ in 0..32 {
+            for _ in 0..POLLS_PER_YIELD {
                 if ready() {
                     return true;
                 }

@@ -3,7 +3,7 @@
 //! says stop or is gone).
 
 use super::protocol::{Head, Hello, Kind, Status, HELLO_MAGIC, WELCOME_MAGIC};
-use super::tasks::{Output, Tasks};
+use super::tasks::{TaskOutput, Tasks};
 use super::transport::hybrid::HybridLink;
 use super::transport::mailbox::Mailbox;
 use super::transport::shm::ShmLink;
@@ -238,19 +238,28 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn run_task(tasks: &Tasks, name: &str, payload: &[u8]) -> (Status, Output) {
+fn run_task(tasks: &Tasks, name: &str, payload: &mut [u8]) -> (Status, TaskOutput) {
     let Some(f) = tasks.get(name) else {
         let msg = format!(
             "drone (pid {}) knows no task `{name}`; it knows {}. Register it in the Tasks that both master and drone build",
             std::process::id(),
             tasks.names().join(", ")
         );
-        return (Status::UnknownTask, Box::new(msg.into_bytes()));
+        return (
+            Status::UnknownTask,
+            TaskOutput::Bytes(Box::new(msg.into_bytes())),
+        );
     };
     match catch_unwind(AssertUnwindSafe(|| f(payload))) {
         Ok(Ok(out)) => (Status::Ok, out),
-        Ok(Err(msg)) => (Status::Failed, Box::new(msg.into_bytes())),
-        Err(p) => (Status::Panicked, Box::new(panic_message(p).into_bytes())),
+        Ok(Err(msg)) => (
+            Status::Failed,
+            TaskOutput::Bytes(Box::new(msg.into_bytes())),
+        ),
+        Err(p) => (
+            Status::Panicked,
+            TaskOutput::Bytes(Box::new(panic_message(p).into_bytes())),
+        ),
     }
 }
 
@@ -268,7 +277,7 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
     let mut link = connect(spec)?;
     let watch = Watch::peer(spec.master, DRONE_SLICE);
     loop {
-        let mut got: Option<(Head, Option<(Status, Output)>)> = None;
+        let mut got: Option<(Head, Option<(Status, TaskOutput)>)> = None;
         match link.recv(&watch, &mut |head, payload| {
             let out = match head.kind {
                 Kind::Task => Some(run_task(tasks, &head.name, payload)),
@@ -286,7 +295,12 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
         };
         match (head.kind, out) {
             (Kind::Task, Some((status, out))) => {
-                match link.send(&Head::reply(head.seq, status), (*out).as_ref(), &watch) {
+                let reply = Head::reply(head.seq, status);
+                let sent = match out {
+                    TaskOutput::Bytes(b) => link.send(&reply, (*b).as_ref(), &watch),
+                    TaskOutput::InPlace(n) => link.send_in_place(&reply, n, &watch),
+                };
+                match sent {
                     Ok(()) => {}
                     Err(LinkError::PeerDied(_)) => return Ok(()),
                     Err(e) => return Err(e.to_string()),

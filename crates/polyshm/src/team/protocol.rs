@@ -289,4 +289,29 @@ mod tests {
         assert!(Hello::decode(WELCOME_MAGIC, &enc).is_err());
         assert!(Hello::decode(HELLO_MAGIC, &enc[..enc.len() - 1]).is_err());
     }
+
+    /// Garbage from a peer is an error, never a panic (a cheap fuzz with a fixed seed).
+    #[test]
+    fn garbage_never_panics() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let good = Hello::me(1).encode(HELLO_MAGIC);
+        for _ in 0..20_000 {
+            let mut b = [0u8; HEAD_LEN];
+            b.iter_mut().for_each(|v| *v = next() as u8);
+            if let Ok((_, _, n, _, _)) = Head::decode(&b) {
+                assert!(n <= MAX_NAME);
+            }
+            let mut h = good.clone();
+            let at = next() as usize % h.len();
+            h[at] = next() as u8;
+            h.truncate(next() as usize % (good.len() + 1));
+            let _ = Hello::decode(HELLO_MAGIC, &h);
+        }
+    }
 }

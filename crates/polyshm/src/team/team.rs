@@ -27,10 +27,16 @@ const MASTER_SLICE: Duration = Duration::from_millis(100);
 /// How often a task whose drone died is tried again when `retry_dead` is on.
 const RETRIES: usize = 3;
 
-/// The default wait strategy of a team: poll (yielding the CPU on each turn) for
-/// 50 µs, then sleep. Measured on a 2-vCPU machine by `benches/team.rs`: it catches a
-/// reply from a drone on the other CPU without the ~40 µs wake of a halted CPU, and
-/// costs little when the drone shares the CPU (each turn yields to it).
+/// The default wait strategy of a team: poll (a few polls, then yield the CPU, on
+/// each turn) for 50 µs, then sleep.
+///
+/// Chosen by the sweep in `benches/team.rs` (shm, echo of 10 i64, medians, 2-vCPU VM):
+/// master and drone on different CPUs — blocking 43–65 µs (a halted CPU must be woken),
+/// 2 µs budget 32–40 µs (too short to catch the reply), 10 µs 1.0–5.2 µs (misses
+/// under load), 50 µs and 200 µs 1.0–1.1 µs; on the same CPU every budget costs
+/// 1.7 µs against 2.3 µs blocking, since each turn yields to the peer. 50 µs
+/// catches a quick reply from the other CPU with margin, and bounds the spin when the
+/// reply is slow.
 pub const DEFAULT_WAIT: WaitStrategy = WaitStrategy::SpinThenBlock {
     budget: Duration::from_micros(50),
 };
@@ -336,6 +342,13 @@ impl Inner {
             start_time: 0,
         };
         let mut pending = PendingDrone { child: Some(child) };
+        // The master's half of "drones end with the master" (a kill-on-close job object
+        // on Windows; nothing on Linux, where the drone's kill_with_parent does it). On
+        // failure `pending` reaps the drone.
+        if let Some(c) = &pending.child {
+            polyshm_sys::adopt_child(c)
+                .map_err(|e| serr(&format!("cannot tie the drone to this master: {e}")))?;
+        }
         let start = Instant::now();
         let watch = Watch {
             peer: id,
@@ -551,6 +564,7 @@ impl Inner {
         if let Some(d) = slot.take() {
             d.kill();
         }
+        lock(&self.pids)[index] = 0;
         *slot = self.launch(index).ok();
         drop(slot);
         drop(lease);
@@ -921,7 +935,8 @@ impl Team {
         self.inner.slots.len()
     }
 
-    /// Pids of the drones now serving (a replaced drone has a new pid).
+    /// Pids of the drones now serving (a replaced drone has a new pid; 0 for a slot
+    /// whose replacement could not start yet).
     pub fn drone_pids(&self) -> Vec<u32> {
         lock(&self.inner.pids).clone()
     }

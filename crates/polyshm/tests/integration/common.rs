@@ -11,6 +11,8 @@ pub const CHILD_ENV: &str = "POLYSHM_TEST_CHILD";
 pub const ARG_ENV: &str = "POLYSHM_TEST_ARG";
 /// A count for the child.
 pub const N_ENV: &str = "POLYSHM_TEST_N";
+/// The parent's identity (`pid start_time`; portable, unlike a parent-pid call).
+pub const PARENT_ENV: &str = "POLYSHM_TEST_PARENT";
 /// Time any single wait in a test may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -21,10 +23,16 @@ pub fn run_child() {
         return;
     };
     // Die with the test thread that spawned us, however it ends.
-    let parent = polyshm::sys::ProcessId {
-        pid: std::os::unix::process::parent_id(),
-        start_time: 0,
-    };
+    let parent = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|v| {
+            let (pid, start) = v.split_once(' ')?;
+            Some(polyshm::sys::ProcessId {
+                pid: pid.parse().ok()?,
+                start_time: start.parse().ok()?,
+            })
+        })
+        .expect("the parent's identity in the environment");
     assert!(
         polyshm::sys::kill_with_parent(parent).expect("prctl"),
         "parent gone"
@@ -121,6 +129,10 @@ pub fn spawn_child_with(
     .env(CHILD_ENV, role)
     .env(ARG_ENV, arg)
     .env(N_ENV, n.to_string())
+    .env(PARENT_ENV, {
+        let me = polyshm::sys::current_process();
+        format!("{} {}", me.pid, me.start_time)
+    })
     .stdout(std::process::Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -145,7 +157,8 @@ impl Cleanup {
     pub fn segment(&mut self, name: &str) {
         self.names.push(name.into());
     }
-    /// Remove `/dev/shm/polyshm.<name>` as a plain file at the end (foreign files).
+    /// Remove the OS-level segment `polyshm.<name>` at the end, whatever it holds
+    /// (foreign segments).
     pub fn file(&mut self, name: &str) {
         self.files.push(name.into());
     }
@@ -160,22 +173,29 @@ impl Drop for Cleanup {
             }
         }
         for n in &self.files {
-            let _ = std::fs::remove_file(shm_path(n));
+            let _ = polyshm::sys::unlink_segment(&os_name(n));
         }
     }
 }
 
-/// Where segment `name` lives on Linux.
-pub fn shm_path(name: &str) -> String {
-    format!("/dev/shm/polyshm.{name}")
+/// The OS-level name of segment `name` (`polyshm.<name>`).
+pub fn os_name(name: &str) -> String {
+    polyshm::shm::name::os_name(name).expect("a valid name")
+}
+
+/// The file segment `name` is, where segments are files (`/dev/shm` on Linux; see
+/// `polyshm::sys::SEGMENT_DIR`).
+pub fn shm_path(name: &str) -> Option<std::path::PathBuf> {
+    polyshm::sys::SEGMENT_DIR.map(|dir| std::path::Path::new(dir).join(os_name(name)))
 }
 
 /// Assert that no segment named `name` exists any more.
 pub fn assert_gone(name: &str) {
-    assert!(
-        !std::path::Path::new(&shm_path(name)).exists(),
-        "segment {name} was left in /dev/shm"
-    );
+    match polyshm::sys::open_segment(&os_name(name)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("segment {name}: {e}"),
+        Ok(_) => panic!("segment {name} was left behind"),
+    }
 }
 
 /// Fails the test run if the test it guards takes longer than its limit: kills the
@@ -207,10 +227,10 @@ impl Watchdog {
                 if left.is_zero() {
                     eprintln!("watchdog: test {what} still running after {limit:?}: it hung; killing its children and failing the run");
                     for &pid in &st.pids {
-                        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                            let _ =
-                                rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                        }
+                        let _ = polyshm::sys::kill_process(polyshm::sys::ProcessId {
+                            pid,
+                            start_time: 0,
+                        });
                     }
                     for n in &st.segments {
                         let _ = admin::remove(n);

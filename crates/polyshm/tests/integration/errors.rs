@@ -1,20 +1,23 @@
 //! Every `ShmError` kind, produced for real and asserted by kind.
 
-use crate::common::{assert_gone, shm_path, spawn_child_with, Cleanup, Watchdog};
+use crate::common::{assert_gone, os_name, shm_path, Cleanup};
 use polyshm::shm::header::{DATA_OFFSET, LAYOUT_VERSION};
 use polyshm::shm::{admin, unique_name, SharedMemory, ShmError, MAX_NAME_LEN};
-use std::io::{Seek, SeekFrom, Write};
-use std::time::Duration;
 
-/// Overwrite bytes of segment `name` through its `/dev/shm` file (a second mapping
-/// of the same pages, as another process would see them).
-fn scribble(name: &str, at: u64, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(shm_path(name))
-        .unwrap();
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(bytes).unwrap();
+/// Overwrite bytes of segment `name` through a second mapping of the same pages, as
+/// another process would.
+fn scribble(name: &str, at: usize, bytes: &[u8]) {
+    let m = polyshm::sys::open_segment(&os_name(name)).unwrap();
+    assert!(at + bytes.len() <= m.len());
+    // SAFETY: the range lies in the mapping (checked above), which lives to the end of
+    // the function; polyshm reads these bytes as untrusted input.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.as_ptr().add(at), bytes.len()) };
+}
+
+/// How many bytes a fresh mapping of segment `name` shows (Windows rounds up to whole
+/// pages).
+fn mapped_len(name: &str) -> u64 {
+    polyshm::sys::open_segment(&os_name(name)).unwrap().len() as u64
 }
 
 #[test]
@@ -53,7 +56,10 @@ fn a_foreign_segment_is_not_polyshm_and_is_left_alone() {
     let name = unique_name("t-foreign");
     let mut cleanup = Cleanup::default();
     cleanup.file(&name);
-    std::fs::write(shm_path(&name), vec![0xabu8; 4096]).unwrap();
+    // Another program's segment under a polyshm name: 4096 bytes, no polyshm magic.
+    let foreign = polyshm::sys::create_segment(&os_name(&name), 4096).unwrap();
+    // SAFETY: the 4096 bytes are mapped and nothing else refers to them.
+    unsafe { std::ptr::write_bytes(foreign.as_ptr(), 0xab, 4096) };
     assert!(matches!(
         SharedMemory::open(&name),
         Err(ShmError::NotPolyshm { .. })
@@ -67,17 +73,22 @@ fn a_foreign_segment_is_not_polyshm_and_is_left_alone() {
         admin::remove(&name),
         Err(ShmError::NotPolyshm { .. })
     ));
-    let listed = admin::list().unwrap();
-    let me = listed.iter().find(|s| s.name == name).unwrap();
-    assert!(me.problem.is_some() && me.size.is_none());
-    assert!(!admin::clean().unwrap().contains(&name));
-    assert!(std::path::Path::new(&shm_path(&name)).exists());
-    // An empty file too.
-    std::fs::write(shm_path(&name), b"").unwrap();
-    assert!(matches!(
-        SharedMemory::open(&name),
-        Err(ShmError::NotPolyshm { .. })
-    ));
+    if polyshm::sys::CAN_LIST_SEGMENTS {
+        let listed = admin::list().unwrap();
+        let me = listed.iter().find(|s| s.name == name).unwrap();
+        assert!(me.problem.is_some() && me.size.is_none());
+        assert!(!admin::clean().unwrap().contains(&name));
+    }
+    assert!(polyshm::sys::open_segment(&os_name(&name)).is_ok());
+    // An empty file too, where segments are files.
+    if let Some(path) = shm_path(&name) {
+        std::fs::write(path, b"").unwrap();
+        assert!(matches!(
+            SharedMemory::open(&name),
+            Err(ShmError::NotPolyshm { .. })
+        ));
+    }
+    drop(foreign);
     drop(cleanup);
     assert_gone(&name);
 }
@@ -103,13 +114,15 @@ fn a_scribbled_header_is_reported_by_kind() {
 
     // A size larger than the segment holds.
     scribble(&name, 16, &1_000_000u64.to_ne_bytes());
+    let seen = mapped_len(&name);
+    assert!(seen >= 4096 + DATA_OFFSET as u64);
     assert!(matches!(
         SharedMemory::open(&name),
         Err(ShmError::Truncated {
             needed,
             actual,
             ..
-        }) if needed == 1_000_000 + DATA_OFFSET as u64 && actual == 4096 + DATA_OFFSET as u64
+        }) if needed == 1_000_000 + DATA_OFFSET as u64 && actual == seen
     ));
     scribble(&name, 16, &4096u64.to_ne_bytes());
 
@@ -126,36 +139,44 @@ fn a_scribbled_header_is_reported_by_kind() {
     assert_gone(&name);
     drop(cleanup);
 
-    // A damaged segment whose owner is gone can be removed by name.
-    let orphan = unique_name("t-damaged");
-    let mut cleanup = Cleanup::default();
-    cleanup.segment(&orphan);
-    SharedMemory::create(&orphan, 64).unwrap().persist();
-    scribble(&orphan, 8, &9u32.to_ne_bytes());
-    assert!(!admin::clean().unwrap().contains(&orphan));
-    admin::remove(&orphan).unwrap();
-    assert_gone(&orphan);
-    drop(cleanup);
+    // Where a segment outlives its handles: a damaged segment whose owner is gone
+    // can be removed by name.
+    if polyshm::sys::SEGMENTS_PERSIST {
+        let orphan = unique_name("t-damaged");
+        let mut cleanup = Cleanup::default();
+        cleanup.segment(&orphan);
+        SharedMemory::create(&orphan, 64).unwrap().persist();
+        scribble(&orphan, 8, &9u32.to_ne_bytes());
+        if polyshm::sys::CAN_LIST_SEGMENTS {
+            assert!(!admin::clean().unwrap().contains(&orphan));
+        }
+        admin::remove(&orphan).unwrap();
+        assert_gone(&orphan);
+        drop(cleanup);
+    }
 
-    // A segment cut shorter than its header: the file truncated under a fresh name.
+    // A segment cut shorter than its header: the file truncated under a fresh name
+    // (where segments are files).
     let short = unique_name("t-short");
-    let mut cleanup = Cleanup::default();
-    cleanup.segment(&short);
-    let s = SharedMemory::create(&short, 64).unwrap();
-    s.persist(); // its handle must not reopen it on drop; the cleanup removes it
-    drop(s);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(shm_path(&short))
-        .unwrap()
-        .set_len(100)
-        .unwrap();
-    assert!(matches!(
-        SharedMemory::open(&short),
-        Err(ShmError::Truncated { actual: 100, .. })
-    ));
-    drop(cleanup);
-    assert_gone(&short);
+    if let Some(path) = shm_path(&short) {
+        let mut cleanup = Cleanup::default();
+        cleanup.segment(&short);
+        let s = SharedMemory::create(&short, 64).unwrap();
+        s.persist(); // its handle must not reopen it on drop; the cleanup removes it
+        drop(s);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        assert!(matches!(
+            SharedMemory::open(&short),
+            Err(ShmError::Truncated { actual: 100, .. })
+        ));
+        drop(cleanup);
+        assert_gone(&short);
+    }
 }
 
 #[test]
@@ -255,8 +276,13 @@ pub fn child_open_denied(name: &str) {
     }
 }
 
+/// POSIX permissions (mode 0600, another uid); Windows mappings take the creator's
+/// default security descriptor and are not tested here.
+#[cfg(unix)]
 #[test]
 fn permission_denied() {
+    use crate::common::{spawn_child_with, Watchdog};
+    use std::time::Duration;
     let name = unique_name("t-perm");
     let dog = Watchdog::new("permission denied", Duration::from_secs(60));
     dog.segment(&name);
@@ -288,14 +314,13 @@ fn permission_denied() {
         } else {
             // Take our own permission away.
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0o000))
-                .unwrap();
+            let path = shm_path(&name).expect("segments are files here");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
             assert!(matches!(
                 SharedMemory::open(&name),
                 Err(ShmError::PermissionDenied { .. })
             ));
-            std::fs::set_permissions(shm_path(&name), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         drop(shm);
     }

@@ -63,7 +63,11 @@ fn pod_payloads(t: Transport) -> Result<(), Failed> {
         let len: Vec<u64> = team.run_pod("polyshm.len", &v)?;
         assert_eq!(len, [8 * n as u64]);
         let same = team.run_pod_with("polyshm.echo_i64", &v, |r: &[i64]| r == &v[..])?;
-        assert!(same, "in-place echo of {n} i64 differs");
+        assert!(same, "echo of {n} i64 read in place differs");
+        let back: Vec<i64> = team.run_pod("polyshm.echo_i64_in_place", &v)?;
+        assert!(back == v, "in-place echo of {n} i64 differs");
+        let neg: Vec<i64> = team.run_pod("negate_in_place", &v)?;
+        assert!(neg.iter().zip(&v).all(|(a, b)| *a == -*b) && neg.len() == n);
     }
     let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let back: Vec<u8> = team.run_pod("polyshm.echo_bytes", &bytes)?;
@@ -253,11 +257,11 @@ fn deadline(t: Transport) -> Result<(), Failed> {
     let team = polyshm::team::Team::builder(support::tasks())
         .drones(1)
         .transport(t)
-        .task_timeout(Duration::from_millis(300))
+        .task_timeout(Duration::from_secs(2))
         .spawn()?;
     let pid = team.drone_pids()[0];
     assert_eq!(team.run::<_, u64>("sleep_ms", &1u64)?, 1);
-    let e = team.run::<_, u64>("sleep_ms", &20_000u64).unwrap_err();
+    let e = team.run::<_, u64>("sleep_ms", &60_000u64).unwrap_err();
     match &e {
         TeamError::TimedOut { task, pid: p, .. } => {
             assert_eq!(task, "sleep_ms");

@@ -28,7 +28,7 @@ pub fn tasks() -> Tasks {
             std::thread::sleep(Duration::from_millis(ms));
             ms
         })
-        // Dies (SIGKILL-like abort) the first time it sees `path` missing.
+        // Dies (kill -9 of itself) the first time it sees `path` missing.
         .task("die_once", |(path, v): (String, i64)| {
             if std::fs::OpenOptions::new()
                 .write(true)
@@ -36,7 +36,7 @@ pub fn tasks() -> Tasks {
                 .open(&path)
                 .is_ok()
             {
-                std::process::abort();
+                kill9(std::process::id());
             }
             v * 10
         })
@@ -44,6 +44,9 @@ pub fn tasks() -> Tasks {
             v.iter().map(|x| x * 2.0).collect()
         })
         .pod_task("grow_u8", |v: &[u64]| vec![7u8; v[0] as usize])
+        .pod_task_in_place("negate_in_place", |v: &mut [i64]| {
+            v.iter_mut().for_each(|x| *x = -*x)
+        })
 }
 
 /// A trial run under a watchdog: a hang fails it instead of stalling the run.
@@ -112,11 +115,12 @@ impl Drop for TempPath {
     }
 }
 
-/// `kill -9 pid`.
+/// `kill -9 pid` (`TerminateProcess` on Windows).
 pub fn kill9(pid: u32) {
-    let p = rustix::process::Pid::from_raw(pid as i32).expect("a pid is never 0");
-    rustix::process::kill_process(p, rustix::process::Signal::KILL)
-        .unwrap_or_else(|e| panic!("kill -9 {pid}: {e}"));
+    let id = polyshm::sys::ProcessId { pid, start_time: 0 };
+    if let Err(e) = polyshm::sys::kill_process(id) {
+        panic!("kill -9 {pid} failed: {e}");
+    }
 }
 
 /// Wait (bounded) until `pid` is no longer alive; answers whether it died in time.
@@ -178,6 +182,11 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
         if !wait_dead(*p, Duration::from_secs(3)) {
             return Err(format!("drone {p} outlived its master (killed -9) by 3 s").into());
         }
+    }
+    if !polyshm::sys::SEGMENTS_PERSIST {
+        // Windows: a segment goes with its last handle; master and drones are dead, so
+        // nothing is left, and there is nothing to list or clean.
+        return Ok(());
     }
     let left = segments_of(master_pid);
     if t == Transport::Shm || matches!(t, Transport::Hybrid { .. }) {

@@ -55,7 +55,16 @@ impl HybridLink {
     fn reply_in(&mut self, watch: &Watch<'_>) -> Result<(Head, usize), LinkError> {
         if self.protected {
             self.mb.wait_master(watch)?;
-            return self.mb.read_reply();
+            let (head, len, in_request) = self.mb.read_reply()?;
+            if in_request {
+                // The request travelled by socket: the request area holds nothing.
+                return Err(ProtocolError(
+                    "an in-place reply on a hybrid link, whose requests are not in the mailbox"
+                        .into(),
+                )
+                .into());
+            }
+            return Ok((head, len));
         }
         let (head, len) = self.sock.recv_head(watch)?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
@@ -68,20 +77,12 @@ impl HybridLink {
         }
         Ok((head, len))
     }
-}
 
-impl Link for HybridLink {
-    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
-        if self.master {
-            return self.sock.send(head, payload, watch);
-        }
+    /// Drone: make sure the result area holds `len` bytes (ask the master if not).
+    fn make_room(&mut self, seq: u64, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
         self.mb.refresh()?;
-        if payload.len() > self.mb.res_cap() {
-            self.reply_out(
-                &Head::reply(head.seq, Status::NeedSpace),
-                payload.len(),
-                watch,
-            )?;
+        if len > self.mb.res_cap() {
+            self.reply_out(&Head::reply(seq, Status::NeedSpace), len, watch)?;
             let (grown, _) = self.sock.recv_head(watch)?;
             if grown.kind != Kind::Grown {
                 return Err(
@@ -90,14 +91,40 @@ impl Link for HybridLink {
             }
             self.mb.refresh()?;
         }
+        Ok(())
+    }
+}
+
+impl Link for HybridLink {
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        if self.master {
+            return self.sock.send(head, payload, watch);
+        }
+        self.make_room(head.seq, payload.len(), watch)?;
         self.mb.write_result(payload)?;
         self.reply_out(head, payload.len(), watch)
+    }
+
+    fn send_in_place(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        if self.master {
+            return Err(ProtocolError("the master never replies".into()).into());
+        }
+        // The request came by socket: one copy of it into the result area.
+        let len = self.sock.check_in_place(len)?;
+        self.make_room(head.seq, len, watch)?;
+        self.mb.write_result(&self.sock.last_payload()[..len])?;
+        self.reply_out(head, len, watch)
     }
 
     fn recv(
         &mut self,
         watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &[u8]),
+        on: &mut dyn FnMut(&Head, &mut [u8]),
     ) -> Result<(), LinkError> {
         if !self.master {
             return self.sock.recv(watch, on);

@@ -11,7 +11,7 @@
 //! | 64 | 64 | `to_drone`: a semaphore, on its own cache line |
 //! | 128 | 64 | `to_master`: a semaphore, on its own cache line |
 //! | 192 | 64 | request descriptor: kind u8, status u8, name length u16, seq u64 @8, length u64 @16 |
-//! | 256 | 64 | reply descriptor, same layout (for NeedSpace the length is the bytes needed) |
+//! | 256 | 64 | reply descriptor, same layout, and at @4 a flag: 1 = the payload lies in the request area (an in-place reply); for NeedSpace the length is the bytes needed |
 //! | 320 | 64 | areas: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
 //! | 384 | 256 | hello: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) |
 //! | 640 | 256 | task name of the request |
@@ -47,6 +47,8 @@ const INLINE: usize = 4096;
 /// Capacity of each inline area.
 pub const INLINE_CAP: usize = 64 * 1024;
 const PAGE: usize = 4096;
+/// Offset in a descriptor of the flag "the payload lies in the request area".
+const IN_REQUEST: usize = 4;
 /// Polls of the semaphore between two yields while spinning.
 const SPIN_POLLS: usize = 4;
 
@@ -226,6 +228,7 @@ impl Mailbox {
         b[8..16].copy_from_slice(&head.seq.to_le_bytes());
         b[16..24].copy_from_slice(&len.to_le_bytes());
         self.ctl.write_at(at, &b)?;
+        self.ctl.write_at(at + IN_REQUEST, &[0])?;
         Ok(())
     }
 
@@ -280,10 +283,45 @@ impl Mailbox {
         self.read_desc(REQ_DESC, self.req_cap)
     }
 
-    /// Drone: the request payload, in place.
-    pub fn request(&self, len: usize) -> Result<&[u8], LinkError> {
-        let (seg, req, _) = self.areas();
-        Ok(seg.view::<u8>(req, len)?)
+    /// (segment, request offset, result offset) of the current areas, mutably.
+    fn areas_mut(&mut self) -> (&mut SharedMemory, usize, usize) {
+        let res = Self::res_off(self.req_cap);
+        match &mut self.data {
+            None => (&mut self.ctl, INLINE, INLINE + INLINE_CAP),
+            Some(d) => (d, 0, res),
+        }
+    }
+
+    /// Drone: the request payload, in place (the task may change it).
+    pub fn request(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
+        if len > self.req_cap {
+            return Err(proto(format!(
+                "{len} request bytes, the area holds {}",
+                self.req_cap
+            )));
+        }
+        let (seg, req, _) = self.areas_mut();
+        Ok(seg.view_mut::<u8>(req, len)?)
+    }
+
+    /// Drone: describe a reply whose payload is the first `len` bytes of the request
+    /// area (left there by a task that works in place).
+    pub fn write_reply_in_place(&self, head: &Head, len: usize) -> Result<(), LinkError> {
+        self.write_desc(RES_DESC, head, len as u64)?;
+        self.ctl.write_at(RES_DESC + IN_REQUEST, &[1])?;
+        Ok(())
+    }
+
+    /// Master: the result of an in-place reply, where the request was.
+    pub fn result_in_request(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
+        if len > self.req_cap {
+            return Err(proto(format!(
+                "the drone says {len} bytes in the request area, which holds {}",
+                self.req_cap
+            )));
+        }
+        let (seg, req, _) = self.areas_mut();
+        Ok(seg.view_mut::<u8>(req, len)?)
     }
 
     /// Drone: copy a result into the result area (it must fit; see NeedSpace).
@@ -306,21 +344,31 @@ impl Mailbox {
         self.write_desc(RES_DESC, head, len as u64)
     }
 
-    /// Master: the reply's head and length (checked against the result area).
-    pub fn read_reply(&self) -> Result<(Head, usize), LinkError> {
-        self.read_desc(RES_DESC, self.res_cap)
+    /// Master: the reply's head, its length, and whether its payload lies in the
+    /// request area (an in-place reply); the length is checked against that area.
+    pub fn read_reply(&self) -> Result<(Head, usize, bool), LinkError> {
+        let mut flag = [0u8; 1];
+        self.ctl.read_at(RES_DESC + IN_REQUEST, &mut flag)?;
+        let in_request = flag[0] == 1;
+        let cap = if in_request {
+            self.req_cap
+        } else {
+            self.res_cap
+        };
+        let (head, len) = self.read_desc(RES_DESC, cap)?;
+        Ok((head, len, in_request))
     }
 
     /// Master: the result payload, in place (`len` must fit the area).
-    pub fn result(&self, len: usize) -> Result<&[u8], LinkError> {
+    pub fn result(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
         if len > self.res_cap {
             return Err(proto(format!(
                 "the drone says {len} result bytes, the area holds {}",
                 self.res_cap
             )));
         }
-        let (seg, _, res) = self.areas();
-        Ok(seg.view::<u8>(res, len)?)
+        let (seg, _, res) = self.areas_mut();
+        Ok(seg.view_mut::<u8>(res, len)?)
     }
 
     /// Store handshake bytes.

@@ -13,7 +13,7 @@
 //! peer still lives, that the deadline has not passed and that nobody cancelled.
 
 pub mod hybrid;
-pub(crate) mod mailbox;
+pub mod mailbox;
 pub mod shm;
 pub mod socket;
 
@@ -173,14 +173,25 @@ impl<'a> Watch<'a> {
 /// The master sends [`Kind::Task`](super::protocol::Kind::Task) frames and receives
 /// replies; the drone the other way round. `recv` lends the payload to `on` in place
 /// (for [`shm::ShmLink`] it is the mailbox itself: no copy); `send` copies the payload
-/// once into the medium. Both wait in bounded slices and consult the [`Watch`].
+/// once into the medium; `send_in_place` answers with the request's own bytes (for
+/// [`shm::ShmLink`]: no copy at all). All wait in bounded slices and consult the
+/// [`Watch`].
 pub trait Link: Send {
     /// Send one frame.
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError>;
-    /// Receive one frame and hand it to `on` (the payload is valid during the call).
+    /// Receive one frame and hand it to `on` (the payload is valid during the call;
+    /// `on` may change it in place, for [`send_in_place`](Self::send_in_place)).
     fn recv(
         &mut self,
         watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &[u8]),
+        on: &mut dyn FnMut(&Head, &mut [u8]),
+    ) -> Result<(), LinkError>;
+    /// Drone: reply with the first `len` bytes of the request just received, as the
+    /// task left them (a task that works in place): no copy where the medium allows.
+    fn send_in_place(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
     ) -> Result<(), LinkError>;
 }

@@ -2,8 +2,9 @@
 //! [`mailbox`](super::mailbox), semaphores for the hand-over (study 8.7).
 //!
 //! The master copies the request payload into the request area once; the drone reads
-//! it in place; the drone copies its result into the result area once; the master
-//! reads it in place. A signal enters the kernel only when the peer sleeps.
+//! it in place; the drone copies its result into the result area once (or, for a task
+//! that works in place, leaves it where the request was: no copy); the master reads it
+//! in place. A signal enters the kernel only when the peer sleeps.
 
 use super::mailbox::Mailbox;
 use super::{Link, LinkError, Watch};
@@ -14,17 +15,27 @@ use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 pub struct ShmLink {
     mb: Mailbox,
     master: bool,
+    /// Length of the last request received (drone).
+    last: usize,
 }
 
 impl ShmLink {
     /// The master's end (the mailbox is the master's).
     pub fn master(mb: Mailbox) -> ShmLink {
-        ShmLink { mb, master: true }
+        ShmLink {
+            mb,
+            master: true,
+            last: 0,
+        }
     }
 
     /// The drone's end.
     pub fn drone(mb: Mailbox) -> ShmLink {
-        ShmLink { mb, master: false }
+        ShmLink {
+            mb,
+            master: false,
+            last: 0,
+        }
     }
 
     /// The mailbox (for the handshake).
@@ -56,12 +67,12 @@ impl Link for ShmLink {
     fn recv(
         &mut self,
         watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &[u8]),
+        on: &mut dyn FnMut(&Head, &mut [u8]),
     ) -> Result<(), LinkError> {
         if self.master {
             loop {
                 self.mb.wait_master(watch)?;
-                let (head, len) = self.mb.read_reply()?;
+                let (head, len, in_request) = self.mb.read_reply()?;
                 if head.kind != Kind::Reply {
                     return Err(ProtocolError(format!(
                         "a {:?} frame where a reply belongs",
@@ -74,13 +85,37 @@ impl Link for ShmLink {
                     self.mb.signal_drone()?;
                     continue;
                 }
-                on(&head, self.mb.result(len)?);
+                let bytes = if in_request {
+                    self.mb.result_in_request(len)?
+                } else {
+                    self.mb.result(len)?
+                };
+                on(&head, bytes);
                 return Ok(());
             }
         }
         self.mb.wait_drone(watch)?;
         let (head, len) = self.mb.read_request()?;
+        self.last = len;
         on(&head, self.mb.request(len)?);
         Ok(())
+    }
+
+    fn send_in_place(
+        &mut self,
+        head: &Head,
+        len: usize,
+        _watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        if self.master || len > self.last {
+            return Err(ProtocolError(format!(
+                "an in-place reply of {len} bytes from a request of {}",
+                self.last
+            ))
+            .into());
+        }
+        // The result is where the request was: nothing to copy.
+        self.mb.write_reply_in_place(head, len)?;
+        self.mb.signal_master()
     }
 }

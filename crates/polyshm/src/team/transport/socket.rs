@@ -20,8 +20,17 @@ pub enum Stream {
 impl Stream {
     /// Bound every blocking read and write by `slice` (so that waits can check the
     /// peer), and switch off Nagle's algorithm on TCP.
+    ///
+    /// Where a timed-out read or write may lose bytes (Windows: see
+    /// [`TIMED_SOCKET_IO_IS_EXACT`](polyshm_sys::TIMED_SOCKET_IO_IS_EXACT)), the TCP
+    /// socket is non-blocking instead and waits go through
+    /// [`wait_socket`](polyshm_sys::wait_socket), one slice at a time.
     pub fn configure(&self, slice: Duration) -> io::Result<()> {
         match self {
+            Stream::Tcp(s) if !polyshm_sys::TIMED_SOCKET_IO_IS_EXACT => {
+                s.set_nodelay(true)?;
+                s.set_nonblocking(true)
+            }
             Stream::Tcp(s) => {
                 s.set_nodelay(true)?;
                 s.set_nonblocking(false)?;
@@ -76,6 +85,19 @@ fn slow(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
+impl Stream {
+    /// After a read or write found the socket not ready: on a non-blocking socket wait
+    /// up to `slice` for it (a timed blocking call has already waited its slice).
+    fn wait_ready(&self, writable: bool, slice: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) if !polyshm_sys::TIMED_SOCKET_IO_IS_EXACT => {
+                polyshm_sys::wait_socket(s, writable, slice).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
 pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result<(), LinkError> {
     let mut filled = 0;
@@ -84,7 +106,10 @@ pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result
             Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
             Ok(n) => filled += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => watch.check()?,
+            Err(e) if slow(&e) => {
+                watch.check()?;
+                s.wait_ready(false, watch.next_slice())?;
+            }
             Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
             Err(e) => return Err(e.into()),
         }
@@ -100,7 +125,10 @@ pub fn write_watched(s: &mut Stream, buf: &[u8], watch: &Watch<'_>) -> Result<()
             Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
             Ok(n) => done += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => watch.check()?,
+            Err(e) if slow(&e) => {
+                watch.check()?;
+                s.wait_ready(true, watch.next_slice())?;
+            }
             Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
             Err(e) => return Err(e.into()),
         }
@@ -118,6 +146,8 @@ const COALESCE: usize = 64 * 1024;
 pub struct SocketLink {
     stream: Stream,
     buf: Vec<u64>,
+    /// Length of the last payload received into `buf`.
+    last: usize,
     scratch: Vec<u8>,
 }
 
@@ -127,8 +157,26 @@ impl SocketLink {
         SocketLink {
             stream,
             buf: Vec::new(),
+            last: 0,
             scratch: Vec::with_capacity(COALESCE + HEAD_LEN + 256),
         }
+    }
+
+    /// The last payload received (a task may have changed it in place).
+    pub fn last_payload(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.buf)[..self.last]
+    }
+
+    /// Check that `len` bytes of the last payload exist.
+    pub fn check_in_place(&self, len: usize) -> Result<usize, LinkError> {
+        if len > self.last {
+            return Err(ProtocolError(format!(
+                "an in-place reply of {len} bytes from a request of {}",
+                self.last
+            ))
+            .into());
+        }
+        Ok(len)
     }
 
     /// The stream, for the handshake.
@@ -183,7 +231,7 @@ impl Link for SocketLink {
     fn recv(
         &mut self,
         watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &[u8]),
+        on: &mut dyn FnMut(&Head, &mut [u8]),
     ) -> Result<(), LinkError> {
         let (head, len) = self.recv_head(watch)?;
         let len = usize::try_from(len)
@@ -201,8 +249,21 @@ impl Link for SocketLink {
         }
         let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len];
         read_watched(&mut self.stream, bytes, watch)?;
+        self.last = len;
         on(&head, bytes);
         Ok(())
+    }
+
+    fn send_in_place(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        let len = self.check_in_place(len)?;
+        self.send_head(head, len as u64, watch)?;
+        let bytes = &bytemuck::cast_slice::<u64, u8>(&self.buf)[..len];
+        write_watched(&mut self.stream, bytes, watch)
     }
 }
 
