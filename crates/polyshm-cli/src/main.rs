@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod do_cmd;
+mod fractal;
 mod profile;
 mod shm;
 mod tasks;
@@ -25,6 +26,8 @@ enum Command {
     Shm(shm::ShmCommand),
     /// Run a block in drones over zipped lists: `polyshm do '|a, b| a + b' --with 1,2 --with 3,4`.
     Do(do_cmd::DoArgs),
+    /// The study's Fractal Explorer: a Mandelbrot image computed in tiles over drones.
+    Fractal(fractal::FractalArgs),
     /// Measure the study's tables 1-10 again and write a report beside its figures.
     Profile(profile::ProfileArgs),
 }
@@ -38,6 +41,7 @@ fn main() {
     let result = match cli.command {
         Command::Shm(cmd) => shm::run(cmd),
         Command::Do(args) => do_cmd::run(args),
+        Command::Fractal(args) => fractal::run(args),
         Command::Profile(args) => profile::run(args),
     };
     if let Err(e) = result {

@@ -7,5 +7,5 @@ use polyshm::team::Tasks;
 
 /// The registry shared by the `polyshm` master and its drones.
 pub fn tasks() -> Tasks {
-    Tasks::new()
+    Tasks::new().pod_task(crate::fractal::tile::TASK, crate::fractal::tile::run_task)
 }

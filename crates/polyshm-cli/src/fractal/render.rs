@@ -1,0 +1,139 @@
+//! Computing an image: in this process alone, or tile by tile over a drone team.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use polyshm::team::{Team, Transport};
+
+use super::tile::{self, TileRequest};
+use super::view::View;
+
+/// A computed image and what it took.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// Counts, row-major, `W·H`.
+    pub counts: Vec<u32>,
+    /// Tile side used.
+    pub tile: u32,
+    /// Number of result arrays (one per tile).
+    pub result_arrays: usize,
+    /// Total integers in the result arrays.
+    pub total_size: usize,
+    /// Time to compute and assemble the image.
+    pub elapsed: Duration,
+}
+
+/// Who computes: this process alone, or a team of drones.
+pub enum Runner {
+    /// The study's "single image": this process computes every tile in turn.
+    Local,
+    /// A drone team: each free drone takes the next tile.
+    Drones {
+        /// The team.
+        team: Team,
+        /// How long starting it took.
+        spawn: Duration,
+    },
+}
+
+impl Runner {
+    /// Start a runner: `drones` = 0 computes in this process; otherwise a team of that
+    /// many drones over `transport` (default: socket), which retries a tile whose drone
+    /// died on another drone.
+    pub fn start(drones: usize, transport: Option<&str>) -> Result<Runner> {
+        if drones == 0 {
+            return Ok(Runner::Local);
+        }
+        let name = transport.unwrap_or("socket");
+        let transport: Transport = name
+            .parse()
+            .with_context(|| format!("--transport {name}"))?;
+        let started = Instant::now();
+        let team = Team::builder(crate::tasks::tasks())
+            .drones(drones)
+            .transport(transport)
+            .retry_dead(true)
+            .spawn()
+            .with_context(|| format!("cannot start {drones} drones over {transport}"))?;
+        Ok(Runner::Drones {
+            team,
+            spawn: started.elapsed(),
+        })
+    }
+
+    /// `one-process`, or the transport's name.
+    pub fn setup(&self) -> String {
+        match self {
+            Runner::Local => "one-process".to_string(),
+            Runner::Drones { team, .. } => team.transport().to_string(),
+        }
+    }
+
+    /// Number of drones (0: one process).
+    pub fn drones(&self) -> usize {
+        match self {
+            Runner::Local => 0,
+            Runner::Drones { team, .. } => team.drones(),
+        }
+    }
+
+    /// Time it took to start the drones.
+    pub fn spawn_time(&self) -> Duration {
+        match self {
+            Runner::Local => Duration::ZERO,
+            Runner::Drones { spawn, .. } => *spawn,
+        }
+    }
+
+    /// Compute `view` in tiles of `side`×`side`.
+    pub fn render(&self, view: &View, side: u32) -> Result<Rendered> {
+        let tiles = tile::tiles(view.width, view.height, side);
+        let start = Instant::now();
+        let mut counts = vec![0u32; view.pixels()];
+        let mut total_size = 0;
+        match self {
+            Runner::Local => {
+                for t in &tiles {
+                    let result = TileRequest {
+                        view: *view,
+                        tile: *t,
+                    }
+                    .compute();
+                    total_size += result.len();
+                    tile::place(&mut counts, view.width, t, &result)?;
+                }
+            }
+            Runner::Drones { team, .. } => {
+                let requests: Vec<Vec<u64>> = tiles
+                    .iter()
+                    .map(|t| {
+                        TileRequest {
+                            view: *view,
+                            tile: *t,
+                        }
+                        .to_words()
+                    })
+                    .collect();
+                let results: Vec<Vec<u32>> = team
+                    .map_pod(tile::TASK, requests)
+                    .with_context(|| format!("tiles over {} drones", team.drones()))?;
+                for (t, result) in tiles.iter().zip(&results) {
+                    total_size += result.len();
+                    tile::place(&mut counts, view.width, t, result)?;
+                }
+            }
+        }
+        Ok(Rendered {
+            counts,
+            tile: side,
+            result_arrays: tiles.len(),
+            total_size,
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
+/// The names of every transport, in the team's order.
+pub fn transports() -> Vec<String> {
+    Transport::ALL.iter().map(ToString::to_string).collect()
+}
