@@ -94,10 +94,10 @@ pub const COLUMNS: &[&str] = &[
 pub fn table_of(rows: &[Row], markdown: bool) -> Table {
     let mut t = Table::new();
     if markdown {
-        t.load_preset(presets::ASCII_MARKDOWN);
+        t.load_style(presets::ASCII_MARKDOWN);
         t.set_content_arrangement(ContentArrangement::Disabled);
     } else {
-        t.load_preset(presets::UTF8_FULL_CONDENSED);
+        t.load_style(presets::UTF8_FULL_CONDENSED);
         t.set_content_arrangement(ContentArrangement::Dynamic);
     }
     t.set_header(COLUMNS.iter().copied());
