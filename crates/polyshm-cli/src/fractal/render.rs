@@ -135,5 +135,8 @@ impl Runner {
 
 /// The names of every transport, in the team's order.
 pub fn transports() -> Vec<String> {
-    Transport::ALL.iter().map(ToString::to_string).collect()
+    Transport::available()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }

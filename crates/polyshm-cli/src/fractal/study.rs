@@ -1,11 +1,9 @@
-//! The study's own figures for the Fractal Explorer, read from the project's copy of
-//! `study_figures.csv` (never retyped): table 11 (image size, time, result arrays,
+//! The study's own figures for the Fractal Explorer, read from the profile crate's
+//! transcription of `study_figures.csv` (never retyped): table 11 (image size, time, result arrays,
 //! average and total size) and the Mandelbrot speedup of section 1.3.
 
 use anyhow::{bail, Context, Result};
-
-/// The project's copy of the study's figures (µs; see its header line).
-const FIGURES: &str = include_str!("../../data/study_figures.csv");
+use polyshm_profile::study::{self, Figure};
 
 /// One row of the study's table 11.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -35,38 +33,21 @@ pub struct SpeedupRow {
     pub seconds: f64,
 }
 
-/// The CSV's data rows, split on commas outside quotes.
-fn rows() -> impl Iterator<Item = Vec<String>> {
-    FIGURES
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(split_csv)
-}
-
-fn split_csv(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    for ch in line.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(String::new()),
-            _ => fields.last_mut().expect("never empty").push(ch),
-        }
-    }
-    fields
+/// The study's figures of one table, from the profile crate's transcription.
+fn rows(table: &'static str) -> impl Iterator<Item = &'static Figure> {
+    study::figures().iter().filter(move |f| f.table == table)
 }
 
 /// Table 11 of the study, smallest image first.
 pub fn table11() -> Result<Vec<Table11Row>> {
     let mut out = Vec::new();
-    for f in rows().filter(|f| f.first().map(String::as_str) == Some("11")) {
-        // table,scenario,variant,size,unit,study_us,study_factor,note
-        let (w, h) = parse_size(&f[2]).context("table 11 variant")?;
-        let total: u64 = f[3].parse().context("table 11 total size")?;
-        let us: f64 = f[5].parse().context("table 11 time")?;
+    for f in rows("11") {
+        let (w, h) = parse_size(&f.variant).context("table 11 variant")?;
+        let total = f.size.context("table 11 total size")?;
+        let us = f.study_us;
         // the count of arrays is only in the note: "…; 16 result arrays; …"
-        let arrays = f[7]
+        let arrays = f
+            .note
             .split(';')
             .find_map(|part| {
                 part.trim()
@@ -74,7 +55,7 @@ pub fn table11() -> Result<Vec<Table11Row>> {
                     .parse::<u64>()
                     .ok()
             })
-            .with_context(|| format!("table 11 note without result arrays: {}", f[7]))?;
+            .with_context(|| format!("table 11 note without result arrays: {}", f.note))?;
         out.push(Table11Row {
             width: w,
             height: h,
@@ -93,8 +74,8 @@ pub fn table11() -> Result<Vec<Table11Row>> {
 /// The study's speedup rows: single image, 1 drone, 8 drones.
 pub fn speedup() -> Result<Vec<SpeedupRow>> {
     let mut out = Vec::new();
-    for f in rows().filter(|f| f.first().map(String::as_str) == Some("speedup")) {
-        let setup = f[2].clone();
+    for f in rows("speedup") {
+        let setup = f.variant.clone();
         let drones = if setup == "single_image" {
             0
         } else {
@@ -104,7 +85,7 @@ pub fn speedup() -> Result<Vec<SpeedupRow>> {
                 .and_then(|n| n.parse().ok())
                 .with_context(|| format!("speedup setup {setup} does not start with a count"))?
         };
-        let us: f64 = f[5].parse().context("speedup time")?;
+        let us = f.study_us;
         out.push(SpeedupRow {
             setup,
             drones,

@@ -68,7 +68,7 @@ fn available(ctx: &mut Context<'_>, list: &[Transport]) -> Vec<Transport> {
     list.iter()
         .copied()
         .filter(|t| {
-            if *t == Transport::Unix && !polyshm::sys::HAS_UNIX_SOCKETS {
+            if !t.is_available() {
                 ctx.notes.push(format!(
                     "transport `unix` skipped: this platform ({}) has no Unix sockets",
                     polyshm::sys::PLATFORM
@@ -83,9 +83,7 @@ fn available(ctx: &mut Context<'_>, list: &[Transport]) -> Vec<Transport> {
 
 /// How many of `list` this platform has.
 fn count_available(list: &[Transport]) -> usize {
-    list.iter()
-        .filter(|t| **t != Transport::Unix || polyshm::sys::HAS_UNIX_SOCKETS)
-        .count()
+    list.iter().filter(|t| t.is_available()).count()
 }
 
 /// The row's transport id (the team's own `Display`).

@@ -23,7 +23,7 @@ fn main() {
     let mut trials: Vec<Trial> = Vec::new();
     for t in Transport::ALL {
         // Rust's standard library has no Unix sockets on Windows: list those as ignored.
-        let absent = t == Transport::Unix && !polyshm::sys::HAS_UNIX_SOCKETS;
+        let absent = !t.is_available();
         trials.extend(
             conformance::trials(t)
                 .into_iter()

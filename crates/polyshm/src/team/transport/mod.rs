@@ -51,6 +51,19 @@ impl Transport {
         Transport::Shm,
     ];
 
+    /// Whether this platform has the transport (`unix` needs Unix sockets).
+    pub fn is_available(&self) -> bool {
+        *self != Transport::Unix || polyshm_sys::HAS_UNIX_SOCKETS
+    }
+
+    /// The transports of [`ALL`](Self::ALL) this platform has.
+    pub fn available() -> Vec<Transport> {
+        Transport::ALL
+            .into_iter()
+            .filter(Transport::is_available)
+            .collect()
+    }
+
     /// The transport's id, as parsed by `FromStr`.
     pub fn id(&self) -> &'static str {
         match self {
