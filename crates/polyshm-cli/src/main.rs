@@ -45,7 +45,12 @@ fn main() {
         Command::Profile(args) => profile::run(args),
     };
     if let Err(e) = result {
-        eprintln!("polyshm: {e:#}");
+        // One line, even when a cause (a script engine's, say) spans several.
+        let reason = format!("{e:#}");
+        eprintln!(
+            "polyshm: {}",
+            reason.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
         std::process::exit(1);
     }
 }

@@ -132,6 +132,8 @@ fn a_block_that_fails_exits_non_zero_and_leaves_nothing() {
             err.contains("row 1") && err.contains("Division by zero"),
             "{err}"
         );
+        // Regression: rhai's message spans two lines; the reason must stay one line.
+        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
         assert!(segments_of(pid).is_empty(), "{t} left segments");
     }
 }
