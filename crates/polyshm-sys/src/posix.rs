@@ -184,3 +184,22 @@ pub fn wait_socket(
         Err(e) => Err(e.into()),
     }
 }
+
+/// This process's identity, its start time computed by `start_of` once, and again only
+/// if the pid changes (as after a `fork`).
+pub(crate) fn current_process_cached(start_of: impl FnOnce(u32) -> u64) -> crate::ProcessId {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    static CACHED_PID: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
+    if CACHED_PID.load(Ordering::Acquire) == pid {
+        return crate::ProcessId {
+            pid,
+            start_time: CACHE.load(Ordering::Relaxed),
+        };
+    }
+    let start_time = start_of(pid);
+    CACHE.store(start_time, Ordering::Relaxed);
+    CACHED_PID.store(pid, Ordering::Release);
+    crate::ProcessId { pid, start_time }
+}

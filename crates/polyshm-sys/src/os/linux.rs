@@ -116,20 +116,7 @@ fn stat_of(pid: u32) -> Option<(u64, char)> {
 /// This process: its pid and its start time from `/proc/self/stat` (read once, and
 /// again only if the pid changes, as after a `fork`).
 pub fn current_process() -> ProcessId {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CACHE: AtomicU64 = AtomicU64::new(0);
-    static CACHED_PID: AtomicU32 = AtomicU32::new(0);
-    let pid = std::process::id();
-    if CACHED_PID.load(Ordering::Acquire) == pid {
-        return ProcessId {
-            pid,
-            start_time: CACHE.load(Ordering::Relaxed),
-        };
-    }
-    let start_time = stat_of(pid).map_or(0, |s| s.0);
-    CACHE.store(start_time, Ordering::Relaxed);
-    CACHED_PID.store(pid, Ordering::Release);
-    ProcessId { pid, start_time }
+    crate::posix::current_process_cached(|pid| stat_of(pid).map_or(0, |s| s.0))
 }
 
 /// Whether `id` names a live process. A pid reused by a newer process (different

@@ -192,20 +192,7 @@ fn bsd_info(pid: u32) -> Result<(u64, bool), i32> {
 /// This process: its pid and start time (`proc_pidinfo`, µs since 1970), read once and
 /// again only if the pid changes (after a `fork`).
 pub fn current_process() -> ProcessId {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CACHE: AtomicU64 = AtomicU64::new(0);
-    static CACHED_PID: AtomicU32 = AtomicU32::new(0);
-    let pid = std::process::id();
-    if CACHED_PID.load(Ordering::Acquire) == pid {
-        return ProcessId {
-            pid,
-            start_time: CACHE.load(Ordering::Relaxed),
-        };
-    }
-    let start_time = bsd_info(pid).map_or(0, |i| i.0);
-    CACHE.store(start_time, Ordering::Relaxed);
-    CACHED_PID.store(pid, Ordering::Release);
-    ProcessId { pid, start_time }
+    crate::posix::current_process_cached(|pid| bsd_info(pid).map_or(0, |i| i.0))
 }
 
 /// Whether `id` names a live process. A pid reused by a newer process (different
