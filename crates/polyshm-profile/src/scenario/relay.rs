@@ -17,9 +17,13 @@ pub struct Relay;
 
 const ID: &str = "relay";
 
-pub(crate) fn relay_err(what: &'static str) -> impl Fn(RelayError) -> ProfileError {
+/// Map a relay error of `scenario` (tables 1 and 2 alike) to a profile error.
+pub(crate) fn relay_err(
+    scenario: &'static str,
+    what: &'static str,
+) -> impl Fn(RelayError) -> ProfileError {
     move |e| ProfileError::Helper {
-        scenario: ID,
+        scenario,
         detail: format!("{what}: {e}"),
     }
 }
@@ -55,7 +59,7 @@ impl Scenario for Relay {
                 .min_samples
                 .max(if ctx.config.quick { 30 } else { 200 });
         let relay = ShmRelay::create(&unique_name("prof-relay"), RelayOptions::default())
-            .map_err(relay_err("open the relay"))?;
+            .map_err(relay_err(ID, "open the relay"))?;
         let helper = Helper::spawn(
             ID,
             &program,
@@ -64,7 +68,7 @@ impl Scenario for Relay {
             &[(relay::RELAY_ENV, relay.name())],
         )?;
         probe::accept_many(&relay, connects, TIMEOUT)
-            .map_err(relay_err("accept the helper's connects"))?;
+            .map_err(relay_err(ID, "accept the helper's connects"))?;
         let printed = helper.finish()?;
         let mut times = parse_times(&printed).map_err(|detail| ProfileError::Helper {
             scenario: ID,
@@ -95,11 +99,11 @@ impl Scenario for Relay {
         )?;
         let link = relay
             .accept(Some(TIMEOUT))
-            .map_err(relay_err("accept the helper"))?;
+            .map_err(relay_err(ID, "accept the helper"))?;
         let samples = measure_timed(&budget, 100, |n| {
             probe::echo_roundtrips(&link, &[], n, TIMEOUT)
         })
-        .map_err(relay_err("mutex roundtrip"))?;
+        .map_err(relay_err(ID, "mutex roundtrip"))?;
         rows.push(ctx.record(
             TableRef::Study(1),
             "mutex_roundtrip",
@@ -110,9 +114,9 @@ impl Scenario for Relay {
         let samples = measure_timed(&budget, 100, |n| {
             probe::signal_roundtrips(&link, n, TIMEOUT)
         })
-        .map_err(relay_err("signal roundtrip"))?;
+        .map_err(relay_err(ID, "signal roundtrip"))?;
         rows.push(ctx.record(TableRef::Ref, "signal_roundtrip", "relay", None, &samples));
-        probe::finish(&link, TIMEOUT).map_err(relay_err("stop the helper"))?;
+        probe::finish(&link, TIMEOUT).map_err(relay_err(ID, "stop the helper"))?;
         helper.finish()?;
         Ok(rows)
     }

@@ -7,19 +7,12 @@ use crate::config::Config;
 use crate::error::ProfileError;
 use crate::row::{Row, TableRef};
 use crate::stats::measure_timed;
-use polyshm::relay::{self, probe, RelayError, UdpRelay};
+use polyshm::relay::{self, probe, UdpRelay};
 
 /// The study's second relay class, over UDP.
 pub struct Udp;
 
 const ID: &str = "udp_roundtrip";
-
-fn udp_err(what: &'static str) -> impl Fn(RelayError) -> ProfileError {
-    move |e| ProfileError::Helper {
-        scenario: ID,
-        detail: format!("{what}: {e}"),
-    }
-}
 
 impl Scenario for Udp {
     fn id(&self) -> &'static str {
@@ -44,7 +37,7 @@ impl Scenario for Udp {
         let program = ctx.program()?;
         let (_, drone_cpu) = ctx.cpus();
         let budget = ctx.budget.roundtrip();
-        let relay = UdpRelay::bind().map_err(udp_err("bind the UDP relay"))?;
+        let relay = UdpRelay::bind().map_err(super::relay::relay_err(ID, "bind the UDP relay"))?;
         let helper = Helper::spawn(
             ID,
             &program,
@@ -54,13 +47,13 @@ impl Scenario for Udp {
         )?;
         let link = relay
             .accept(Some(TIMEOUT))
-            .map_err(udp_err("accept the helper"))?;
+            .map_err(super::relay::relay_err(ID, "accept the helper"))?;
         let samples = measure_timed(&budget, 100, |n| {
             probe::echo_roundtrips(&link, &[], n, TIMEOUT)
         })
-        .map_err(udp_err("message/reply roundtrip"))?;
+        .map_err(super::relay::relay_err(ID, "message/reply roundtrip"))?;
         let row = ctx.record(TableRef::Study(2), "udp_roundtrip", "udp", None, &samples);
-        probe::finish(&link, TIMEOUT).map_err(udp_err("stop the helper"))?;
+        probe::finish(&link, TIMEOUT).map_err(super::relay::relay_err(ID, "stop the helper"))?;
         helper.finish()?;
         Ok(vec![row])
     }
