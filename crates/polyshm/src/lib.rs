@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+pub mod fault;
 pub mod relay;
 pub mod shm;
 pub mod sync;
