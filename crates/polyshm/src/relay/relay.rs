@@ -1,6 +1,6 @@
 //! [`Relay`]: the master's rendezvous segment, and [`Link`], one connected slot.
 //!
-//! # Layout (relay layout version 1), inside the data region of the relay's segment
+//! # Layout (relay layout version 2), inside the data region of the relay's segment
 //!
 //! All offsets are from the start of the data region (see [`shm::header`](crate::shm::header)
 //! for where that is); integers in machine byte order.
@@ -8,7 +8,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | relay magic `b"PSRELAY\0"`, written last by the master |
-//! | 8 | 4 | relay layout version, `1` |
+//! | 8 | 4 | relay layout version, `2` |
 //! | 12 | 4 | `slots`: number of client slots |
 //! | 16 | 4 | `capacity`: bytes of each message area (a multiple of 64) |
 //! | 20 | 4 | `closed`: 1 once the master closed the relay |
@@ -20,9 +20,9 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 4 | state: 0 free, 1 claimed, 2 requested, 3 connected; bit 8 = master closed its end, bit 9 = client closed its end |
-//! | 4 | 4 | client pid |
+//! | 0 | 8 | the slot word: phase in bits 0–7 (0 free, 1 claimed, 2 requested, 3 connected), bit 8 = master closed its end, bit 9 = client closed its end, the slot's generation in bits 16–31, the client's pid in bits 32–63 |
 //! | 8 | 8 | client start time |
+//! | 16 | 4 | the generation (low 16 bits) the start time was written for |
 //! | 64 | 64 | `to_client` semaphore |
 //! | 128 | 64 | `to_master` semaphore |
 //! | 192 | 64 + capacity | to-client message area: the message length (u32), 4 bytes unused, then the message bytes from offset 8 |
@@ -33,12 +33,21 @@
 //!
 //! # Handshake
 //!
-//! The client claims a free slot (state 0 → 1), writes its pid and start time, sets
-//! state 2 and signals the accept semaphore; the master's [`Relay::accept`] finds the
-//! slot, sets state 3 and signals `to_client`; the client's wait on `to_client` ends
+//! Every change of a slot is one compare-and-swap of its slot word. The client claims
+//! a free slot by swapping in phase 1, the next generation and its own pid at once: the
+//! claim is never visible without the claimant's identity. It then writes its start
+//! time (tagged with the generation; until then a reader checks the pid alone), sets
+//! phase 2 and signals the accept semaphore; the master's [`Relay::accept`] finds the
+//! slot, sets phase 3 and signals `to_client`; the client's wait on `to_client` ends
 //! the handshake. Connect time is measured by the client from before it opens the
 //! segment until that signal arrives ([`Link::connect_time`]). Each side closing its
 //! end sets its bit; the second to close frees the slot.
+//!
+//! A client that dies leaves its slot to be reclaimed: in phase 1 or 2, or after the
+//! master closed its end, by the master's next [`Relay::accept`] or by a client that
+//! finds no free slot; while the master's end is open, by the master's [`Link`] when
+//! it drops. A link changes its slot only while the slot word still carries the
+//! link's generation, so a stale link never touches the slot's next occupant.
 
 use super::{RelayError, RelayLink};
 use crate::shm::{RemoteSemaphore, SharedMemory, ShmError};
@@ -51,7 +60,7 @@ use std::time::{Duration, Instant};
 /// The relay magic, at the start of the data region.
 const RELAY_MAGIC: u64 = u64::from_ne_bytes(*b"PSRELAY\0");
 /// Relay layout version this build writes and reads.
-const RELAY_VERSION: u32 = 1;
+const RELAY_VERSION: u32 = 2;
 const ACCEPT_SEM: usize = 64;
 const SLOTS_AT: usize = 128;
 const TO_CLIENT_SEM: usize = 64;
@@ -64,13 +73,30 @@ const MAX_SLOTS: u32 = 4096;
 /// Largest message capacity a client accepts (a sanity bound on untrusted input).
 const MAX_CAPACITY: u32 = 64 << 20;
 
-const FREE: u32 = 0;
-const CLAIMED: u32 = 1;
-const REQUESTED: u32 = 2;
-const CONNECTED: u32 = 3;
-const MASTER_GONE: u32 = 1 << 8;
-const CLIENT_GONE: u32 = 1 << 9;
-const PHASE: u32 = 0xff;
+const FREE: u64 = 0;
+const CLAIMED: u64 = 1;
+const REQUESTED: u64 = 2;
+const CONNECTED: u64 = 3;
+const MASTER_GONE: u64 = 1 << 8;
+const CLIENT_GONE: u64 = 1 << 9;
+const PHASE: u64 = 0xff;
+const GEN_SHIFT: u32 = 16;
+const PID_SHIFT: u32 = 32;
+
+/// The generation in a slot word.
+fn gen_of(w: u64) -> u16 {
+    (w >> GEN_SHIFT) as u16
+}
+
+/// The client pid in a slot word.
+fn pid_of(w: u64) -> u32 {
+    (w >> PID_SHIFT) as u32
+}
+
+/// A slot word.
+fn slot_word(phase: u64, gen: u16, pid: u32) -> u64 {
+    phase | (u64::from(gen) << GEN_SHIFT) | (u64::from(pid) << PID_SHIFT)
+}
 
 /// The relay's first 64 bytes.
 #[repr(C, align(64))]
@@ -88,10 +114,70 @@ const _: () = assert!(std::mem::size_of::<RelayHeader>() == 64);
 /// The first 64 bytes of a slot.
 #[repr(C, align(64))]
 struct SlotControl {
-    state: AtomicU32,
-    client_pid: AtomicU32,
+    /// Phase, close bits, generation and client pid (see the module docs).
+    state: AtomicU64,
     client_start: AtomicU64,
-    _pad: [u64; 6],
+    /// Generation `client_start` belongs to (low 16 bits used).
+    start_gen: AtomicU32,
+    _pad0: u32,
+    _pad: [u64; 5],
+}
+
+impl SlotControl {
+    /// Who holds the slot whose word is `w`: the pid from the word, the start time if
+    /// it was written for this generation (else 0: the pid alone is checked).
+    fn occupant(&self, w: u64) -> ProcessId {
+        let tagged = self.start_gen.load(Ordering::Acquire) == u32::from(gen_of(w));
+        ProcessId {
+            pid: pid_of(w),
+            start_time: if tagged {
+                self.client_start.load(Ordering::Acquire)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Whether the slot whose word is `w` belongs to a client that died where nobody
+    /// else will free it: claimed or requested, or connected after the master closed
+    /// its end. (A slot the master's end still holds is freed when that link drops.)
+    fn abandoned(&self, w: u64) -> bool {
+        let phase = w & PHASE;
+        if phase == FREE {
+            return false;
+        }
+        let left_to_us = phase != CONNECTED || w & MASTER_GONE != 0;
+        left_to_us && (pid_of(w) == 0 || !is_alive(self.occupant(w)))
+    }
+
+    /// Free the slot if its client died and nobody else will (see `abandoned`);
+    /// answers whether it did.
+    fn reclaim(&self) -> bool {
+        let w = self.state.load(Ordering::Acquire);
+        self.abandoned(w)
+            && self
+                .state
+                .compare_exchange(
+                    w,
+                    slot_word(FREE, gen_of(w), 0),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Try to claim the slot for `me`: answers the claimed word.
+    fn claim(&self, me: ProcessId) -> Option<u64> {
+        let w = self.state.load(Ordering::Acquire);
+        if w & !(0xffff << GEN_SHIFT) != FREE {
+            return None;
+        }
+        let mine = slot_word(CLAIMED, gen_of(w).wrapping_add(1), me.pid);
+        self.state
+            .compare_exchange(w, mine, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()?;
+        Some(mine)
+    }
 }
 const _: () = assert!(std::mem::size_of::<SlotControl>() == 64);
 
@@ -169,6 +255,8 @@ pub struct Link {
     role: Role,
     slot: u32,
     slot_at: usize,
+    /// Generation of the slot word this link was made for.
+    gen: u16,
     capacity: usize,
     peer: ProcessId,
     to_client: RemoteSemaphore,
@@ -267,62 +355,63 @@ impl Relay {
         }
     }
 
-    /// Scan the slots for a connect request; accept the first found.
+    /// Scan the slots for a connect request; accept the first found. Slots of dead
+    /// clients are freed on the way.
     fn take_request(&self) -> Result<Option<Link>, RelayError> {
         for i in 0..self.geometry.slots {
             let slot_at = self.geometry.slot_at(i);
             let c = control_of(&self.shm, slot_at);
-            let state = c.state.load(Ordering::Acquire);
-            match state {
-                REQUESTED => {
-                    if c.state
-                        .compare_exchange(REQUESTED, CONNECTED, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
-                    {
-                        continue; // the client gave up meanwhile
-                    }
-                    let peer = ProcessId {
-                        pid: c.client_pid.load(Ordering::Acquire),
-                        start_time: c.client_start.load(Ordering::Acquire),
-                    };
-                    let link = Link::new(
-                        self.shm.clone(),
-                        Role::Master,
-                        i,
-                        slot_at,
-                        self.geometry.capacity,
-                        peer,
-                    )?;
-                    header_of(&self.shm)
-                        .accepted
-                        .fetch_add(1, Ordering::Relaxed);
-                    // The handshake's answer.
-                    link.to_client
-                        .signal()
-                        .map_err(|source| RelayError::Semaphore {
-                            name: self.name().into(),
-                            source,
-                        })?;
-                    return Ok(Some(link));
-                }
-                CLAIMED => {
-                    // A client that died between claiming and requesting: free the slot.
-                    let pid = c.client_pid.load(Ordering::Acquire);
-                    let peer = ProcessId {
-                        pid,
-                        start_time: c.client_start.load(Ordering::Acquire),
-                    };
-                    if pid != 0 && !is_alive(peer) {
-                        let _ = c.state.compare_exchange(
-                            CLAIMED,
-                            FREE,
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        );
-                    }
-                }
-                _ => {}
+            let w = c.state.load(Ordering::Acquire);
+            if w & PHASE != REQUESTED {
+                c.reclaim();
+                continue;
             }
+            if c.abandoned(w) {
+                // Requested, then died: never hand out a link to a dead client.
+                c.reclaim();
+                continue;
+            }
+            let peer = c.occupant(w);
+            let connected = (w & !PHASE) | CONNECTED;
+            if c.state
+                .compare_exchange(w, connected, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue; // the client gave up meanwhile
+            }
+            let link = match Link::new(
+                self.shm.clone(),
+                Role::Master,
+                i,
+                slot_at,
+                gen_of(w),
+                self.geometry.capacity,
+                peer,
+            ) {
+                Ok(link) => link,
+                Err(e) => {
+                    // Tell the waiting client, which then frees the slot.
+                    let _ = c.state.compare_exchange(
+                        connected,
+                        connected | MASTER_GONE,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                    return Err(e);
+                }
+            };
+            header_of(&self.shm)
+                .accepted
+                .fetch_add(1, Ordering::Relaxed);
+            // The handshake's answer. On failure `link` drops and closes the
+            // master's end: the client sees PeerClosed.
+            link.to_client
+                .signal()
+                .map_err(|source| RelayError::Semaphore {
+                    name: self.name().into(),
+                    source,
+                })?;
+            return Ok(Some(link));
         }
         Ok(None)
     }
@@ -346,32 +435,46 @@ impl Relay {
             });
         }
         let me = current_process();
-        let (slot, slot_at) = (0..geometry.slots)
-            .map(|i| (i, geometry.slot_at(i)))
-            .find(|&(_, at)| {
-                control_of(&shm, at)
-                    .state
-                    .compare_exchange(FREE, CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
+        let claim_one = || {
+            (0..geometry.slots).find_map(|i| {
+                let at = geometry.slot_at(i);
+                control_of(&shm, at).claim(me).map(|w| (i, at, w))
             })
-            .ok_or_else(|| RelayError::Full {
-                name: name.into(),
-                slots: geometry.slots,
-            })?;
+        };
+        let claimed = claim_one().or_else(|| {
+            // None free: take back the slots of dead clients, then try once more.
+            let freed = (0..geometry.slots)
+                .filter(|&i| control_of(&shm, geometry.slot_at(i)).reclaim())
+                .count();
+            (freed > 0).then(claim_one).flatten()
+        });
+        let (slot, slot_at, word) = claimed.ok_or_else(|| RelayError::Full {
+            name: name.into(),
+            slots: geometry.slots,
+        })?;
+        crate::fault_point!("relay.client.claimed");
         let c = control_of(&shm, slot_at);
-        c.client_pid.store(me.pid, Ordering::Release);
-        c.client_start.store(me.start_time, Ordering::Release);
+        let gen = gen_of(word);
+        c.client_start.store(me.start_time, Ordering::Relaxed);
+        c.start_gen.store(u32::from(gen), Ordering::Release);
         let mut link = match Link::new(
             shm.clone(),
             Role::Client,
             slot,
             slot_at,
+            gen,
             geometry.capacity,
             master,
         ) {
             Ok(link) => link,
             Err(e) => {
-                c.state.store(FREE, Ordering::Release);
+                // A failed setup gives the slot back (if it is still this claim).
+                let _ = c.state.compare_exchange(
+                    word,
+                    slot_word(FREE, gen, 0),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
                 return Err(e);
             }
         };
@@ -380,18 +483,31 @@ impl Relay {
         while link.to_master.try_wait() {}
         link.area(true).0.store(0, Ordering::Relaxed);
         link.area(false).0.store(0, Ordering::Relaxed);
-        c.state.store(REQUESTED, Ordering::Release);
+        let requested = (word & !PHASE) | REQUESTED;
+        if c.state
+            .compare_exchange(word, requested, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            // Only a client judged dead loses its claim; `link` drops harmlessly
+            // (its generation no longer matches).
+            return Err(RelayError::Corrupt {
+                name: name.into(),
+                what: format!("slot {slot} was taken from this live client while it connected"),
+            });
+        }
         let accept = RemoteSemaphore::in_segment(&shm, ACCEPT_SEM)?;
         accept.signal().map_err(|source| RelayError::Semaphore {
             name: name.into(),
             source,
         })?;
+        crate::fault_point!("relay.client.requested");
         // On failure, `link` drops and gives the slot back (see `Link::drop`).
         link.wait_for_peer(
             Some(deadline.saturating_duration_since(Instant::now())),
             "the master to accept",
         )?;
         link.connect_time = Some(started.elapsed());
+        crate::fault_point!("relay.client.connected");
         Ok(link)
     }
 
@@ -464,6 +580,7 @@ impl Link {
         role: Role,
         slot: u32,
         slot_at: usize,
+        gen: u16,
         capacity: usize,
         peer: ProcessId,
     ) -> Result<Link, RelayError> {
@@ -475,6 +592,7 @@ impl Link {
             role,
             slot,
             slot_at,
+            gen,
             capacity,
             peer,
             to_client,
@@ -558,6 +676,9 @@ impl Link {
     /// accepted, the master closed its relay).
     fn peer_closed(&self) -> bool {
         let state = self.control().state.load(Ordering::Acquire);
+        if gen_of(state) != self.gen || state & PHASE == FREE {
+            return true; // the slot is no longer this link's
+        }
         let bit = match self.role {
             Role::Master => CLIENT_GONE,
             Role::Client => MASTER_GONE,
@@ -603,6 +724,9 @@ impl Link {
             if self.peer_closed() {
                 if sem.try_wait() {
                     return Ok(());
+                }
+                if self.role == Role::Client {
+                    crate::fault_point!("relay.client.peer_closed");
                 }
                 return Err(RelayError::PeerClosed {
                     name: self.name.clone(),
@@ -684,6 +808,9 @@ impl Drop for Link {
         };
         let mut state = c.state.load(Ordering::Acquire);
         loop {
+            if gen_of(state) != self.gen || state & PHASE == FREE {
+                return; // already freed (and perhaps reused): not this link's to touch
+            }
             let phase = state & PHASE;
             // A client that never got accepted (timed out, master gone) takes back its
             // claim outright; so does whoever closes second, or the survivor of a
@@ -691,7 +818,11 @@ impl Drop for Link {
             let free = (self.role == Role::Client && phase != CONNECTED)
                 || state & theirs != 0
                 || !is_alive(self.peer);
-            let next = if free { FREE } else { state | mine };
+            let next = if free {
+                slot_word(FREE, self.gen, 0)
+            } else {
+                state | mine
+            };
             match c
                 .state
                 .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)

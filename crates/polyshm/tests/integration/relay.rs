@@ -31,6 +31,13 @@ pub fn child(role: &str, arg: &str, n: u64) {
             let times = probe::connect_times(arg, n as usize, PATIENCE).unwrap();
             assert_eq!(times.len(), n as usize);
         }
+        "relay-fault" => {
+            // Killed by its own fault point (POLYSHM_FAULTS) somewhere in here.
+            if let Ok(link) = Relay::connect_from_env(PATIENCE) {
+                let _ = link.recv(Some(PATIENCE));
+            }
+            std::thread::sleep(PATIENCE);
+        }
         "udp-echo" => {
             let link = UdpRelay::connect_from_env(PATIENCE).unwrap();
             let served = probe::serve(&link, PATIENCE).unwrap();
@@ -332,4 +339,84 @@ fn udp_relay_close_and_connect_timeout() {
         UdpRelay::connect(&addr, Duration::from_millis(50)),
         Err(RelayError::TimedOut { .. }) | Err(RelayError::Io { .. })
     ));
+}
+
+/// Defect 8: a relay client killed (by its own fault point) in slot state `point`
+/// leaves a slot that a new client gets within a bounded time; the master never hangs
+/// and never hands out a link to the dead client.
+#[cfg(feature = "failpoints")]
+fn client_dies_at(point: &str) {
+    let dog = Watchdog::new("relay client dies", Duration::from_secs(90));
+    let relay = new_relay("t-d8", 1);
+    let name = relay.name().to_owned();
+    dog.segment(&name);
+    let faults = format!("{point}=kill");
+    let mut child = spawn_child(
+        "relay-fault",
+        "",
+        0,
+        &[(RELAY_ENV, &name), (polyshm::fault::FAULTS_ENV, &faults)],
+    );
+    dog.child(&child);
+    match point {
+        "relay.client.connected" => {
+            let link = relay.accept(Some(PATIENCE)).unwrap();
+            assert_eq!(link.peer().pid, child.pid());
+            match link.recv(Some(PATIENCE)) {
+                Err(RelayError::PeerDied { peer, .. }) => assert_eq!(peer.pid, child.pid()),
+                other => panic!("expected PeerDied, got {other:?}"),
+            }
+        }
+        "relay.client.peer_closed" => {
+            let link = relay.accept(Some(PATIENCE)).unwrap();
+            assert_eq!(link.peer().pid, child.pid());
+            // The master closes first; the client dies when it sees the close.
+            drop(link);
+        }
+        _ => {}
+    }
+    let status = child.wait();
+    assert!(!status.success(), "the client should have died at {point}");
+    let me = std::process::id();
+    std::thread::scope(|s| {
+        let c = s.spawn(|| Relay::connect(&name, PATIENCE));
+        let master = relay.accept(Some(PATIENCE));
+        let client = c.join().unwrap();
+        let client = client.unwrap_or_else(|e| panic!("after a client died at {point}: {e}"));
+        let master = master.unwrap_or_else(|e| panic!("after a client died at {point}: {e}"));
+        assert_eq!(
+            master.peer().pid,
+            me,
+            "a link to the dead client was accepted"
+        );
+        assert_eq!((master.slot(), client.slot()), (0, 0));
+        master.send(b"again").unwrap();
+        assert_eq!(client.recv(Some(PATIENCE)).unwrap(), b"again");
+    });
+    drop(relay);
+    assert_gone(&name);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_8_relay_client_dies_claimed() {
+    client_dies_at("relay.client.claimed");
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_8_relay_client_dies_requested() {
+    client_dies_at("relay.client.requested");
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_8_relay_client_dies_connected() {
+    client_dies_at("relay.client.connected");
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_8_relay_client_dies_after_master_closed() {
+    client_dies_at("relay.client.peer_closed");
 }
