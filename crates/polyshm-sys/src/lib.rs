@@ -98,3 +98,20 @@ pub enum WaitOutcome {
 pub(crate) fn clamp_timeout(t: Duration) -> Duration {
     t.min(Duration::from_secs(24 * 3600))
 }
+
+/// Bytes of memory available to new allocations without swapping, as far as the
+/// platform tells (Linux: `MemAvailable` in `/proc/meminfo`); `None` where unknown.
+/// Callers use it for default bounds on sizes another process asks for.
+pub fn available_memory() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}

@@ -37,6 +37,21 @@ macro_rules! fault_point {
     }};
 }
 
+/// Whether fault point `$name` is configured with `return` in this process: for points
+/// that make the code misbehave instead of stopping it (a drone that answers with a
+/// wrong sequence number). Always `false` without the `failpoints` feature.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! fault_returns {
+    ($name:literal) => {{
+        #[cfg(feature = "failpoints")]
+        let on = $crate::fault::returns($name);
+        #[cfg(not(feature = "failpoints"))]
+        let on = false;
+        on
+    }};
+}
+
 /// Configure fault point `name` with `action` in this process (the syntax of one entry of
 /// [`FAULTS_ENV`]). Answers an error naming the action it could not parse.
 #[cfg(feature = "failpoints")]
@@ -84,6 +99,14 @@ fn init() {
 pub fn reach(name: &str) {
     init();
     fail::eval(name, |_| ());
+}
+
+/// Whether fault point `name` is configured with `return` (see the `fault_returns!` macro).
+#[cfg(feature = "failpoints")]
+#[doc(hidden)]
+pub fn returns(name: &str) -> bool {
+    init();
+    fail::eval(name, |_| ()).is_some()
 }
 
 #[cfg(all(test, feature = "failpoints"))]

@@ -295,7 +295,12 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
         };
         match (head.kind, out) {
             (Kind::Task, Some((status, out))) => {
-                let reply = Head::reply(head.seq, status);
+                let seq = if crate::fault_returns!("team.drone.wrong_seq") {
+                    head.seq.wrapping_add(1)
+                } else {
+                    head.seq
+                };
+                let reply = Head::reply(seq, status);
                 let sent = match out {
                     TaskOutput::Bytes(b) => link.send(&reply, (*b).as_ref(), &watch),
                     TaskOutput::InPlace(n) => link.send_in_place(&reply, n, &watch),

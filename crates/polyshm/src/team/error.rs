@@ -116,6 +116,20 @@ pub enum TeamError {
         /// What failed.
         detail: String,
     },
+    /// A request, a result, or a frame a drone announced is larger than the team's
+    /// maximum message size ([`TeamBuilder::max_message`](super::TeamBuilder::max_message)).
+    /// Refused before anything was allocated; if a drone asked, it was replaced.
+    #[error("task `{task}`: {what} of {bytes} bytes is past the team's maximum message size of {max} bytes; raise it with TeamBuilder::max_message or send less")]
+    TooLarge {
+        /// The task.
+        task: String,
+        /// What was too large.
+        what: &'static str,
+        /// Bytes asked for.
+        bytes: u64,
+        /// The maximum in force.
+        max: u64,
+    },
     /// Arguments or result could not be encoded or decoded in the master.
     #[error("task `{task}`: {source}")]
     Codec {

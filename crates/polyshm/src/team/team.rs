@@ -52,6 +52,8 @@ struct Config {
     retry_dead: bool,
     connect_timeout: Duration,
     claim_protocol: Option<u32>,
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    max_message: usize,
 }
 
 /// Builds a [`Team`]: `Team::builder(tasks).drones(4).transport(Transport::Shm).spawn()`.
@@ -111,6 +113,28 @@ impl TeamBuilder {
     /// How long a drone may take to start and connect (default 10 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.config.connect_timeout = d;
+        self
+    }
+
+    /// Set an environment variable for every drone this team starts (replacements
+    /// included), on top of the master's environment.
+    pub fn env(
+        mut self,
+        key: impl AsRef<std::ffi::OsStr>,
+        value: impl AsRef<std::ffi::OsStr>,
+    ) -> Self {
+        self.config
+            .env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// The largest request or result, in bytes (default: half the memory available
+    /// when the team is built, at least 64 MiB). A larger request is refused before it
+    /// is sent; a drone that asks for a larger result area, or announces a larger frame,
+    /// is refused before anything is allocated: [`TeamError::TooLarge`].
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.config.max_message = bytes;
         self
     }
 
@@ -316,7 +340,9 @@ impl Inner {
         .map_err(|e| serr(&e))?;
         let mut mailbox = match c.transport {
             Transport::Hybrid { .. } | Transport::Shm => {
-                Some(Mailbox::create(c.wait).map_err(|e| serr(&e))?)
+                let mut mb = Mailbox::create(c.wait).map_err(|e| serr(&e))?;
+                mb.set_max(c.max_message);
+                Some(mb)
             }
             _ => None,
         };
@@ -335,6 +361,7 @@ impl Inner {
             claim_protocol: c.claim_protocol,
         };
         let mut cmd = Command::new(&self.program);
+        cmd.envs(c.env.iter().map(|(k, v)| (k, v)));
         cmd.env(DRONE_ENV, spec.encode()).stdin(Stdio::null());
         let child = self.spawner.spawn(cmd).map_err(|e| serr(&e))?;
         let id = ProcessId {
@@ -398,7 +425,7 @@ impl Inner {
                 };
                 drop(listener);
                 stream.configure(MASTER_SLICE).map_err(|e| serr(&e))?;
-                let mut sock = SocketLink::new(stream);
+                let mut sock = SocketLink::new(stream).into_master(c.max_message);
                 let hello =
                     read_framed(sock.stream(), &watch).map_err(|e| gone(e, &mut pending))?;
                 let welcome = self.judge(index, id, token, &hello, &mut pending)?;
@@ -499,6 +526,14 @@ impl Inner {
         on: &mut dyn FnMut(&[u8]) -> Result<(), TeamError>,
     ) -> Result<(), TeamError> {
         check_name(task).map_err(|e| TeamError::Arguments(e.0))?;
+        if payload.len() > self.config.max_message {
+            return Err(TeamError::TooLarge {
+                task: task.into(),
+                what: "a request",
+                bytes: payload.len() as u64,
+                max: self.config.max_message as u64,
+            });
+        }
         let lease = self.acquire(cancel, task)?;
         let index = lease.index;
         let mut slot = self.slot(index);
@@ -519,6 +554,11 @@ impl Inner {
         let sent = drone.link.send(&Head::task(seq, task), payload, &watch);
         let r = sent.and_then(|()| {
             drone.link.recv(&watch, &mut |head, bytes| {
+                // User code sees only the reply to this request (the links check too).
+                if head.seq != seq {
+                    answer = Some((head.clone(), Ok(())));
+                    return;
+                }
                 let r = match head.status {
                     Status::Ok => on(bytes),
                     s => Err(self.failure(s, task, index, bytes)),
@@ -552,6 +592,12 @@ impl Inner {
                     after,
                 },
                 LinkError::Cancelled => TeamError::Cancelled { task: task.into() },
+                LinkError::TooLarge { what, bytes, max } => TeamError::TooLarge {
+                    task: task.into(),
+                    what,
+                    bytes,
+                    max,
+                },
                 e => TeamError::Transport {
                     drone: index,
                     task: task.into(),
@@ -784,6 +830,8 @@ impl Team {
                 program: None,
                 task_timeout: None,
                 retry_dead: false,
+                env: Vec::new(),
+                max_message: super::transport::default_max_message(),
                 connect_timeout: Duration::from_secs(10),
                 claim_protocol: None,
             },

@@ -9,13 +9,21 @@
 //! the binary checks that no segment it owns is left in /dev/shm.
 
 mod conformance;
+#[cfg(feature = "failpoints")]
+mod faults;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
 use polyshm::team::{drone_main, Transport};
 
 fn main() {
+    #[cfg(feature = "failpoints")]
+    faults::fault_once();
     drone_main(&support::tasks());
+    #[cfg(feature = "failpoints")]
+    if let Ok(spec) = std::env::var(faults::FAULT_MASTER_ENV) {
+        faults::fault_master(&spec);
+    }
     if let Ok(t) = std::env::var(support::MASTER_ENV) {
         support::doomed_master(&t);
     }
@@ -26,6 +34,15 @@ fn main() {
         let absent = !t.is_available();
         trials.extend(
             conformance::trials(t)
+                .into_iter()
+                .map(|trial| trial.with_ignored_flag(absent)),
+        );
+    }
+    #[cfg(feature = "failpoints")]
+    for t in Transport::ALL {
+        let absent = !t.is_available();
+        trials.extend(
+            faults::trials(t)
                 .into_iter()
                 .map(|trial| trial.with_ignored_flag(absent)),
         );

@@ -40,6 +40,18 @@ pub fn tasks() -> Tasks {
             }
             v * 10
         })
+        // Sleeps `ms`, appends a line to `path` (one per run), answers a + b.
+        .task("count_add", |(path, ms, a, b): (String, u64, i64, i64)| {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(ms));
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .expect("open the count file");
+            writeln!(f, "{}", std::process::id()).expect("count");
+            a + b
+        })
         .pod_task("double_f64", |v: &[f64]| {
             v.iter().map(|x| x * 2.0).collect()
         })

@@ -10,7 +10,7 @@
 
 use super::mailbox::Mailbox;
 use super::socket::SocketLink;
-use super::{Link, LinkError, Watch};
+use super::{fault, Link, LinkError, Step, Watch};
 use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
 /// One end of a hybrid link.
@@ -20,6 +20,8 @@ pub struct HybridLink {
     mb: Mailbox,
     protected: bool,
     master: bool,
+    /// Sequence number of the last task sent (master): a reply must carry it.
+    expect: u64,
 }
 
 impl HybridLink {
@@ -30,6 +32,7 @@ impl HybridLink {
             mb,
             protected,
             master: true,
+            expect: 0,
         }
     }
 
@@ -40,14 +43,19 @@ impl HybridLink {
             mb,
             protected,
             master: false,
+            expect: 0,
         }
     }
 
     fn reply_out(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
         if self.protected {
             self.mb.write_reply(head, len)?;
-            self.mb.signal_master()
+            fault(false, Step::BeforeSignal);
+            self.mb.signal_master()?;
+            fault(false, Step::AfterSignal);
+            Ok(())
         } else {
+            // The socket reply is the signal (its fault points are the socket's).
             self.sock.send_head(head, len as u64, watch)
         }
     }
@@ -55,7 +63,9 @@ impl HybridLink {
     fn reply_in(&mut self, watch: &Watch<'_>) -> Result<(Head, usize), LinkError> {
         if self.protected {
             self.mb.wait_master(watch)?;
+            fault(true, Step::BeforeRead);
             let (head, len, in_request) = self.mb.read_reply()?;
+            fault(true, Step::MidRead);
             if in_request {
                 // The request travelled by socket: the request area holds nothing.
                 return Err(ProtocolError(
@@ -82,6 +92,11 @@ impl HybridLink {
     fn make_room(&mut self, seq: u64, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
         self.mb.refresh()?;
         if len > self.mb.res_cap() {
+            let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
+                seq.wrapping_add(1)
+            } else {
+                seq
+            };
             self.reply_out(&Head::reply(seq, Status::NeedSpace), len, watch)?;
             let (grown, _) = self.sock.recv_head(watch)?;
             if grown.kind != Kind::Grown {
@@ -98,10 +113,12 @@ impl HybridLink {
 impl Link for HybridLink {
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
         if self.master {
+            self.expect = head.seq;
             return self.sock.send(head, payload, watch);
         }
         self.make_room(head.seq, payload.len(), watch)?;
         self.mb.write_result(payload)?;
+        fault(false, Step::MidWrite);
         self.reply_out(head, payload.len(), watch)
     }
 
@@ -118,6 +135,7 @@ impl Link for HybridLink {
         let len = self.sock.check_in_place(len)?;
         self.make_room(head.seq, len, watch)?;
         self.mb.write_result(&self.sock.last_payload()[..len])?;
+        fault(false, Step::MidWrite);
         self.reply_out(head, len, watch)
     }
 
@@ -135,6 +153,15 @@ impl Link for HybridLink {
                 return Err(ProtocolError(format!(
                     "a {:?} frame where a reply belongs",
                     head.kind
+                ))
+                .into());
+            }
+            // Checked before anything acts on the reply, NeedSpace included (the
+            // socket checks its own replies; the mailbox's are checked here).
+            if head.seq != self.expect {
+                return Err(ProtocolError(format!(
+                    "a reply to request {} where {} was expected",
+                    head.seq, self.expect
                 ))
                 .into());
             }

@@ -28,7 +28,7 @@
 //! Every length, capacity and name read from the mailbox is checked against what the
 //! reader knows before use: the other process may have written anything there.
 
-use super::{LinkError, Watch};
+use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use crate::sync::{SemaphoreError, WaitStrategy};
 use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, Status, MAX_NAME};
@@ -71,10 +71,14 @@ pub struct Mailbox {
     gen: u64,
     req_cap: usize,
     res_cap: usize,
+    /// Whether this is the master's end.
+    master: bool,
+    /// Largest area the master makes (a grow past it is refused).
+    max: usize,
 }
 
 impl Mailbox {
-    fn wrap(ctl: SharedMemory, strategy: WaitStrategy) -> Result<Mailbox, LinkError> {
+    fn wrap(ctl: SharedMemory, strategy: WaitStrategy, master: bool) -> Result<Mailbox, LinkError> {
         // The mailbox spins itself (see `wait`); the semaphores only block.
         let mut to_drone = RemoteSemaphore::in_segment(&ctl, TO_DRONE)?;
         let mut to_master = RemoteSemaphore::in_segment(&ctl, TO_MASTER)?;
@@ -89,6 +93,8 @@ impl Mailbox {
             gen: 0,
             req_cap: INLINE_CAP,
             res_cap: INLINE_CAP,
+            master,
+            max: default_max_message(),
         })
     }
 
@@ -99,7 +105,7 @@ impl Mailbox {
         head[..8].copy_from_slice(&MAGIC);
         head[8..12].copy_from_slice(&LAYOUT.to_le_bytes());
         ctl.write_at(0, &head)?;
-        let mb = Mailbox::wrap(ctl, strategy)?;
+        let mb = Mailbox::wrap(ctl, strategy, true)?;
         mb.write_areas(0, "")?;
         Ok(mb)
     }
@@ -125,7 +131,18 @@ impl Mailbox {
                 "mailbox `{name}` has layout {layout}, this drone reads layout {LAYOUT}; build master and drone from the same version"
             )));
         }
-        Mailbox::wrap(ctl, strategy)
+        Mailbox::wrap(ctl, strategy, false)
+    }
+
+    /// Whether this is the master's end.
+    pub fn is_master(&self) -> bool {
+        self.master
+    }
+
+    /// Master: refuse to grow either area past `max` bytes (default
+    /// [`default_max_message`]).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
     }
 
     /// The control segment's name (what the drone opens).
@@ -163,16 +180,31 @@ impl Mailbox {
 
     /// Master: make the request area hold `req` bytes and the result area `res`,
     /// moving both to a new data segment if they do not already.
+    ///
+    /// A size past the maximum ([`set_max`](Self::set_max)) is refused with
+    /// [`LinkError::TooLarge`] before anything is allocated.
     pub fn grow(&mut self, req: usize, res: usize) -> Result<(), LinkError> {
         if req <= self.req_cap && res <= self.res_cap {
             return Ok(());
         }
-        let req_cap = self
-            .req_cap
-            .max(req.checked_next_power_of_two().unwrap_or(req));
-        let res_cap = self
-            .res_cap
-            .max(res.checked_next_power_of_two().unwrap_or(res));
+        for (what, bytes) in [("a request area", req), ("a result area", res)] {
+            if bytes > self.max {
+                return Err(LinkError::TooLarge {
+                    what,
+                    bytes: bytes as u64,
+                    max: self.max as u64,
+                });
+            }
+        }
+        // Room to grow into, but never past the maximum.
+        let round = |n: usize| {
+            n.checked_next_power_of_two()
+                .unwrap_or(n)
+                .min(self.max)
+                .max(n)
+        };
+        let req_cap = self.req_cap.max(round(req));
+        let res_cap = self.res_cap.max(round(res));
         let total = Self::res_off(req_cap)
             .checked_add(res_cap)
             .ok_or_else(|| proto(format!("a mailbox of {req_cap} + {res_cap} bytes")))?;
@@ -274,6 +306,7 @@ impl Mailbox {
         self.ctl.write_at(NAME, head.name.as_bytes())?;
         let (seg, req, _) = self.areas();
         seg.write_at(req, payload)?;
+        super::fault(true, super::Step::MidWrite);
         self.write_desc(REQ_DESC, head, payload.len() as u64)
     }
 
@@ -417,7 +450,17 @@ impl Mailbox {
         loop {
             match sem.wait_timeout(watch.next_slice()) {
                 Ok(()) => return Ok(()),
-                Err(SemaphoreError::TimedOut(_)) => watch.check()?,
+                Err(SemaphoreError::TimedOut(_)) => {
+                    crate::fault_point!("team.wait.timed_out");
+                    if let Err(e) = watch.check() {
+                        // A last look without waiting: a signal given just before the
+                        // peer died (or the deadline passed) is an answer, not a loss.
+                        if sem.try_wait() {
+                            return Ok(());
+                        }
+                        return Err(e);
+                    }
+                }
                 Err(e) => return Err(proto(e.to_string())),
             }
         }

@@ -125,6 +125,57 @@ pub enum LinkError {
     /// A mailbox segment failed.
     #[error(transparent)]
     Shm(#[from] ShmError),
+    /// A frame or an area larger than the configured maximum was asked for; refused
+    /// before anything was allocated.
+    #[error("{what} of {bytes} bytes is past the maximum message size of {max} bytes")]
+    TooLarge {
+        /// What was asked for ("a frame announced by the peer", "a result area", ...).
+        what: &'static str,
+        /// Bytes asked for.
+        bytes: u64,
+        /// The maximum in force.
+        max: u64,
+    },
+}
+
+/// The default maximum message size (a frame, or a mailbox area): half the memory
+/// available now, at least 64 MiB; 1 GiB where the platform does not say.
+pub fn default_max_message() -> usize {
+    let half = polyshm_sys::available_memory().map_or(1 << 30, |m| (m / 2).max(64 << 20));
+    usize::try_from(half).unwrap_or(usize::MAX)
+}
+
+/// A step of the exchange where a fault point sits, on either side (the points are
+/// named `team.master.<step>` and `team.drone.<step>`; see [`crate::fault`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Step {
+    /// The frame is there (or awaited), nothing of it read yet.
+    BeforeRead,
+    /// Part of the frame read (its head or descriptor), not its payload.
+    MidRead,
+    /// Part of the frame written (socket: its first half; mailbox: the payload, not the
+    /// descriptor).
+    MidWrite,
+    /// All written but the signal (socket: all but the last byte).
+    BeforeSignal,
+    /// The frame written and signalled.
+    AfterSignal,
+}
+
+/// Reach the fault point of `step` on the given side.
+pub(crate) fn fault(master: bool, step: Step) {
+    match (master, step) {
+        (true, Step::BeforeRead) => crate::fault_point!("team.master.before_read"),
+        (true, Step::MidRead) => crate::fault_point!("team.master.mid_read"),
+        (true, Step::MidWrite) => crate::fault_point!("team.master.mid_write"),
+        (true, Step::BeforeSignal) => crate::fault_point!("team.master.before_signal"),
+        (true, Step::AfterSignal) => crate::fault_point!("team.master.after_signal"),
+        (false, Step::BeforeRead) => crate::fault_point!("team.drone.before_read"),
+        (false, Step::MidRead) => crate::fault_point!("team.drone.mid_read"),
+        (false, Step::MidWrite) => crate::fault_point!("team.drone.mid_write"),
+        (false, Step::BeforeSignal) => crate::fault_point!("team.drone.before_signal"),
+        (false, Step::AfterSignal) => crate::fault_point!("team.drone.after_signal"),
+    }
 }
 
 /// What a bounded wait checks between slices: the peer's life, the deadline, a

@@ -7,7 +7,7 @@
 //! in place. A signal enters the kernel only when the peer sleeps.
 
 use super::mailbox::Mailbox;
-use super::{Link, LinkError, Watch};
+use super::{fault, Link, LinkError, Step, Watch};
 use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
 /// One end of a shared-memory link.
@@ -17,6 +17,8 @@ pub struct ShmLink {
     master: bool,
     /// Length of the last request received (drone).
     last: usize,
+    /// Sequence number of the last task sent (master): a reply must carry it.
+    expect: u64,
 }
 
 impl ShmLink {
@@ -26,6 +28,7 @@ impl ShmLink {
             mb,
             master: true,
             last: 0,
+            expect: 0,
         }
     }
 
@@ -35,7 +38,20 @@ impl ShmLink {
             mb,
             master: false,
             last: 0,
+            expect: 0,
         }
+    }
+
+    /// Signal the peer that a frame is complete (with the fault points around it).
+    fn signal(&self) -> Result<(), LinkError> {
+        fault(self.master, Step::BeforeSignal);
+        if self.master {
+            self.mb.signal_drone()?;
+        } else {
+            self.mb.signal_master()?;
+        }
+        fault(self.master, Step::AfterSignal);
+        Ok(())
     }
 
     /// The mailbox (for the handshake).
@@ -47,21 +63,28 @@ impl ShmLink {
 impl Link for ShmLink {
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
         if self.master {
+            self.expect = head.seq;
             self.mb.write_request(head, payload)?;
-            return self.mb.signal_drone();
+            return self.signal();
         }
         self.mb.refresh()?;
         if payload.len() > self.mb.res_cap() {
             // Ask the master for room, wait until it has made it.
+            let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
+                head.seq.wrapping_add(1)
+            } else {
+                head.seq
+            };
             self.mb
-                .write_reply(&Head::reply(head.seq, Status::NeedSpace), payload.len())?;
+                .write_reply(&Head::reply(seq, Status::NeedSpace), payload.len())?;
             self.mb.signal_master()?;
             self.mb.wait_drone(watch)?;
             self.mb.refresh()?;
         }
         self.mb.write_result(payload)?;
+        fault(false, Step::MidWrite);
         self.mb.write_reply(head, payload.len())?;
-        self.mb.signal_master()
+        self.signal()
     }
 
     fn recv(
@@ -72,11 +95,21 @@ impl Link for ShmLink {
         if self.master {
             loop {
                 self.mb.wait_master(watch)?;
+                fault(true, Step::BeforeRead);
                 let (head, len, in_request) = self.mb.read_reply()?;
+                fault(true, Step::MidRead);
                 if head.kind != Kind::Reply {
                     return Err(ProtocolError(format!(
                         "a {:?} frame where a reply belongs",
                         head.kind
+                    ))
+                    .into());
+                }
+                // Checked before anything acts on the reply, NeedSpace included.
+                if head.seq != self.expect {
+                    return Err(ProtocolError(format!(
+                        "a reply to request {} where {} was expected",
+                        head.seq, self.expect
                     ))
                     .into());
                 }
@@ -95,7 +128,9 @@ impl Link for ShmLink {
             }
         }
         self.mb.wait_drone(watch)?;
+        fault(false, Step::BeforeRead);
         let (head, len) = self.mb.read_request()?;
+        fault(false, Step::MidRead);
         self.last = len;
         on(&head, self.mb.request(len)?);
         Ok(())
@@ -115,7 +150,8 @@ impl Link for ShmLink {
             .into());
         }
         // The result is where the request was: nothing to copy.
+        fault(false, Step::MidWrite);
         self.mb.write_reply_in_place(head, len)?;
-        self.mb.signal_master()
+        self.signal()
     }
 }

@@ -1,8 +1,8 @@
 //! [`SocketLink`]: frames over a TCP loopback connection (NODELAY) or a Unix stream
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
-use super::{Link, LinkError, Watch};
-use crate::team::protocol::{parse_name, Head, ProtocolError, HEAD_LEN};
+use super::{default_max_message, fault, Link, LinkError, Step, Watch};
+use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, HEAD_LEN};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -99,16 +99,28 @@ impl Stream {
 }
 
 /// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
+///
+/// A peer found dead is not the end yet: what it wrote before dying is still in the
+/// socket, so one more read takes it (a dead peer's socket answers at once: its bytes,
+/// then end of file). Only then is the peer declared dead.
 pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result<(), LinkError> {
     let mut filled = 0;
+    let mut peer_gone = false;
     while filled < buf.len() {
         match s.read(&mut buf[filled..]) {
             Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
             Ok(n) => filled += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if slow(&e) => {
-                watch.check()?;
-                s.wait_ready(false, watch.next_slice())?;
+                if peer_gone {
+                    return Err(LinkError::PeerDied(watch.peer));
+                }
+                crate::fault_point!("team.wait.timed_out");
+                match watch.check() {
+                    Err(LinkError::PeerDied(_)) => peer_gone = true,
+                    Err(e) => return Err(e),
+                    Ok(()) => s.wait_ready(false, watch.next_slice())?,
+                }
             }
             Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
             Err(e) => return Err(e.into()),
@@ -139,6 +151,48 @@ pub fn write_watched(s: &mut Stream, buf: &[u8], watch: &Watch<'_>) -> Result<()
 /// Frames up to this size go out in one write (head, name and payload together).
 const COALESCE: usize = 64 * 1024;
 
+/// Write one frame: `head` announcing `len` bytes, then `payload`. With the
+/// `failpoints` feature the frame goes out in three writes, with the fault points of
+/// [`Step::MidWrite`] (half the frame out) and [`Step::BeforeSignal`] (all but the last
+/// byte: on a socket the last byte is the signal) between them.
+fn write_frame(
+    stream: &mut Stream,
+    scratch: &mut Vec<u8>,
+    master: bool,
+    head: &Head,
+    len: u64,
+    payload: &[u8],
+    watch: &Watch<'_>,
+) -> Result<(), LinkError> {
+    // A peer that lies about its frame's size (for the tests of the bound).
+    let len = if !master && crate::fault_returns!("team.drone.announce_huge") {
+        1 << 60
+    } else {
+        len
+    };
+    scratch.clear();
+    scratch.extend_from_slice(&head.encode(len));
+    scratch.extend_from_slice(head.name.as_bytes());
+    if cfg!(feature = "failpoints") {
+        scratch.extend_from_slice(payload);
+        let n = scratch.len();
+        write_watched(stream, &scratch[..n / 2], watch)?;
+        fault(master, Step::MidWrite);
+        write_watched(stream, &scratch[n / 2..n - 1], watch)?;
+        fault(master, Step::BeforeSignal);
+        write_watched(stream, &scratch[n - 1..], watch)?;
+        fault(master, Step::AfterSignal);
+        return Ok(());
+    }
+    if payload.len() <= COALESCE {
+        scratch.extend_from_slice(payload);
+        write_watched(stream, scratch, watch)
+    } else {
+        write_watched(stream, scratch, watch)?;
+        write_watched(stream, payload, watch)
+    }
+}
+
 /// Frames over a stream socket: see [`protocol`](crate::team::protocol) for the
 /// layout. Received payloads land in a reused, 8-byte aligned buffer, so a `&[i64]`
 /// can be read in place.
@@ -149,6 +203,12 @@ pub struct SocketLink {
     /// Length of the last payload received into `buf`.
     last: usize,
     scratch: Vec<u8>,
+    /// Whether this is the master's end (names its fault points).
+    master: bool,
+    /// Sequence number of the last task sent: a reply must carry it.
+    expect: Option<u64>,
+    /// Largest payload a received frame may announce.
+    max_frame: usize,
 }
 
 impl SocketLink {
@@ -159,7 +219,18 @@ impl SocketLink {
             buf: Vec::new(),
             last: 0,
             scratch: Vec::with_capacity(COALESCE + HEAD_LEN + 256),
+            master: false,
+            expect: None,
+            max_frame: default_max_message(),
         }
+    }
+
+    /// Mark this as the master's end, refusing received frames that announce more than
+    /// `max_frame` payload bytes.
+    pub fn into_master(mut self, max_frame: usize) -> SocketLink {
+        self.master = true;
+        self.max_frame = max_frame;
+        self
     }
 
     /// The last payload received (a task may have changed it in place).
@@ -187,17 +258,34 @@ impl SocketLink {
     /// Send a frame whose length field is `len` but which carries no payload (a
     /// NeedSpace or a hybrid reply whose payload lies in shared memory).
     pub fn send_head(&mut self, head: &Head, len: u64, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&head.encode(len));
-        self.scratch.extend_from_slice(head.name.as_bytes());
-        write_watched(&mut self.stream, &self.scratch, watch)
+        self.note_sent(head);
+        let (stream, scratch) = (&mut self.stream, &mut self.scratch);
+        write_frame(stream, scratch, self.master, head, len, &[], watch)
     }
 
-    /// Receive a frame head and name only; answers (head, length field).
+    fn note_sent(&mut self, head: &Head) {
+        if head.kind == Kind::Task {
+            self.expect = Some(head.seq);
+        }
+    }
+
+    /// Receive a frame head and name only; answers (head, length field). A reply that
+    /// does not carry the sequence number of the last task sent is refused here,
+    /// before anyone sees it.
     pub fn recv_head(&mut self, watch: &Watch<'_>) -> Result<(Head, u64), LinkError> {
+        fault(self.master, Step::BeforeRead);
         let mut hb = [0u8; HEAD_LEN];
         read_watched(&mut self.stream, &mut hb, watch)?;
+        fault(self.master, Step::MidRead);
         let (kind, status, name_len, seq, len) = Head::decode(&hb)?;
+        if let Some(expected) = self.expect.filter(|_| kind == Kind::Reply) {
+            if seq != expected {
+                return Err(ProtocolError(format!(
+                    "a reply to request {seq} where {expected} was expected"
+                ))
+                .into());
+            }
+        }
         let mut nb = [0u8; 255];
         read_watched(&mut self.stream, &mut nb[..name_len], watch)?;
         let name = parse_name(&nb[..name_len])?;
@@ -215,17 +303,10 @@ impl SocketLink {
 
 impl Link for SocketLink {
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
-        if payload.len() <= COALESCE {
-            self.scratch.clear();
-            self.scratch
-                .extend_from_slice(&head.encode(payload.len() as u64));
-            self.scratch.extend_from_slice(head.name.as_bytes());
-            self.scratch.extend_from_slice(payload);
-            write_watched(&mut self.stream, &self.scratch, watch)
-        } else {
-            self.send_head(head, payload.len() as u64, watch)?;
-            write_watched(&mut self.stream, payload, watch)
-        }
+        self.note_sent(head);
+        let (stream, scratch) = (&mut self.stream, &mut self.scratch);
+        let len = payload.len() as u64;
+        write_frame(stream, scratch, self.master, head, len, payload, watch)
     }
 
     fn recv(
@@ -234,10 +315,15 @@ impl Link for SocketLink {
         on: &mut dyn FnMut(&Head, &mut [u8]),
     ) -> Result<(), LinkError> {
         let (head, len) = self.recv_head(watch)?;
+        // Refused before any allocation.
         let len = usize::try_from(len)
             .ok()
-            .filter(|l| *l <= isize::MAX as usize - 8)
-            .ok_or_else(|| ProtocolError(format!("payload of {len} bytes announced")))?;
+            .filter(|l| *l <= self.max_frame && *l <= isize::MAX as usize - 8)
+            .ok_or(LinkError::TooLarge {
+                what: "a frame the peer announced",
+                bytes: len,
+                max: self.max_frame as u64,
+            })?;
         let words = len.div_ceil(8);
         if self.buf.len() < words {
             self.buf.try_reserve(words - self.buf.len()).map_err(|_| {
@@ -261,9 +347,10 @@ impl Link for SocketLink {
         watch: &Watch<'_>,
     ) -> Result<(), LinkError> {
         let len = self.check_in_place(len)?;
-        self.send_head(head, len as u64, watch)?;
+        self.note_sent(head);
         let bytes = &bytemuck::cast_slice::<u64, u8>(&self.buf)[..len];
-        write_watched(&mut self.stream, bytes, watch)
+        let (stream, scratch) = (&mut self.stream, &mut self.scratch);
+        write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
     }
 }
 
