@@ -38,6 +38,8 @@ pub(crate) struct Spec {
     pub index: usize,
     /// Protocol version the drone claims (tests of the version check only).
     pub claim_protocol: Option<u32>,
+    /// The team's maximum message size (a request frame past it is refused).
+    pub max_message: usize,
 }
 
 impl Spec {
@@ -61,6 +63,7 @@ impl Spec {
                 "claim={}",
                 self.claim_protocol.map_or("-".into(), |c| c.to_string())
             ),
+            format!("max={}", self.max_message),
         ];
         fields.join(&SEP.to_string())
     }
@@ -77,6 +80,7 @@ impl Spec {
             cpu: None,
             index: 0,
             claim_protocol: None,
+            max_message: super::transport::default_max_message(),
         };
         let num = |v: &str, what: &str| v.parse::<u64>().map_err(|_| bad(what));
         let mut version = false;
@@ -108,6 +112,7 @@ impl Spec {
                 "index" => spec.index = num(v, "index")? as usize,
                 "claim" if v == "-" => spec.claim_protocol = None,
                 "claim" => spec.claim_protocol = Some(num(v, "claim")? as u32),
+                "max" => spec.max_message = usize::try_from(num(v, "max")?).unwrap_or(usize::MAX),
                 _ => {}
             }
         }
@@ -183,7 +188,7 @@ fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> 
     }
     .map_err(|e| format!("connect to {}: {e}", spec.addr))?;
     stream.configure(DRONE_SLICE).map_err(|e| e.to_string())?;
-    let mut link = SocketLink::new(stream);
+    let mut link = SocketLink::new(stream).with_max_frame(spec.max_message);
     let hello = hello_out(spec);
     let mut framed = (hello.len() as u32).to_le_bytes().to_vec();
     framed.extend_from_slice(&hello);
@@ -342,6 +347,7 @@ mod tests {
             cpu: Some(1),
             index: 3,
             claim_protocol: None,
+            max_message: 1 << 20,
         };
         assert_eq!(Spec::parse(&s.encode()).unwrap(), s);
         assert!(Spec::parse("garbage").is_err());

@@ -359,6 +359,7 @@ impl Inner {
             cpu: (!c.pins.is_empty()).then(|| c.pins[index % c.pins.len()]),
             index,
             claim_protocol: c.claim_protocol,
+            max_message: c.max_message,
         };
         let mut cmd = Command::new(&self.program);
         cmd.envs(c.env.iter().map(|(k, v)| (k, v)));

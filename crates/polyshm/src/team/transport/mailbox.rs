@@ -26,7 +26,11 @@
 //! so a mailbox is reused, its pages already faulted in.
 //!
 //! Every length, capacity and name read from the mailbox is checked against what the
-//! reader knows before use: the other process may have written anything there.
+//! reader knows before use: the other process may have written anything there. The
+//! master grows the areas only up to its maximum message size ([`Mailbox::set_max`]):
+//! a NeedSpace past it is refused with [`LinkError::TooLarge`] before anything is
+//! allocated, and a reply (NeedSpace included) whose sequence number is not the
+//! request's is refused by the links before anything acts on it.
 
 use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};

@@ -227,8 +227,15 @@ impl SocketLink {
 
     /// Mark this as the master's end, refusing received frames that announce more than
     /// `max_frame` payload bytes.
-    pub fn into_master(mut self, max_frame: usize) -> SocketLink {
-        self.master = true;
+    pub fn into_master(self, max_frame: usize) -> SocketLink {
+        let mut link = self.with_max_frame(max_frame);
+        link.master = true;
+        link
+    }
+
+    /// Refuse received frames that announce more than `max_frame` payload bytes
+    /// (default [`default_max_message`]), before allocating anything.
+    pub fn with_max_frame(mut self, max_frame: usize) -> SocketLink {
         self.max_frame = max_frame;
         self
     }
