@@ -379,15 +379,23 @@ impl Relay {
             {
                 continue; // the client gave up meanwhile
             }
-            let link = match Link::new(
-                self.shm.clone(),
-                Role::Master,
-                i,
-                slot_at,
-                gen_of(w),
-                self.geometry.capacity,
-                peer,
-            ) {
+            let made = if crate::fault_returns!("relay.master.setup_fails") {
+                Err(RelayError::Corrupt {
+                    name: self.name().into(),
+                    what: "link setup failed (fault point relay.master.setup_fails)".into(),
+                })
+            } else {
+                Link::new(
+                    self.shm.clone(),
+                    Role::Master,
+                    i,
+                    slot_at,
+                    gen_of(w),
+                    self.geometry.capacity,
+                    peer,
+                )
+            };
+            let link = match made {
                 Ok(link) => link,
                 Err(e) => {
                     // Tell the waiting client, which then frees the slot.

@@ -38,6 +38,24 @@ pub fn child(role: &str, arg: &str, n: u64) {
             }
             std::thread::sleep(PATIENCE);
         }
+        "relay-master-flaky" => {
+            // Its first link setup fails (POLYSHM_FAULTS); the second serves.
+            let relay = Relay::create(
+                arg,
+                RelayOptions {
+                    slots: 1,
+                    message_capacity: 256,
+                },
+            )
+            .unwrap();
+            assert!(relay.accept(Some(PATIENCE)).is_err(), "the setup should fail");
+            let link = relay.accept(Some(PATIENCE)).unwrap();
+            link.send(b"hello").unwrap();
+            assert!(matches!(
+                link.recv(Some(PATIENCE)),
+                Err(RelayError::PeerClosed { .. })
+            ));
+        }
         "udp-echo" => {
             let link = UdpRelay::connect_from_env(PATIENCE).unwrap();
             let served = probe::serve(&link, PATIENCE).unwrap();
@@ -419,4 +437,41 @@ fn defect_8_relay_client_dies_connected() {
 #[test]
 fn defect_8_relay_client_dies_after_master_closed() {
     client_dies_at("relay.client.peer_closed");
+}
+
+/// Defect 8: a master whose link setup fails closes its end, so the waiting client
+/// hears it at once (not at its timeout) and the slot is free for the next client.
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_8_relay_failed_link_setup_frees_the_slot() {
+    let dog = Watchdog::new("relay failed setup", Duration::from_secs(90));
+    let name = unique_name("t-d8setup");
+    dog.segment(&name);
+    let mut cleanup = Cleanup::default();
+    cleanup.segment(&name);
+    let mut child = spawn_child(
+        "relay-master-flaky",
+        &name,
+        0,
+        &[(polyshm::fault::FAULTS_ENV, "relay.master.setup_fails=1*return")],
+    );
+    dog.child(&child);
+    let connect = || loop {
+        match Relay::connect(&name, PATIENCE) {
+            Err(RelayError::Shm(polyshm::shm::ShmError::NotFound { .. }))
+            | Err(RelayError::NotARelay { .. }) => std::thread::sleep(Duration::from_millis(2)),
+            other => return other,
+        }
+    };
+    match connect() {
+        Err(RelayError::PeerClosed { .. }) => {}
+        other => panic!("expected PeerClosed after the master's setup failed, got {other:?}"),
+    }
+    let link = connect().expect("the only slot is free again");
+    assert_eq!(link.slot(), 0);
+    assert_eq!(link.recv(Some(PATIENCE)).unwrap(), b"hello");
+    drop(link);
+    child.expect_success();
+    drop(cleanup);
+    assert_gone(&name);
 }

@@ -324,6 +324,7 @@ fn clean_dead_owner(pid: u32) -> Result<Vec<String>, Failed> {
 /// it checks the drone; the task answers after 150 ms and its drone dies right after
 /// signalling, inside that pause.
 fn defect_9_reply_signalled_before_death(t: Transport) -> Result<(), Failed> {
+    let mut wrong = Vec::new();
     for mode in ["run", "retry"] {
         let o = run_case(&Case {
             transport: t,
@@ -335,14 +336,17 @@ fn defect_9_reply_signalled_before_death(t: Transport) -> Result<(), Failed> {
         check_master_finished(&o)?;
         let result = o.result.as_deref().unwrap_or("");
         if result != "ok 42" || o.runs != 1 {
-            return Err(format!(
+            wrong.push(format!(
                 "{mode} on {t}: a reply signalled before the drone died came back as `{result}` after {} runs (expected `ok 42` after 1); stderr: {}",
                 o.runs, o.stderr
-            )
-            .into());
+            ));
         }
     }
-    Ok(())
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("\n").into())
+    }
 }
 
 /// A team of one drone on `t` whose drones run with `drone_faults`.
