@@ -48,7 +48,10 @@ pub fn child(role: &str, arg: &str, n: u64) {
                 },
             )
             .unwrap();
-            assert!(relay.accept(Some(PATIENCE)).is_err(), "the setup should fail");
+            assert!(
+                relay.accept(Some(PATIENCE)).is_err(),
+                "the setup should fail"
+            );
             let link = relay.accept(Some(PATIENCE)).unwrap();
             link.send(b"hello").unwrap();
             assert!(matches!(
@@ -453,7 +456,10 @@ fn defect_8_relay_failed_link_setup_frees_the_slot() {
         "relay-master-flaky",
         &name,
         0,
-        &[(polyshm::fault::FAULTS_ENV, "relay.master.setup_fails=1*return")],
+        &[(
+            polyshm::fault::FAULTS_ENV,
+            "relay.master.setup_fails=1*return",
+        )],
     );
     dog.child(&child);
     let connect = || loop {

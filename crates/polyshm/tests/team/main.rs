@@ -5,7 +5,9 @@
 //! `harness = false`; `main` calls `drone_main` first (a drone never returns from it),
 //! then runs the trials with libtest-mimic (`cargo test --test team -- <filter>` works
 //! as usual). A third role, the "doomed master" of the kill -9 test, is chosen by the
-//! `POLYSHM_TEST_MASTER` variable. Every trial runs under a watchdog; after all trials
+//! `POLYSHM_TEST_MASTER` variable; a fourth, the "fault master" of the fault table
+//! (`faults.rs`, feature `failpoints`), by `POLYSHM_TEST_FAULT_MASTER`. Every trial runs
+//! under a watchdog; after all trials
 //! the binary checks that no segment it owns is left in /dev/shm.
 
 mod conformance;
