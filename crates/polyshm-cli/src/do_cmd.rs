@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use polyshm::team::{script, Team, Transport, Value};
+use polyshm::team::{check_script, Team, Transport};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Arguments of `polyshm do`.
 #[derive(Args, Debug)]
@@ -21,16 +23,88 @@ pub struct DoArgs {
     pub transport: Transport,
 }
 
-fn column(list: &str) -> Vec<Value> {
+/// A value typed on the command line, or answered by a block: whatever it is
+/// (serde's untagged form: it travels as the value itself).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// Nothing (rhai's `()`).
+    Unit(()),
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// An array.
+    Array(Vec<Cell>),
+    /// A map (a rhai object map).
+    Map(BTreeMap<String, Cell>),
+}
+
+impl Cell {
+    /// Read a value as typed on a command line: an integer, a float, `true`/`false`,
+    /// else a string.
+    pub fn parse(s: &str) -> Cell {
+        let t = s.trim();
+        if let Ok(i) = t.parse::<i64>() {
+            Cell::Int(i)
+        } else if let Ok(f) = t.parse::<f64>() {
+            Cell::Float(f)
+        } else if t == "true" || t == "false" {
+            Cell::Bool(t == "true")
+        } else {
+            Cell::Str(t.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for Cell {
+    /// As the study prints arrays: `[6, 6, 6]`; floats keep a decimal point, strings
+    /// are quoted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::Unit(()) => f.write_str("()"),
+            Cell::Bool(b) => write!(f, "{b}"),
+            Cell::Int(i) => write!(f, "{i}"),
+            Cell::Float(x) => write!(f, "{x:?}"),
+            Cell::Str(s) => write!(f, "{s:?}"),
+            Cell::Array(a) => {
+                f.write_str("[")?;
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Cell::Map(m) => {
+                f.write_str("#{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+fn column(list: &str) -> Vec<Cell> {
     if list.trim().is_empty() {
         return Vec::new();
     }
-    list.split(',').map(Value::parse).collect()
+    list.split(',').map(Cell::parse).collect()
 }
 
 /// Run the block in the drones and print the answers as `[6, 6, 6, 6, 6]`.
 pub fn run(args: DoArgs) -> Result<()> {
-    let columns: Vec<Vec<Value>> = args.with.iter().map(|l| column(l)).collect();
+    let columns: Vec<Vec<Cell>> = args.with.iter().map(|l| column(l)).collect();
     let n = columns[0].len();
     if let Some(c) = columns.iter().find(|c| c.len() != n) {
         bail!(
@@ -39,13 +113,16 @@ pub fn run(args: DoArgs) -> Result<()> {
         );
     }
     // A block that does not compile fails here, before any drone starts.
-    script::check_block(&args.block, columns.len())?;
-    let team = Team::builder(crate::tasks::tasks())
+    check_script(&args.block, columns.len())?;
+    let team = Team::builder(crate::tasks::tasks().0)
         .drones(args.drones)
         .transport(args.transport)
         .spawn()
         .context("starting the drones")?;
-    let answers = team.zip_script_n(&args.block, columns)?;
-    println!("{}", Value::Array(answers));
+    let rows: Vec<Vec<Cell>> = (0..n)
+        .map(|i| columns.iter().map(|c| c[i].clone()).collect())
+        .collect();
+    let answers: Vec<Cell> = team.script(&args.block, rows)?;
+    println!("{}", Cell::Array(answers));
     Ok(())
 }

@@ -34,7 +34,7 @@ enum Command {
 
 fn main() {
     // A drone (this binary run again by a team) serves tasks here and never returns.
-    polyshm::team::drone_main(&tasks::tasks());
+    polyshm::team::drone_main(&tasks::tasks().0);
     // So does a profile helper (the relay and UDP peer of tables 1 and 2).
     polyshm_profile::helper_main();
     let cli = Cli::parse();

@@ -152,7 +152,7 @@ fn bad_arguments_are_refused() {
 /// (this test), since its main calls `drone_main` first with the built-in tasks.
 #[test]
 fn the_polyshm_binary_is_a_drone_for_other_masters() {
-    use polyshm::team::{Tasks, Team, Transport};
+    use polyshm::team::{builtin, Tasks, Team, Transport};
     for t in [Transport::Shm, Transport::Unix] {
         if !t.is_available() {
             continue;
@@ -165,7 +165,7 @@ fn the_polyshm_binary_is_a_drone_for_other_masters() {
             .spawn()
             .expect("spawn polyshm as drone");
         let v: Vec<i64> = (0..100_000).collect();
-        let back: Vec<i64> = team.run_pod("polyshm.echo_i64", &v).expect("echo");
+        let back = team.run(&builtin::ECHO_I64, &v).expect("echo");
         assert_eq!(back, v);
     }
 }

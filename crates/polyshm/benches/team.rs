@@ -7,11 +7,63 @@
 //! the ratios the issue asks for. The bench binary is its own drone.
 
 use polyshm::sync::WaitStrategy;
-use polyshm::team::measure::{
-    empty_roundtrips, pod_roundtrips, pod_roundtrips_in_place, summarize, Summary,
-};
-use polyshm::team::{drone_main, Tasks, Team, Transport};
+use polyshm::team::{builtin, drone_main, Call, Input, Tasks, Team, TeamError, Transport};
 use std::time::{Duration, Instant};
+
+/// Median and 99th percentile of some samples.
+#[derive(Clone, Copy, Debug)]
+struct Summary {
+    median: Duration,
+    p99: Duration,
+}
+
+fn summarize(samples: &[Duration]) -> Option<Summary> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut s = samples.to_vec();
+    s.sort_unstable();
+    let rank = |q: f64| s[((q * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+    Some(Summary {
+        median: rank(0.5),
+        p99: rank(0.99),
+    })
+}
+
+/// Time `reps` runs of `key` on `input` (after `warmup` untimed ones).
+fn roundtrips<K: Call>(
+    team: &Team,
+    key: &K,
+    input: &K::In,
+    warmup: usize,
+    reps: usize,
+) -> Result<Vec<Duration>, TeamError>
+where
+    for<'a> &'a K::In: Input<K::In>,
+{
+    for _ in 0..warmup {
+        team.run(key, input)?;
+    }
+    let mut out = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        std::hint::black_box(team.run(key, input)?);
+        out.push(t.elapsed());
+    }
+    Ok(out)
+}
+
+/// One echo of `src` with a loaned request and the reply read in place (its last
+/// element): the zero-copy path.
+fn loan_echo<K>(team: &Team, key: &K, src: &[i64]) -> Result<i64, TeamError>
+where
+    K: polyshm::team::PodCall<Item = i64, ReplyItem = i64>,
+{
+    let mut loan = team.loan(key, src.len())?;
+    loan.copy_from_slice(src);
+    let reply = loan.send()?;
+    Ok(std::hint::black_box(reply[reply.len() - 1]))
+}
 
 const SIZES: [usize; 6] = [10, 100, 1_000, 10_000, 100_000, 1_000_000];
 
@@ -72,31 +124,36 @@ fn shm_vs_memcpy(drone_cpu: usize, reps: usize) -> Result<Paired, Box<dyn std::e
     let src: Vec<i64> = (0..1_000_000).collect();
     let mut dst = vec![0i64; 1_000_000];
     let mut out = Vec::new();
-    let cases: [(&'static str, &str, bool); 6] = [
+    #[derive(Clone, Copy)]
+    enum Case {
+        Run,
+        RunInPlaceTask,
+        Loan,
+        LoanInPlaceTask,
+        Sum,
+        Send,
+    }
+    let cases = [
         (
-            "echo (array in, array back, copied out)",
-            "polyshm.echo_i64",
-            false,
-        ),
-        ("echo, result read in place", "polyshm.echo_i64", true),
-        (
-            "echo as an in-place task (the drone copies nothing), copied out",
-            "polyshm.echo_i64_in_place",
-            false,
+            "run echo_i64 (copied in, the drone copies it twice, copied out)",
+            Case::Run,
         ),
         (
-            "echo as an in-place task, result read in place",
-            "polyshm.echo_i64_in_place",
-            true,
+            "run echo_i64_in_place (copied in, copied out; the drone copies nothing)",
+            Case::RunInPlaceTask,
         ),
-        ("sum (array in, one i64 back)", "polyshm.sum_i64", false),
         (
-            "send (array in, its length back; not read)",
-            "polyshm.len",
-            false,
+            "loan + Reply, echo_i64 (filled in place, the drone copies it twice, read in place)",
+            Case::Loan,
         ),
+        (
+            "loan + Reply, echo_i64_in_place (filled in place, read in place: zero copy)",
+            Case::LoanInPlaceTask,
+        ),
+        ("run sum_i64 (array in, one i64 back)", Case::Sum),
+        ("run len (array in, its length back; not read)", Case::Send),
     ];
-    for (say, task, in_place) in cases {
+    for (say, case) in cases {
         let mut m = Vec::with_capacity(reps);
         let mut r = Vec::with_capacity(reps);
         for i in 0..reps + 5 {
@@ -105,10 +162,17 @@ fn shm_vs_memcpy(drone_cpu: usize, reps: usize) -> Result<Paired, Box<dyn std::e
             std::hint::black_box(&dst);
             let tm = t.elapsed();
             let t = Instant::now();
-            if in_place {
-                team.run_pod_with(task, &src, |v: &[i64]| std::hint::black_box(v[v.len() - 1]))?;
-            } else {
-                std::hint::black_box(team.run_pod::<i64, i64>(task, &src)?);
+            match case {
+                Case::Run => drop(std::hint::black_box(team.run(&builtin::ECHO_I64, &src)?)),
+                Case::RunInPlaceTask => drop(std::hint::black_box(
+                    team.run(&builtin::ECHO_I64_IN_PLACE, &src)?,
+                )),
+                Case::Loan => drop(loan_echo(&team, &builtin::ECHO_I64, &src)?),
+                Case::LoanInPlaceTask => drop(loan_echo(&team, &builtin::ECHO_I64_IN_PLACE, &src)?),
+                Case::Sum => drop(std::hint::black_box(team.run(&builtin::SUM_I64, &src)?)),
+                Case::Send => drop(std::hint::black_box(
+                    team.run(&builtin::LEN, polyshm::codec::pod_bytes(&src))?,
+                )),
             }
             let tr = t.elapsed();
             if i >= 5 {
@@ -155,7 +219,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .spawn()?;
             let reps = reps_for(10, quick);
             let v: Vec<i64> = (0..10).collect();
-            let s = pod_roundtrips::<i64, i64>(&team, "polyshm.echo_i64", &v, reps / 10, reps)?;
+            let s = roundtrips(&team, &builtin::ECHO_I64, &v[..], reps / 10, reps)?;
             sweep.push((placement, w, summarize(&s).expect("samples")));
         }
     }
@@ -169,7 +233,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .pin_drones(vec![drone_cpu])
                 .spawn()?;
             let reps = reps_for(0, quick);
-            let s = summarize(&empty_roundtrips(&team, reps / 10, reps)?).expect("samples");
+            let s = summarize(&roundtrips(&team, &builtin::EMPTY, &(), reps / 10, reps)?)
+                .expect("samples");
             rows.push(Row {
                 placement,
                 transport: t,
@@ -179,13 +244,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for n in SIZES {
                 let v: Vec<i64> = (0..n as i64).collect();
                 let reps = reps_for(n, quick);
-                let samples = pod_roundtrips::<i64, i64>(
-                    &team,
-                    "polyshm.echo_i64",
-                    &v,
-                    (reps / 10).max(3),
-                    reps,
-                )?;
+                let samples =
+                    roundtrips(&team, &builtin::ECHO_I64, &v[..], (reps / 10).max(3), reps)?;
                 rows.push(Row {
                     placement,
                     transport: t,
@@ -195,11 +255,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let v: Vec<i64> = (0..1_000_000).collect();
             let reps = reps_for(1_000_000, quick);
-            for (what, task) in [
-                ("sum 1000000", "polyshm.sum_i64"),
-                ("send 1000000", "polyshm.len"),
-            ] {
-                let samples = pod_roundtrips::<i64, u64>(&team, task, &v, 5, reps)?;
+            let sum = roundtrips(&team, &builtin::SUM_I64, &v[..], 5, reps)?;
+            let bytes = polyshm::codec::pod_bytes(&v);
+            let send = roundtrips(&team, &builtin::LEN, bytes, 5, reps)?;
+            for (what, samples) in [("sum 1000000", sum), ("send 1000000", send)] {
                 rows.push(Row {
                     placement,
                     transport: t,
@@ -207,11 +266,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     s: summarize(&samples).expect("samples"),
                 });
             }
-            let samples = pod_roundtrips_in_place::<i64>(&team, "polyshm.echo_i64", &v, 5, reps)?;
+            let mut samples = Vec::with_capacity(reps);
+            for i in 0..reps + 5 {
+                let t = Instant::now();
+                loan_echo(&team, &builtin::ECHO_I64_IN_PLACE, &v)?;
+                if i >= 5 {
+                    samples.push(t.elapsed());
+                }
+            }
             rows.push(Row {
                 placement,
                 transport: t,
-                what: "echo 1000000 in place".into(),
+                what: "loan echo 1000000 in place".into(),
                 s: summarize(&samples).expect("samples"),
             });
             eprintln!("measured {t} ({placement})");
@@ -247,7 +313,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let whats: Vec<String> = std::iter::once("empty".to_string())
         .chain(SIZES.iter().map(|n| format!("echo {n}")))
         .chain(
-            ["echo 1000000 in place", "sum 1000000", "send 1000000"]
+            ["loan echo 1000000 in place", "sum 1000000", "send 1000000"]
                 .iter()
                 .map(|s| s.to_string()),
         )

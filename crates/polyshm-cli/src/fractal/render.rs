@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use polyshm::team::{Team, Transport};
+use polyshm::team::{PodTask, Team, Transport};
 
 use super::tile::{self, TileRequest};
 use super::view::View;
@@ -31,6 +31,8 @@ pub enum Runner {
     Drones {
         /// The team.
         team: Team,
+        /// The tile task's key.
+        tile: PodTask<u64, u32>,
         /// How long starting it took.
         spawn: Duration,
     },
@@ -49,7 +51,8 @@ impl Runner {
             .parse()
             .with_context(|| format!("--transport {name}"))?;
         let started = Instant::now();
-        let team = Team::builder(crate::tasks::tasks())
+        let (tasks, keys) = crate::tasks::tasks();
+        let team = Team::builder(tasks)
             .drones(drones)
             .transport(transport)
             .retry_dead(true)
@@ -57,6 +60,7 @@ impl Runner {
             .with_context(|| format!("cannot start {drones} drones over {transport}"))?;
         Ok(Runner::Drones {
             team,
+            tile: keys.tile,
             spawn: started.elapsed(),
         })
     }
@@ -73,7 +77,7 @@ impl Runner {
     pub fn drones(&self) -> usize {
         match self {
             Runner::Local => 0,
-            Runner::Drones { team, .. } => team.drones(),
+            Runner::Drones { team, .. } => team.len(),
         }
     }
 
@@ -103,20 +107,19 @@ impl Runner {
                     tile::place(&mut counts, view.width, t, &result)?;
                 }
             }
-            Runner::Drones { team, .. } => {
-                let requests: Vec<Vec<u64>> = tiles
-                    .iter()
-                    .map(|t| {
-                        TileRequest {
-                            view: *view,
-                            tile: *t,
-                        }
-                        .to_words()
-                    })
-                    .collect();
-                let results: Vec<Vec<u32>> = team
-                    .map_pod(tile::TASK, requests)
-                    .with_context(|| format!("tiles over {} drones", team.drones()))?;
+            Runner::Drones {
+                team, tile: key, ..
+            } => {
+                let requests = tiles.iter().map(|t| {
+                    TileRequest {
+                        view: *view,
+                        tile: *t,
+                    }
+                    .to_words()
+                });
+                let results = team
+                    .map(key, requests)
+                    .with_context(|| format!("tiles over {} drones", team.len()))?;
                 for (t, result) in tiles.iter().zip(&results) {
                     total_size += result.len();
                     tile::place(&mut counts, view.width, t, result)?;

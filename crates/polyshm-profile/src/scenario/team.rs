@@ -1,5 +1,5 @@
 //! Study tables 6–10: a master and one drone (the `polyshm` binary itself), timed per
-//! transport. Each point is one `Team::run` / `Team::run_pod` roundtrip: the payload
+//! transport. Each point is one `Team::run` roundtrip (serde or pod key): the payload
 //! travels to the drone, the drone echoes it, and the master has it back.
 //!
 //! | family | table | transport | task |
@@ -18,7 +18,7 @@ use super::{byte_payload, int_payload, Context, Scenario};
 use crate::config::{Config, DECADES_FROM_1};
 use crate::error::ProfileError;
 use crate::row::{Row, TableRef, Unit};
-use polyshm::team::{Tasks, Team, TeamError, Transport};
+use polyshm::team::{builtin, Tasks, Team, TeamError, Transport};
 
 /// Map a team error; the description is copied only when there is an error.
 fn team_err<'a>(
@@ -114,13 +114,13 @@ fn echo_points(
             Some((size, Unit::Bytes)),
             || {
                 let back: Vec<u8> = team
-                    .run_pod("polyshm.echo_bytes", &bytes)
+                    .run(&builtin::ECHO_BYTES, &bytes)
                     .map_err(team_err(scenario_family, &what))?;
                 expect_len(scenario_family, &what, back.len(), n)
             },
         )?;
         let back: Vec<u8> = team
-            .run_pod("polyshm.echo_bytes", &bytes)
+            .run(&builtin::ECHO_BYTES, &bytes)
             .map_err(team_err(scenario_family, &what))?;
         expect_equal(scenario_family, &what, back == bytes)?;
         rows.push(row);
@@ -137,13 +137,13 @@ fn echo_points(
             Some((size, Unit::Ints)),
             || {
                 let back: Vec<i64> = team
-                    .run_pod("polyshm.echo_i64", &ints)
+                    .run(&builtin::ECHO_I64, &ints)
                     .map_err(team_err(scenario_family, &what))?;
                 expect_len(scenario_family, &what, back.len(), n)
             },
         )?;
         let back: Vec<i64> = team
-            .run_pod("polyshm.echo_i64", &ints)
+            .run(&builtin::ECHO_I64, &ints)
             .map_err(team_err(scenario_family, &what))?;
         expect_equal(scenario_family, &what, back == ints)?;
         rows.push(row);
@@ -219,10 +219,7 @@ impl Scenario for EmptyTask {
                 scenario,
                 &transport_id(transport),
                 None,
-                || {
-                    team.run::<(), ()>("polyshm.empty", &())
-                        .map_err(team_err(ID, &what))
-                },
+                || team.run(&builtin::EMPTY, ()).map_err(team_err(ID, &what)),
             )?);
         }
         Ok(rows)

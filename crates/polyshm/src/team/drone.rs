@@ -2,12 +2,13 @@
 //! the drone loop (receive a request, run the task, send the reply, until the master
 //! says stop or is gone).
 
-use super::protocol::{Head, Hello, Kind, Status, HELLO_MAGIC, WELCOME_MAGIC};
+use super::handshake::{check_welcome, hello, read_framed, write_framed};
+use super::protocol::{Head, Kind, Status};
 use super::tasks::{TaskOutput, Tasks};
 use super::transport::hybrid::HybridLink;
 use super::transport::mailbox::Mailbox;
 use super::transport::shm::ShmLink;
-use super::transport::socket::{read_watched, write_watched, SocketLink, Stream};
+use super::transport::socket::{SocketLink, Stream};
 use super::transport::{Link, LinkError, Transport, Watch};
 use crate::sync::WaitStrategy;
 use polyshm_sys::ProcessId;
@@ -133,14 +134,13 @@ impl Spec {
 /// at once.
 ///
 /// ```no_run
-/// use polyshm::team::{drone_main, Tasks, Team};
-/// fn tasks() -> Tasks {
-///     Tasks::new().task("add", |(a, b): (i64, i64)| a + b)
-/// }
+/// use polyshm::team::{drone_main, Task, Tasks, Team};
 /// fn main() -> Result<(), polyshm::team::TeamError> {
-///     drone_main(&tasks());
-///     let team = Team::builder(tasks()).drones(2).spawn()?;
-///     assert_eq!(team.run::<_, i64>("add", &(2i64, 3i64))?, 5);
+///     let mut tasks = Tasks::new();
+///     let add: Task<(i64, i64), i64> = tasks.task("add", |(a, b)| a + b);
+///     drone_main(&tasks); // a drone serves here and never returns
+///     let team = Team::builder(tasks).drones(2).spawn()?;
+///     assert_eq!(team.run(&add, (2, 3))?, 5);
 ///     Ok(())
 /// }
 /// ```
@@ -158,29 +158,6 @@ pub fn drone_main(tasks: &Tasks) {
     std::process::exit(code);
 }
 
-fn hello_out(spec: &Spec) -> Vec<u8> {
-    let mut me = Hello::me(spec.token);
-    if let Some(p) = spec.claim_protocol {
-        me.protocol = p;
-    }
-    me.encode(HELLO_MAGIC)
-}
-
-fn check_welcome(spec: &Spec, bytes: &[u8]) -> Result<(), String> {
-    let w = Hello::decode(WELCOME_MAGIC, bytes).map_err(|e| e.to_string())?;
-    if !w.accepted {
-        return Err(format!(
-            "the master (polyshm {}, protocol {}) refused this drone (polyshm {}, protocol {}); build both from the same version",
-            w.crate_version,
-            w.protocol,
-            super::protocol::CRATE_VERSION,
-            spec.claim_protocol
-                .unwrap_or(super::protocol::PROTOCOL_VERSION)
-        ));
-    }
-    Ok(())
-}
-
 fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> {
     let stream = match spec.transport {
         Transport::Unix => Stream::connect_unix(&spec.addr),
@@ -189,19 +166,9 @@ fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> 
     .map_err(|e| format!("connect to {}: {e}", spec.addr))?;
     stream.configure(DRONE_SLICE).map_err(|e| e.to_string())?;
     let mut link = SocketLink::new(stream).with_max_frame(spec.max_message);
-    let hello = hello_out(spec);
-    let mut framed = (hello.len() as u32).to_le_bytes().to_vec();
-    framed.extend_from_slice(&hello);
     let s = link.stream();
-    write_watched(s, &framed, watch).map_err(|e| format!("handshake: {e}"))?;
-    let mut lb = [0u8; 4];
-    read_watched(s, &mut lb, watch).map_err(|e| format!("handshake: {e}"))?;
-    let len = u32::from_le_bytes(lb) as usize;
-    if len > 256 {
-        return Err(format!("handshake: welcome of {len} bytes"));
-    }
-    let mut w = vec![0u8; len];
-    read_watched(s, &mut w, watch).map_err(|e| format!("handshake: {e}"))?;
+    write_framed(s, &hello(spec), watch).map_err(|e| format!("handshake: {e}"))?;
+    let w = read_framed(s, watch).map_err(|e| format!("handshake: {e}"))?;
     check_welcome(spec, &w)?;
     Ok(link)
 }
@@ -222,8 +189,7 @@ fn connect(spec: &Spec) -> Result<Box<dyn Link>, String> {
         }
         Transport::Shm => {
             let mb = open_mailbox()?;
-            mb.write_hello(&hello_out(spec))
-                .map_err(|e| e.to_string())?;
+            mb.write_hello(&hello(spec)).map_err(|e| e.to_string())?;
             mb.signal_master().map_err(|e| e.to_string())?;
             mb.wait_drone(&watch)
                 .map_err(|e| format!("handshake: {e}"))?;

@@ -6,42 +6,63 @@
 //! and drones: serde tasks, plain-old-data tasks on a fast path with no encode step,
 //! and (feature `script`) script blocks shipped as text.
 //!
-//! - [`Team::run`] / [`Team::run_pod`]: one task on one drone;
-//! - [`Team::map`] / [`Team::map_pod`] / [`Team::zip`]: spread over the drones;
-//! - [`Team::zip_script`]: the study's `drones do: '[:a :b | a + b]' with: … with: …`;
-//! - [`Team::submit`]: a [`TaskHandle`] with `wait`, `wait_timeout`, `cancel`.
+//! Registering a task answers a typed key; every call takes the key, so a task's name
+//! and types cannot drift apart, and the master refuses a task its own [`Tasks`] does
+//! not hold before anything is sent. The key's kind decides the encoding
+//! ([`Task`]: serde; [`PodTask`]: plain-old-data arrays as their own bytes;
+//! [`InPlaceTask`]: an array changed where it lies); one call family serves them all:
+//!
+//! - [`Team::run`]: one task on one drone;
+//! - [`Team::map`]: one task per input, spread over the drones, answers in order;
+//! - [`Team::submit`]: a [`TaskHandle`] with `wait`, `wait_timeout`, `cancel`;
+//!   [`wait_any`] for the first of many;
+//! - [`Team::loan`]: zero copy for pod keys, the drone's request area filled in place
+//!   ([`Loan`]) and the answer read where it lies ([`Reply`]);
+//! - [`Team::zip_script`] / [`Team::script`] (feature `script`): the study's
+//!   `drones do: '[:a :b | a + b]' with: … with: …`, any serde values in and out.
 //!
 //! Faults come back as [`TeamError`]s: a panic in the drone, a drone that died (it is
 //! replaced; `retry_dead` tries again), a task past its deadline (its drone is killed
 //! and replaced), an unknown task, a drone of another version.
 //!
 //! ```no_run
-//! use polyshm::team::{drone_main, Tasks, Team, Value};
+//! use polyshm::team::{drone_main, Task, Tasks, Team};
 //! fn main() -> Result<(), polyshm::team::TeamError> {
-//!     let tasks = Tasks::new();
-//!     drone_main(&tasks);
+//!     let mut tasks = Tasks::new();
+//!     let add: Task<(i64, i64), i64> = tasks.task("add", |(a, b)| a + b);
+//!     drone_main(&tasks); // in a drone: serve, never return
 //!     let drones = Team::builder(tasks).drones(2).spawn()?;
-//!     let a: Vec<Value> = [1i64, 2, 3, 4, 5].map(Value::Int).into();
-//!     let b: Vec<Value> = [5i64, 4, 3, 2, 1].map(Value::Int).into();
-//!     let sums = drones.zip_script("|a, b| a + b", a, b)?;
-//!     assert_eq!(Value::Array(sums).to_string(), "[6, 6, 6, 6, 6]");
+//!     let sums: Vec<i64> = drones.zip_script("|a, b| a + b", [1, 2, 3, 4, 5], [5, 4, 3, 2, 1])?;
+//!     assert_eq!(sums, [6, 6, 6, 6, 6]);
+//!     assert_eq!(drones.map(&add, [(1, 5), (2, 4)])?, [6, 6]);
 //!     Ok(())
 //! }
 //! ```
 
+mod builder;
+mod call;
+mod dispatch;
 mod drone;
 mod error;
-pub mod measure;
-pub mod protocol;
-pub mod script;
+mod handle;
+mod handshake;
+mod launch;
+mod loan;
+mod protocol;
+mod script;
 mod tasks;
 #[allow(clippy::module_inception)]
 mod team;
-pub mod transport;
+mod transport;
 
+pub use builder::{TeamBuilder, DEFAULT_WAIT};
+pub use call::{builtin, Call, InPlaceTask, Input, PodCall, PodTask, Task, TaskKind};
 pub use drone::{drone_main, DRONE_ENV};
 pub use error::TeamError;
-pub use script::Value;
-pub use tasks::{Output, Tasks};
-pub use team::{TaskHandle, Team, TeamBuilder, DEFAULT_WAIT};
+pub use handle::{wait_any, TaskHandle};
+pub use loan::{Loan, Reply};
+pub use tasks::Tasks;
+#[cfg(feature = "script")]
+pub use team::check_script;
+pub use team::Team;
 pub use transport::{Transport, UnknownTransport};

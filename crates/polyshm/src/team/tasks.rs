@@ -1,12 +1,13 @@
 //! [`Tasks`]: the registry of native tasks, built the same way in master and drones.
 
+use super::call::{builtin, InPlaceTask, PodTask, Task, TaskKind};
 use crate::codec::{self, PodVec};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A task's output: bytes lent to the transport without a copy.
-pub type Output = Box<dyn AsRef<[u8]> + Send>;
+pub(crate) type Output = Box<dyn AsRef<[u8]> + Send>;
 
 /// What a task answers: bytes of its own, or the request's bytes as it left them.
 pub(crate) enum TaskOutput {
@@ -20,31 +21,35 @@ pub(crate) enum TaskOutput {
 /// message saying why not.
 pub(crate) type TaskFn = Arc<dyn Fn(&mut [u8]) -> Result<TaskOutput, String> + Send + Sync>;
 
-/// The tasks a drone knows, by stable name (the same registry is built in the master,
-/// which calls [`drone_main`](super::drone_main) with it first thing).
+/// The tasks a drone knows, by stable name, and the master's registry of them (the
+/// master refuses to send a task its own `Tasks` does not hold). Build it the same way
+/// in master and drones: `main` builds it, calls [`drone_main`](super::drone_main)
+/// with it first thing, then hands it to [`Team::builder`](super::Team::builder).
 ///
-/// Two kinds: serde tasks ([`task`](Self::task): any `Deserialize` argument, any
-/// `Serialize` result) and plain-old-data tasks ([`pod_task`](Self::pod_task): a `&[T]`
-/// read in place, a `Vec<R>` sent as its bytes — no encode step).
+/// Registering answers a typed key, which every call takes:
 ///
-/// Built-ins every drone knows: `polyshm.empty` (`()` → `()`), `polyshm.echo_bytes`
-/// (pod `u8`), `polyshm.echo_i64` (pod `i64`, the same array back, copied by the
-/// task), `polyshm.echo_i64_in_place` (the same, as an in-place task: the drone copies
-/// nothing), `polyshm.sum_i64`
-/// (pod `i64` → `[sum]`, wrapping), `polyshm.len` (any bytes → `[length as u64]`,
-/// without reading them: a one-way transfer), and with the `script` feature `polyshm.script`
-/// (script blocks, see [`Team::zip_script`](super::Team::zip_script)).
+/// - [`task`](Self::task): any `Deserialize` argument, any `Serialize` result →
+///   [`Task<A, R>`](super::Task);
+/// - [`pod_task`](Self::pod_task): a `&[T]` read in place, a `Vec<R>` sent as its
+///   bytes, no encode step → [`PodTask<T, R>`](super::PodTask);
+/// - [`in_place_task`](Self::in_place_task): a `&mut [T]` changed where it lies and
+///   sent back as it is → [`InPlaceTask<T>`](super::InPlaceTask).
+///
+/// The built-ins (keys in [`builtin`](super::builtin)) and, with the `script` feature,
+/// the script task of [`Team::zip_script`](super::Team::zip_script) come with
+/// [`new`](Self::new).
 ///
 /// ```
-/// use polyshm::team::Tasks;
-/// let tasks = Tasks::new()
-///     .task("add", |(a, b): (i64, i64)| a + b)
-///     .pod_task("double", |v: &[f64]| v.iter().map(|x| x * 2.0).collect());
-/// assert!(tasks.contains("add") && tasks.contains("polyshm.echo_i64"));
+/// use polyshm::team::{builtin, PodTask, Task, Tasks};
+/// let mut tasks = Tasks::new();
+/// let add: Task<(i64, i64), i64> = tasks.task("add", |(a, b)| a + b);
+/// let double: PodTask<f64, f64> = tasks.pod_task("double", |v| v.iter().map(|x| x * 2.0).collect());
+/// assert!(tasks.contains(add.name()) && tasks.contains(double.name()));
+/// assert!(tasks.contains(builtin::ECHO_I64.name()));
 /// ```
 #[derive(Clone)]
 pub struct Tasks {
-    map: BTreeMap<String, TaskFn>,
+    map: BTreeMap<String, (TaskKind, TaskFn)>,
 }
 
 impl std::fmt::Debug for Tasks {
@@ -62,25 +67,25 @@ impl Default for Tasks {
 impl Tasks {
     /// The built-in tasks.
     pub fn new() -> Tasks {
-        let t = Tasks {
+        let mut t = Tasks {
             map: BTreeMap::new(),
-        }
-        .task("polyshm.empty", |(): ()| ())
-        .pod_task("polyshm.echo_bytes", |v: &[u8]| v.to_vec())
-        .pod_task("polyshm.echo_i64", |v: &[i64]| v.to_vec())
-        .pod_task_in_place("polyshm.echo_i64_in_place", |_: &mut [i64]| {})
-        .pod_task("polyshm.sum_i64", |v: &[i64]| {
+        };
+        t.task(builtin::EMPTY.name(), |(): ()| ());
+        t.pod_task(builtin::ECHO_BYTES.name(), |v: &[u8]| v.to_vec());
+        t.pod_task(builtin::ECHO_I64.name(), |v: &[i64]| v.to_vec());
+        t.in_place_task(builtin::ECHO_I64_IN_PLACE.name(), |_: &mut [i64]| {});
+        t.pod_task(builtin::SUM_I64.name(), |v: &[i64]| {
             vec![v.iter().fold(0i64, |a, b| a.wrapping_add(*b))]
-        })
-        .pod_task("polyshm.len", |v: &[u8]| vec![v.len() as u64]);
+        });
+        t.pod_task(builtin::LEN.name(), |v: &[u8]| vec![v.len() as u64]);
         #[cfg(feature = "script")]
-        let t = super::script::register(t);
+        super::script::engine::register(&mut t);
         t
     }
 
     /// Register a serde task: the argument `A` decoded from the request, the result
     /// `R` encoded into the reply. A later registration under the same name wins.
-    pub fn task<A, R, F>(mut self, name: &str, f: F) -> Tasks
+    pub fn task<A, R, F>(&mut self, name: &str, f: F) -> Task<A, R>
     where
         A: DeserializeOwned,
         R: Serialize,
@@ -93,13 +98,13 @@ impl Tasks {
             let out = codec::encode(&r).map_err(|e| format!("task `{owned}`: {e}"))?;
             Ok(TaskOutput::Bytes(Box::new(out)))
         });
-        self.map.insert(name.into(), run);
-        self
+        self.map.insert(name.into(), (TaskKind::Serde, run));
+        Task::named(name)
     }
 
     /// Register a plain-old-data task: the request's bytes seen as `&[T]` (in place
     /// when aligned, else copied once), the result `Vec<R>` sent as its bytes.
-    pub fn pod_task<T, R, F>(mut self, name: &str, f: F) -> Tasks
+    pub fn pod_task<T, R, F>(&mut self, name: &str, f: F) -> PodTask<T, R>
     where
         T: bytemuck::Pod,
         R: bytemuck::Pod + Send,
@@ -118,15 +123,15 @@ impl Tasks {
             };
             Ok(TaskOutput::Bytes(Box::new(PodVec(out))))
         });
-        self.map.insert(name.into(), run);
-        self
+        self.map.insert(name.into(), (TaskKind::Pod, run));
+        PodTask::named(name)
     }
 
     /// Register a plain-old-data task that works in place: it changes the request's
     /// array, and that array is the result. In [`Transport::Shm`](super::Transport::Shm)
     /// the drone then copies nothing at all: the result is where the master wrote the
     /// request.
-    pub fn pod_task_in_place<T, F>(mut self, name: &str, f: F) -> Tasks
+    pub fn in_place_task<T, F>(&mut self, name: &str, f: F) -> InPlaceTask<T>
     where
         T: bytemuck::Pod + Send,
         F: Fn(&mut [T]) + Send + Sync + 'static,
@@ -148,13 +153,18 @@ impl Tasks {
                 Err(e) => Err(format!("task `{owned}`: {e}")),
             }
         });
-        self.map.insert(name.into(), run);
-        self
+        self.map.insert(name.into(), (TaskKind::InPlace, run));
+        InPlaceTask::named(name)
     }
 
     /// Whether a task of that name is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
+    }
+
+    /// The kind a task of that name was registered as.
+    pub fn kind(&self, name: &str) -> Option<TaskKind> {
+        self.map.get(name).map(|(k, _)| *k)
     }
 
     /// The registered names, sorted.
@@ -163,6 +173,6 @@ impl Tasks {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&TaskFn> {
-        self.map.get(name)
+        self.map.get(name).map(|(_, f)| f)
     }
 }

@@ -1,8 +1,8 @@
 //! The conformance suite: every transport passes the same trials.
 
-use crate::support::{self, kill9, team, trial, TempPath};
+use crate::support::{self, keys, kill9, pids, team, trial, TempPath};
 use libtest_mimic::{Failed, Trial};
-use polyshm::team::{Team, TeamError, Transport, Value};
+use polyshm::team::{builtin, wait_any, Task, TaskHandle, Tasks, Team, TeamError, Transport};
 use std::time::Duration;
 
 type Case = fn(Transport) -> Result<(), Failed>;
@@ -13,11 +13,13 @@ pub fn trials(t: Transport) -> Vec<Trial> {
         ("empty_and_serde_tasks", empty_and_serde_tasks),
         ("pod_payloads_of_a_million_and_more", pod_payloads),
         ("result_larger_than_request_grows_the_mailbox", result_grows),
-        ("map_zip_and_map_pod_keep_order", map_zip),
+        ("map_keeps_order_for_every_kind", map_every_kind),
+        ("loan_and_reply_in_place_for_every_pod_kind", loan_reply),
+        ("wait_any_answers_the_first_to_finish", first_of_many),
         ("zip_script_answers_six_six_six", zip_script),
         ("script_errors_come_back", script_errors),
         ("panic_in_task_comes_back_and_drone_goes_on", panics),
-        ("unknown_task_is_a_clear_error", unknown_task),
+        ("unknown_task_is_refused_by_the_master", unknown_task),
         ("drone_killed_mid_task_is_replaced", drone_killed),
         ("retry_dead_runs_the_task_again", retry_dead),
         ("deadline_kills_and_replaces_the_drone", deadline),
@@ -39,16 +41,20 @@ pub fn trials(t: Transport) -> Vec<Trial> {
 
 fn empty_and_serde_tasks(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
+    let k = keys();
     assert_eq!(team.transport(), t);
-    team.run::<(), ()>("polyshm.empty", &())?;
-    assert_eq!(team.run::<_, i64>("add", &(2i64, 3i64))?, 5);
-    let pid: u32 = team.run("pid", &())?;
-    assert_eq!(team.drone_pids(), [pid]);
+    assert_eq!(team.len(), 1);
+    team.run(&builtin::EMPTY, ())?;
+    assert_eq!(team.run(&k.add, (2, 3))?, 5);
+    let pid = team.run(&k.pid, ())?;
+    assert_eq!(pids(&team), [pid]);
     assert_ne!(pid, std::process::id());
-    // Wrong result type: a codec error in the master, the drone is fine.
-    let e = team.run::<_, String>("add", &(1i64, 1i64)).unwrap_err();
+    // A key whose result type differs from the drone's task (made by registering the
+    // same name again elsewhere): a codec error in the master, the drone is fine.
+    let wrong: Task<(i64, i64), String> = Tasks::new().task("add", |_: (i64, i64)| String::new());
+    let e = team.run(&wrong, (1, 1)).unwrap_err();
     assert!(matches!(e, TeamError::Codec { .. }), "{e}");
-    assert_eq!(team.run::<_, u32>("pid", &())?, pid);
+    assert_eq!(team.run(&k.pid, ())?, pid);
     Ok(())
 }
 
@@ -56,110 +62,192 @@ fn pod_payloads(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
     for n in [0usize, 1, 10, 1_000, 1_000_000, 3_000_000] {
         let v: Vec<i64> = (0..n as i64).map(|i| i * 7 - 3).collect();
-        let back: Vec<i64> = team.run_pod("polyshm.echo_i64", &v)?;
+        let back = team.run(&builtin::ECHO_I64, &v)?;
         assert!(back == v, "echo of {n} i64 differs");
-        let sum: Vec<i64> = team.run_pod("polyshm.sum_i64", &v)?;
+        let sum = team.run(&builtin::SUM_I64, &v)?;
         assert_eq!(sum, [v.iter().sum::<i64>()]);
-        let len: Vec<u64> = team.run_pod("polyshm.len", &v)?;
+        let len = team.run(&builtin::LEN, bytemuck_bytes(&v))?;
         assert_eq!(len, [8 * n as u64]);
-        let same = team.run_pod_with("polyshm.echo_i64", &v, |r: &[i64]| r == &v[..])?;
-        assert!(same, "echo of {n} i64 read in place differs");
-        let back: Vec<i64> = team.run_pod("polyshm.echo_i64_in_place", &v)?;
+        let back = team.run(&builtin::ECHO_I64_IN_PLACE, &v)?;
         assert!(back == v, "in-place echo of {n} i64 differs");
-        let neg: Vec<i64> = team.run_pod("negate_in_place", &v)?;
+        let neg = team.run(&keys().negate_in_place, &v)?;
         assert!(neg.iter().zip(&v).all(|(a, b)| *a == -*b) && neg.len() == n);
     }
     let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    let back: Vec<u8> = team.run_pod("polyshm.echo_bytes", &bytes)?;
+    let back = team.run(&builtin::ECHO_BYTES, &bytes)?;
     assert!(back == bytes, "echo of 1,000,000 bytes differs");
     // A smaller payload after the large ones: the grown mailbox is reused.
-    let f = [1.5f64, -2.0];
-    assert_eq!(team.run_pod::<f64, f64>("double_f64", &f)?, [3.0, -4.0]);
+    assert_eq!(team.run(&keys().double_f64, [1.5, -2.0])?, [3.0, -4.0]);
     Ok(())
+}
+
+/// The bytes of an `i64` array (for `polyshm.len`, a task on bytes).
+fn bytemuck_bytes(v: &[i64]) -> &[u8] {
+    polyshm::codec::pod_bytes(v)
 }
 
 fn result_grows(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
     for n in [100u64, 200_000, 5_000_000, 10] {
-        let r: Vec<u8> = team.run_pod("grow_u8", &[n])?;
+        let r = team.run(&keys().grow_u8, [n])?;
         assert_eq!(r.len(), n as usize);
         assert!(r.iter().all(|b| *b == 7));
     }
     Ok(())
 }
 
-fn map_zip(t: Transport) -> Result<(), Failed> {
+fn map_every_kind(t: Transport) -> Result<(), Failed> {
     let team = team(t, 2);
-    let sums: Vec<i64> = team.zip("add", vec![1i64, 2, 3, 4, 5], vec![5i64, 4, 3, 2, 1])?;
-    assert_eq!(sums, [6, 6, 6, 6, 6]);
-    let inputs: Vec<(i64, i64)> = (0..50).map(|i| (i, i * i)).collect();
-    let out: Vec<i64> = team.map("add", inputs.clone())?;
-    assert_eq!(out, inputs.iter().map(|(a, b)| a + b).collect::<Vec<_>>());
+    let k = keys();
+    // Serde: from an iterator (drawn as drones come free), answers in order.
+    let out = team.map(&k.add, (0..50).map(|i| (i, i * i)))?;
+    assert_eq!(out, (0..50).map(|i| i + i * i).collect::<Vec<_>>());
+    let pairs = vec![(1, 5), (2, 4)];
+    assert_eq!(team.map(&k.add, &pairs)?, [6, 6]);
+    assert_eq!(
+        team.map(&k.add, Vec::<(i64, i64)>::new())?,
+        Vec::<i64>::new()
+    );
+    // Pod: owned arrays and borrowed ones.
     let arrays: Vec<Vec<f64>> = (0..9).map(|i| vec![i as f64; i * 1000]).collect();
-    let doubled: Vec<Vec<f64>> = team.map_pod("double_f64", arrays.clone())?;
+    let doubled = team.map(&k.double_f64, &arrays)?;
     for (a, d) in arrays.iter().zip(&doubled) {
         assert!(a.iter().zip(d).all(|(x, y)| x * 2.0 == *y) && a.len() == d.len());
     }
+    // In place.
+    let negated = team.map(
+        &k.negate_in_place,
+        arrays
+            .iter()
+            .map(|a| a.iter().map(|x| *x as i64).collect::<Vec<i64>>()),
+    )?;
+    for (a, n) in arrays.iter().zip(&negated) {
+        assert!(a.iter().zip(n).all(|(x, y)| -(*x as i64) == *y) && a.len() == n.len());
+    }
+    // The first failure (in input order) wins.
     let e = team
-        .zip::<_, _, i64>("add", vec![1i64], vec![1i64, 2])
+        .map(&k.panic, ["first".to_string(), "second".to_string()])
         .unwrap_err();
-    assert!(matches!(e, TeamError::Arguments(_)), "{e}");
+    assert!(
+        matches!(&e, TeamError::Panicked { message, .. } if message.contains("first")),
+        "{e}"
+    );
     Ok(())
 }
 
-fn ints(v: &[i64]) -> Vec<Value> {
-    v.iter().map(|i| Value::Int(*i)).collect()
+fn loan_reply(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    for n in [0usize, 10, 100_000, 1_000_000] {
+        {
+            let mut loan = team.loan(&builtin::ECHO_I64_IN_PLACE, n)?;
+            assert_eq!(loan.len(), n);
+            loan.iter_mut()
+                .enumerate()
+                .for_each(|(i, x)| *x = i as i64 * 3);
+            let reply = loan.send()?;
+            assert_eq!(reply.len(), n);
+            assert!(reply.iter().enumerate().all(|(i, x)| *x == i as i64 * 3));
+        }
+        let mut loan = team.loan(&builtin::ECHO_I64, n)?;
+        loan.fill(-1);
+        let reply = loan.send()?;
+        assert!(reply.len() == n && reply.iter().all(|x| *x == -1));
+        drop(reply);
+        let mut loan = team.loan(&keys().negate_in_place, n)?;
+        loan.fill(4);
+        assert!(loan.send()?.iter().all(|x| *x == -4));
+        let mut loan = team.loan(&builtin::SUM_I64, n)?;
+        loan.fill(2);
+        assert_eq!(&*loan.send()?, [2 * n as i64]);
+    }
+    // A loan dropped unsent gives the drone back; the next call works.
+    let loan = team.loan(&builtin::ECHO_I64, 10)?;
+    drop(loan);
+    // A reply that grows past the areas, read in place.
+    let mut loan = team.loan(&keys().grow_u8, 1)?;
+    loan[0] = 3_000_000;
+    let r = loan.send()?;
+    assert!(r.len() == 3_000_000 && r.iter().all(|b| *b == 7));
+    drop(r);
+    assert_eq!(team.run(&keys().add, (1, 1))?, 2);
+    Ok(())
+}
+
+fn first_of_many(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 2);
+    let k = keys();
+    let mut handles: Vec<TaskHandle<u64>> =
+        vec![team.submit(&k.sleep_ms, 3_000), team.submit(&k.sleep_ms, 1)];
+    let (i, r) = wait_any(&mut handles).ok_or("two handles")?;
+    assert_eq!((i, r?), (1, 1));
+    let (i, r) = wait_any(&mut handles).ok_or("one handle left")?;
+    assert_eq!((i, r?), (0, 3_000));
+    assert!(wait_any(&mut handles).is_none(), "all spent");
+    Ok(())
 }
 
 fn zip_script(t: Transport) -> Result<(), Failed> {
     let team = team(t, 2);
-    let r = team.zip_script(
-        "|a, b| a + b",
-        ints(&[1, 2, 3, 4, 5]),
-        ints(&[5, 4, 3, 2, 1]),
+    let r: Vec<i64> = team.zip_script("|a, b| a + b", [1, 2, 3, 4, 5], [5, 4, 3, 2, 1])?;
+    assert_eq!(r, [6, 6, 6, 6, 6]);
+    // Rows of three, mixed numbers in, floats out.
+    let r: Vec<f64> = team.script("|a, b, c| a * b + c", [(1, 3, 0.5), (2, 4, 1.0)])?;
+    assert_eq!(r, [3.5, 9.0]);
+    // Any serde value: a struct goes in as a rhai map and comes back as one.
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Point {
+        x: i64,
+        y: i64,
+    }
+    let r: Vec<Point> = team.zip_script(
+        "|p, k| #{x: p.x * k, y: p.y * k}",
+        [Point { x: 1, y: 2 }, Point { x: -3, y: 0 }],
+        [10, 2],
     )?;
-    assert_eq!(Value::Array(r).to_string(), "[6, 6, 6, 6, 6]");
-    let r = team.zip_script_n(
-        "|a, b, c| a * b + c",
-        vec![
-            ints(&[1, 2]),
-            ints(&[3, 4]),
-            vec![Value::Float(0.5), Value::Int(1)],
-        ],
-    )?;
-    assert_eq!(r, [Value::Float(3.5), Value::Int(9)]);
+    assert_eq!(r, [Point { x: 10, y: 20 }, Point { x: -6, y: 0 }]);
+    let r: Vec<String> = team.zip_script("|a, b| a + b", ["x", "y"], ["1", "2"])?;
+    assert_eq!(r, ["x1", "y2"]);
     Ok(())
 }
 
 fn script_errors(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
     let e = team
-        .zip_script("|a, b| a +", ints(&[1]), ints(&[2]))
+        .zip_script::<_, _, i64>("|a, b| a +", [1], [2])
         .unwrap_err();
     assert!(
         matches!(&e, TeamError::Script { message, .. } if message.contains("does not compile")),
         "{e}"
     );
     let e = team
-        .zip_script("|a, b| a / b", ints(&[1, 2]), ints(&[1, 0]))
+        .zip_script::<_, _, i64>("|a, b| a / b", [1, 2], [1, 0])
         .unwrap_err();
     assert!(
         matches!(&e, TeamError::Script { message, .. } if message.contains("row 1")),
         "{e}"
     );
-    // The drone is still fine.
-    assert_eq!(
-        team.zip_script("|a, b| a - b", ints(&[3]), ints(&[1]))?,
-        ints(&[2])
+    // An answer that does not read as the type asked for.
+    let e = team
+        .zip_script::<_, _, i64>("|a, b| `text`", [1], [2])
+        .unwrap_err();
+    assert!(
+        matches!(&e, TeamError::Script { message, .. } if message.contains("does not read as")),
+        "{e}"
     );
+    let e = team
+        .zip_script::<_, _, i64>("|a, b| a", [1], [2, 3])
+        .unwrap_err();
+    assert!(matches!(e, TeamError::Arguments(_)), "{e}");
+    // The drone is still fine.
+    assert_eq!(team.zip_script::<_, _, i64>("|a, b| a - b", [3], [1])?, [2]);
     Ok(())
 }
 
 fn panics(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
-    let pid = team.drone_pids()[0];
+    let pid = pids(&team)[0];
     let e = team
-        .run::<_, ()>("panic", &"the sky fell".to_string())
+        .run(&keys().panic, "the sky fell".to_string())
         .unwrap_err();
     match &e {
         TeamError::Panicked { task, message, .. } => {
@@ -168,21 +256,31 @@ fn panics(t: Transport) -> Result<(), Failed> {
         }
         e => return Err(format!("expected Panicked, got {e}").into()),
     }
-    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
-    assert_eq!(team.drone_pids(), [pid], "the drone went on");
+    assert_eq!(team.run(&keys().add, (1, 1))?, 2);
+    assert_eq!(pids(&team), [pid], "the drone went on");
     Ok(())
 }
 
 fn unknown_task(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
-    let e = team.run::<_, ()>("no.such.task", &()).unwrap_err();
+    // A key the master's Tasks does not hold: refused before anything is sent.
+    let stranger: Task<(), ()> = Tasks::new().task("no.such.task", |()| ());
+    let e = team.run(&stranger, ()).unwrap_err();
     assert!(
         matches!(&e, TeamError::UnknownTask { task, detail } if task == "no.such.task" && detail.contains("polyshm.echo_i64")),
         "{e}"
     );
-    let e = team.run::<_, ()>("", &()).unwrap_err();
-    assert!(matches!(e, TeamError::Arguments(_)), "{e}");
-    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    let e = team.submit(&stranger, ()).wait().unwrap_err();
+    assert!(matches!(e, TeamError::UnknownTask { .. }), "{e}");
+    // A key of another kind under a known name.
+    let mut other = Tasks::new();
+    let pod_add = other.pod_task("add", |v: &[i64]| v.to_vec());
+    let e = team.run(&pod_add, [1i64]).unwrap_err();
+    assert!(
+        matches!(&e, TeamError::UnknownTask { detail, .. } if detail.contains("serde task")),
+        "{e}"
+    );
+    assert_eq!(team.run(&keys().add, (1, 1))?, 2);
     Ok(())
 }
 
@@ -191,7 +289,7 @@ fn start_marked(
     team: &Team,
     mark: &TempPath,
 ) -> Result<(polyshm::team::TaskHandle<u64>, u32), Failed> {
-    let h = team.submit::<_, u64>("mark_and_sleep", (mark.as_string(), 30_000u64));
+    let h = team.submit(&keys().mark_and_sleep, (mark.as_string(), 30_000));
     for _ in 0..2000 {
         if let Ok(s) = std::fs::read_to_string(&mark.0) {
             if let Ok(pid) = s.parse() {
@@ -205,12 +303,12 @@ fn start_marked(
 
 fn drone_killed(t: Transport) -> Result<(), Failed> {
     let team = team(t, 2);
-    let before = team.drone_pids();
+    let before = pids(&team);
     let mark = TempPath::new("mark");
     let (h, victim) = start_marked(&team, &mark)?;
     let other = *before.iter().find(|p| **p != victim).expect("two drones");
     // The other drone keeps working while one is busy.
-    assert_eq!(team.run::<_, u32>("pid", &())?, other);
+    assert_eq!(team.run(&keys().pid, ())?, other);
     kill9(victim);
     match h.wait() {
         Err(TeamError::DroneDied { drone, pid, task }) => {
@@ -220,31 +318,31 @@ fn drone_killed(t: Transport) -> Result<(), Failed> {
         }
         r => return Err(format!("expected DroneDied, got {r:?}").into()),
     }
-    let after = team.drone_pids();
+    let after = pids(&team);
     assert!(after.contains(&other), "the other drone is untouched");
     assert!(
         !after.contains(&victim) && !after.contains(&0),
         "replaced: {after:?}"
     );
-    let sums: Vec<i64> = team.zip("add", vec![1i64; 6], vec![2i64; 6])?;
+    let sums = team.map(&keys().add, vec![(1, 2); 6])?;
     assert_eq!(sums, [3; 6]);
     Ok(())
 }
 
 fn retry_dead(t: Transport) -> Result<(), Failed> {
     let marker = TempPath::new("once");
-    let team = polyshm::team::Team::builder(support::tasks())
+    let team = polyshm::team::Team::builder(support::tasks().0)
         .drones(2)
         .transport(t)
         .retry_dead(true)
         .spawn()?;
-    let out: Vec<i64> = team.map("die_once", vec![(marker.as_string(), 4i64)])?;
+    let out = team.map(&keys().die_once, [(marker.as_string(), 4)])?;
     assert_eq!(out, [40]);
     // Without retry the same death is an error naming the task.
     let marker2 = TempPath::new("once");
     let plain = support::team(t, 1);
     let e = plain
-        .map::<_, i64>("die_once", vec![(marker2.as_string(), 4i64)])
+        .map(&keys().die_once, [(marker2.as_string(), 4)])
         .unwrap_err();
     assert!(
         matches!(&e, TeamError::DroneDied { task, .. } if task == "die_once"),
@@ -254,14 +352,14 @@ fn retry_dead(t: Transport) -> Result<(), Failed> {
 }
 
 fn deadline(t: Transport) -> Result<(), Failed> {
-    let team = polyshm::team::Team::builder(support::tasks())
+    let team = polyshm::team::Team::builder(support::tasks().0)
         .drones(1)
         .transport(t)
         .task_timeout(Duration::from_secs(2))
         .spawn()?;
-    let pid = team.drone_pids()[0];
-    assert_eq!(team.run::<_, u64>("sleep_ms", &1u64)?, 1);
-    let e = team.run::<_, u64>("sleep_ms", &60_000u64).unwrap_err();
+    let pid = pids(&team)[0];
+    assert_eq!(team.run(&keys().sleep_ms, 1)?, 1);
+    let e = team.run(&keys().sleep_ms, 60_000).unwrap_err();
     match &e {
         TeamError::TimedOut { task, pid: p, .. } => {
             assert_eq!(task, "sleep_ms");
@@ -273,16 +371,16 @@ fn deadline(t: Transport) -> Result<(), Failed> {
         support::wait_dead(pid, Duration::from_secs(5)),
         "late drone killed"
     );
-    assert_ne!(team.drone_pids()[0], pid, "replaced");
-    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    assert_ne!(pids(&team)[0], pid, "replaced");
+    assert_eq!(team.run(&keys().add, (1, 1))?, 2);
     Ok(())
 }
 
 fn submit_cancel(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
-    let h = team.submit::<_, i64>("add", (20i64, 22i64));
+    let h = team.submit(&keys().add, (20, 22));
     assert_eq!(h.wait()?, 42);
-    let mut h = team.submit::<_, u64>("sleep_ms", 200u64);
+    let mut h = team.submit(&keys().sleep_ms, 200);
     let mut got = None;
     for _ in 0..100 {
         if let Some(r) = h.wait_timeout(Duration::from_millis(50)) {
@@ -296,12 +394,12 @@ fn submit_cancel(t: Transport) -> Result<(), Failed> {
     let e = h.cancel().unwrap_err();
     assert!(matches!(e, TeamError::Cancelled { .. }), "{e}");
     assert!(support::wait_dead(victim, Duration::from_secs(5)));
-    assert_eq!(team.run::<_, i64>("add", &(1i64, 1i64))?, 2);
+    assert_eq!(team.run(&keys().add, (1, 1))?, 2);
     Ok(())
 }
 
 fn version_mismatch(t: Transport) -> Result<(), Failed> {
-    let e = polyshm::team::Team::builder(support::tasks())
+    let e = polyshm::team::Team::builder(support::tasks().0)
         .drones(1)
         .transport(t)
         .drones_claim_protocol(999)
@@ -321,8 +419,8 @@ fn version_mismatch(t: Transport) -> Result<(), Failed> {
 
 fn drop_leaves_nothing(t: Transport) -> Result<(), Failed> {
     let team = team(t, 2);
-    let pids = team.drone_pids();
-    let _: Vec<i64> = team.run_pod("polyshm.echo_i64", &vec![5i64; 100_000])?;
+    let pids = pids(&team);
+    team.run(&builtin::ECHO_I64, vec![5i64; 100_000])?;
     drop(team);
     for p in pids {
         assert!(

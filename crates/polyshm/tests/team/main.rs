@@ -21,7 +21,7 @@ use polyshm::team::{drone_main, Transport};
 fn main() {
     #[cfg(feature = "failpoints")]
     faults::fault_once();
-    drone_main(&support::tasks());
+    drone_main(&support::tasks().0);
     #[cfg(feature = "failpoints")]
     if let Ok(spec) = std::env::var(faults::FAULT_MASTER_ENV) {
         faults::fault_master(&spec);
@@ -49,9 +49,6 @@ fn main() {
                 .map(|trial| trial.with_ignored_flag(absent)),
         );
     }
-    trials.push(support::trial("codec_script_values_round_trip", || {
-        support::values_round_trip()
-    }));
     let conclusion = libtest_mimic::run(&args, trials);
     let left = support::segments_of(std::process::id());
     if !left.is_empty() {

@@ -1,7 +1,7 @@
 //! Tasks, watchdog and helpers shared by the trials.
 
 use libtest_mimic::{Failed, Trial};
-use polyshm::team::{Tasks, Team, Transport, Value};
+use polyshm::team::{InPlaceTask, PodTask, Task, Tasks, Team, Transport};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,24 +12,41 @@ pub const MASTER_ENV: &str = "POLYSHM_TEST_MASTER";
 /// Longest a trial may take before the watchdog fails it.
 const WATCHDOG: Duration = Duration::from_secs(120);
 
-/// The tasks master and drones of these tests know.
-pub fn tasks() -> Tasks {
-    Tasks::new()
-        .task("add", |(a, b): (i64, i64)| a + b)
-        .task("pid", |(): ()| std::process::id())
-        .task("panic", |msg: String| -> () { panic!("{msg}") })
-        .task("sleep_ms", |ms: u64| {
+/// The keys of the tasks these tests register (see [`tasks`]).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    pub add: Task<(i64, i64), i64>,
+    pub pid: Task<(), u32>,
+    pub panic: Task<String, ()>,
+    pub sleep_ms: Task<u64, u64>,
+    /// Writes its pid to `path`, then sleeps: the test kills it meanwhile.
+    pub mark_and_sleep: Task<(String, u64), u64>,
+    /// Dies (kill -9 of itself) the first time it sees `path` missing.
+    pub die_once: Task<(String, i64), i64>,
+    /// Sleeps `ms`, appends a line to `path` (one per run), answers a + b.
+    pub count_add: Task<(String, u64, i64, i64), i64>,
+    pub double_f64: PodTask<f64, f64>,
+    pub grow_u8: PodTask<u64, u8>,
+    pub negate_in_place: InPlaceTask<i64>,
+}
+
+/// The tasks master and drones of these tests know, and their keys.
+pub fn tasks() -> (Tasks, Keys) {
+    let mut t = Tasks::new();
+    let keys = Keys {
+        add: t.task("add", |(a, b)| a + b),
+        pid: t.task("pid", |()| std::process::id()),
+        panic: t.task("panic", |msg: String| -> () { panic!("{msg}") }),
+        sleep_ms: t.task("sleep_ms", |ms| {
             std::thread::sleep(Duration::from_millis(ms));
             ms
-        })
-        // Writes its pid to `path`, then sleeps: the test kills it meanwhile.
-        .task("mark_and_sleep", |(path, ms): (String, u64)| {
+        }),
+        mark_and_sleep: t.task("mark_and_sleep", |(path, ms): (String, u64)| {
             std::fs::write(&path, std::process::id().to_string()).expect("write mark");
             std::thread::sleep(Duration::from_millis(ms));
             ms
-        })
-        // Dies (kill -9 of itself) the first time it sees `path` missing.
-        .task("die_once", |(path, v): (String, i64)| {
+        }),
+        die_once: t.task("die_once", |(path, v): (String, i64)| {
             if std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -39,9 +56,8 @@ pub fn tasks() -> Tasks {
                 kill9(std::process::id());
             }
             v * 10
-        })
-        // Sleeps `ms`, appends a line to `path` (one per run), answers a + b.
-        .task("count_add", |(path, ms, a, b): (String, u64, i64, i64)| {
+        }),
+        count_add: t.task("count_add", |(path, ms, a, b): (String, u64, i64, i64)| {
             use std::io::Write;
             std::thread::sleep(Duration::from_millis(ms));
             let mut f = std::fs::OpenOptions::new()
@@ -51,14 +67,24 @@ pub fn tasks() -> Tasks {
                 .expect("open the count file");
             writeln!(f, "{}", std::process::id()).expect("count");
             a + b
-        })
-        .pod_task("double_f64", |v: &[f64]| {
-            v.iter().map(|x| x * 2.0).collect()
-        })
-        .pod_task("grow_u8", |v: &[u64]| vec![7u8; v[0] as usize])
-        .pod_task_in_place("negate_in_place", |v: &mut [i64]| {
+        }),
+        double_f64: t.pod_task("double_f64", |v| v.iter().map(|x| x * 2.0).collect()),
+        grow_u8: t.pod_task("grow_u8", |v| vec![7u8; v[0] as usize]),
+        negate_in_place: t.in_place_task("negate_in_place", |v: &mut [i64]| {
             v.iter_mut().for_each(|x| *x = -*x)
-        })
+        }),
+    };
+    (t, keys)
+}
+
+/// The keys of [`tasks`].
+pub fn keys() -> Keys {
+    tasks().1
+}
+
+/// The pid of each drone now serving (0 for a slot awaiting its replacement).
+pub fn pids(team: &Team) -> Vec<u32> {
+    team.pids().iter().map(|p| p.map_or(0, |p| p.pid)).collect()
 }
 
 /// A trial run under a watchdog: a hang fails it instead of stalling the run.
@@ -92,7 +118,7 @@ pub fn trial(
 
 /// A team of `n` drones on `t` for the tests.
 pub fn team(t: Transport, n: usize) -> Team {
-    Team::builder(tasks())
+    Team::builder(tasks().0)
         .drones(n)
         .transport(t)
         .spawn()
@@ -154,8 +180,8 @@ pub fn doomed_master(transport: &str) -> ! {
     let t: Transport = transport.parse().expect("transport");
     let team = team(t, 2);
     // One roundtrip, so that the mailboxes are in use.
-    let _: i64 = team.run("add", &(1i64, 2i64)).expect("add");
-    let pids: Vec<String> = team.drone_pids().iter().map(u32::to_string).collect();
+    let _: i64 = team.run(&keys().add, (1, 2)).expect("add");
+    let pids: Vec<String> = pids(&team).iter().map(u32::to_string).collect();
     println!("drones {}", pids.join(" "));
     std::thread::sleep(Duration::from_secs(60));
     std::process::exit(2);
@@ -214,18 +240,5 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     let after = segments_of(master_pid);
     assert!(after.is_empty(), "left after clean: {after:?}");
     drop(reap);
-    Ok(())
-}
-
-/// Values survive the codec.
-pub fn values_round_trip() -> Result<(), Failed> {
-    let v = Value::Array(vec![
-        Value::Int(1),
-        Value::Float(2.5),
-        "x".into(),
-        Value::Bool(true),
-    ]);
-    let b = polyshm::codec::encode(&v)?;
-    assert_eq!(polyshm::codec::decode::<Value>(&b)?, v);
     Ok(())
 }

@@ -15,9 +15,11 @@ use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
 /// One end of a hybrid link.
 #[derive(Debug)]
-pub struct HybridLink {
+pub(crate) struct HybridLink {
     sock: SocketLink,
     mb: Mailbox,
+    /// Length of the last reply received (master), in the result area.
+    reply: usize,
     protected: bool,
     master: bool,
     /// Sequence number of the last task sent (master): a reply must carry it.
@@ -30,6 +32,7 @@ impl HybridLink {
         HybridLink {
             sock,
             mb,
+            reply: 0,
             protected,
             master: true,
             expect: 0,
@@ -41,6 +44,7 @@ impl HybridLink {
         HybridLink {
             sock,
             mb,
+            reply: 0,
             protected,
             master: false,
             expect: 0,
@@ -172,7 +176,27 @@ impl Link for HybridLink {
                 continue;
             }
             on(&head, self.mb.result(len)?);
+            self.reply = len;
             return Ok(());
         }
+    }
+
+    fn reply_payload(&self) -> &[u8] {
+        // Checked against the area when the reply came; the areas only grow.
+        self.mb.reply_view(self.reply, false).unwrap_or(&[])
+    }
+
+    fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
+        // The request travels by socket: an ordinary buffer.
+        self.sock.loan(len)
+    }
+
+    fn loaned(&self, len: usize) -> &[u8] {
+        self.sock.loaned(len)
+    }
+
+    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.expect = head.seq;
+        self.sock.send_loaned(head, len, watch)
     }
 }

@@ -49,7 +49,7 @@ const HELLO_MAX: usize = 252;
 const NAME: usize = 640;
 const INLINE: usize = 4096;
 /// Capacity of each inline area.
-pub const INLINE_CAP: usize = 64 * 1024;
+pub(crate) const INLINE_CAP: usize = 64 * 1024;
 const PAGE: usize = 4096;
 /// Offset in a descriptor of the flag "the payload lies in the request area".
 const IN_REQUEST: usize = 4;
@@ -66,7 +66,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// One drone's mailbox, seen from the master (owner) or the drone (client).
 #[derive(Debug)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     ctl: SharedMemory,
     to_drone: RemoteSemaphore,
     to_master: RemoteSemaphore,
@@ -75,14 +75,12 @@ pub struct Mailbox {
     gen: u64,
     req_cap: usize,
     res_cap: usize,
-    /// Whether this is the master's end.
-    master: bool,
     /// Largest area the master makes (a grow past it is refused).
     max: usize,
 }
 
 impl Mailbox {
-    fn wrap(ctl: SharedMemory, strategy: WaitStrategy, master: bool) -> Result<Mailbox, LinkError> {
+    fn wrap(ctl: SharedMemory, strategy: WaitStrategy) -> Result<Mailbox, LinkError> {
         // The mailbox spins itself (see `wait`); the semaphores only block.
         let mut to_drone = RemoteSemaphore::in_segment(&ctl, TO_DRONE)?;
         let mut to_master = RemoteSemaphore::in_segment(&ctl, TO_MASTER)?;
@@ -97,7 +95,6 @@ impl Mailbox {
             gen: 0,
             req_cap: INLINE_CAP,
             res_cap: INLINE_CAP,
-            master,
             max: default_max_message(),
         })
     }
@@ -109,7 +106,7 @@ impl Mailbox {
         head[..8].copy_from_slice(&MAGIC);
         head[8..12].copy_from_slice(&LAYOUT.to_le_bytes());
         ctl.write_at(0, &head)?;
-        let mb = Mailbox::wrap(ctl, strategy, true)?;
+        let mb = Mailbox::wrap(ctl, strategy)?;
         mb.write_areas(0, "")?;
         Ok(mb)
     }
@@ -135,12 +132,7 @@ impl Mailbox {
                 "mailbox `{name}` has layout {layout}, this drone reads layout {LAYOUT}; build master and drone from the same version"
             )));
         }
-        Mailbox::wrap(ctl, strategy, false)
-    }
-
-    /// Whether this is the master's end.
-    pub fn is_master(&self) -> bool {
-        self.master
+        Mailbox::wrap(ctl, strategy)
     }
 
     /// Master: refuse to grow either area past `max` bytes (default
@@ -312,6 +304,57 @@ impl Mailbox {
         seg.write_at(req, payload)?;
         super::fault(true, super::Step::MidWrite);
         self.write_desc(REQ_DESC, head, payload.len() as u64)
+    }
+
+    /// Master: lend the request area, grown to hold `len` bytes (and the result area
+    /// as many, for an echo-like answer), to be filled in place.
+    pub fn request_area(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
+        self.grow(len, len)?;
+        let (seg, req, _) = self.areas_mut();
+        Ok(seg.view_mut::<u8>(req, len)?)
+    }
+
+    /// Master: the request area lent by [`request_area`](Self::request_area), read-only.
+    pub fn request_view(&self, len: usize) -> Result<&[u8], LinkError> {
+        if len > self.req_cap {
+            return Err(proto(format!(
+                "{len} request bytes, the area holds {}",
+                self.req_cap
+            )));
+        }
+        let (seg, req, _) = self.areas();
+        Ok(seg.view::<u8>(req, len)?)
+    }
+
+    /// Master: describe a request whose `len` payload bytes the caller already wrote
+    /// into the request area (a loan): no copy.
+    pub fn write_loaned_request(&mut self, head: &Head, len: usize) -> Result<(), LinkError> {
+        if len > self.req_cap {
+            return Err(proto(format!(
+                "a loaned request of {len} bytes in an area of {}",
+                self.req_cap
+            )));
+        }
+        self.ctl.write_at(NAME, head.name.as_bytes())?;
+        super::fault(true, super::Step::MidWrite);
+        self.write_desc(REQ_DESC, head, len as u64)
+    }
+
+    /// Master: a reply's payload, read-only: in the result area, or for an in-place
+    /// reply in the request area (`len` must fit the area).
+    pub fn reply_view(&self, len: usize, in_request: bool) -> Result<&[u8], LinkError> {
+        let (seg, req, res) = self.areas();
+        let (at, cap) = if in_request {
+            (req, self.req_cap)
+        } else {
+            (res, self.res_cap)
+        };
+        if len > cap {
+            return Err(proto(format!(
+                "the drone says {len} result bytes, the area holds {cap}"
+            )));
+        }
+        Ok(seg.view::<u8>(at, len)?)
     }
 
     /// Drone: the request's head and payload length (checked).

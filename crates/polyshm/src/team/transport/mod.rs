@@ -12,10 +12,10 @@
 //! Every wait is a series of bounded waits; between them the [`Watch`] checks that the
 //! peer still lives, that the deadline has not passed and that nobody cancelled.
 
-pub mod hybrid;
-pub mod mailbox;
-pub mod shm;
-pub mod socket;
+pub(crate) mod hybrid;
+pub(crate) mod mailbox;
+pub(crate) mod shm;
+pub(crate) mod socket;
 
 use super::protocol::{Head, ProtocolError};
 use crate::shm::ShmError;
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 /// Which transport a team uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Transport {
     /// TCP on loopback with NODELAY (the study's sockets). Id `tcp` (or `socket`).
     Tcp,
@@ -105,8 +106,7 @@ impl std::str::FromStr for Transport {
 
 /// Why a frame did not get through.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LinkError {
+pub(crate) enum LinkError {
     /// The peer process is gone (or closed its end).
     #[error("the peer ({0}) is gone")]
     PeerDied(ProcessId),
@@ -140,7 +140,7 @@ pub enum LinkError {
 
 /// The default maximum message size (a frame, or a mailbox area): half the memory
 /// available now, at least 64 MiB; 1 GiB where the platform does not say.
-pub fn default_max_message() -> usize {
+pub(crate) fn default_max_message() -> usize {
     let half = polyshm_sys::available_memory().map_or(1 << 30, |m| (m / 2).max(64 << 20));
     usize::try_from(half).unwrap_or(usize::MAX)
 }
@@ -181,7 +181,7 @@ pub(crate) fn fault(master: bool, step: Step) {
 /// What a bounded wait checks between slices: the peer's life, the deadline, a
 /// cancel flag.
 #[derive(Debug, Clone, Copy)]
-pub struct Watch<'a> {
+pub(crate) struct Watch<'a> {
     /// The process at the other end.
     pub peer: ProcessId,
     /// When the whole exchange must be over (with when it started, for the message).
@@ -240,7 +240,7 @@ impl<'a> Watch<'a> {
 /// once into the medium; `send_in_place` answers with the request's own bytes (for
 /// [`shm::ShmLink`]: no copy at all). All wait in bounded slices and consult the
 /// [`Watch`].
-pub trait Link: Send {
+pub(crate) trait Link: Send {
     /// Send one frame.
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError>;
     /// Receive one frame and hand it to `on` (the payload is valid during the call;
@@ -258,4 +258,15 @@ pub trait Link: Send {
         len: usize,
         watch: &Watch<'_>,
     ) -> Result<(), LinkError>;
+    /// Master: the payload of the last reply received (valid until the next send).
+    fn reply_payload(&self) -> &[u8];
+    /// Master: make the request area hold `len` bytes and lend it (8-byte aligned):
+    /// the mailbox's own request area where the request travels through shared
+    /// memory, else a buffer of the link's.
+    fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError>;
+    /// Master: the area [`loan`](Self::loan) prepared for `len` bytes, read-only.
+    fn loaned(&self, len: usize) -> &[u8];
+    /// Master: send the first `len` bytes of the loaned area as the request's payload
+    /// (no copy where the area is the medium).
+    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError>;
 }

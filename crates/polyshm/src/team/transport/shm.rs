@@ -12,9 +12,12 @@ use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
 /// One end of a shared-memory link.
 #[derive(Debug)]
-pub struct ShmLink {
+pub(crate) struct ShmLink {
     mb: Mailbox,
     master: bool,
+    /// The last reply received (master): its length and whether it lies in the
+    /// request area.
+    reply: (usize, bool),
     /// Length of the last request received (drone).
     last: usize,
     /// Sequence number of the last task sent (master): a reply must carry it.
@@ -27,6 +30,7 @@ impl ShmLink {
         ShmLink {
             mb,
             master: true,
+            reply: (0, false),
             last: 0,
             expect: 0,
         }
@@ -37,6 +41,7 @@ impl ShmLink {
         ShmLink {
             mb,
             master: false,
+            reply: (0, false),
             last: 0,
             expect: 0,
         }
@@ -52,11 +57,6 @@ impl ShmLink {
         }
         fault(self.master, Step::AfterSignal);
         Ok(())
-    }
-
-    /// The mailbox (for the handshake).
-    pub fn mailbox(&mut self) -> &mut Mailbox {
-        &mut self.mb
     }
 }
 
@@ -124,6 +124,7 @@ impl Link for ShmLink {
                     self.mb.result(len)?
                 };
                 on(&head, bytes);
+                self.reply = (len, in_request);
                 return Ok(());
             }
         }
@@ -152,6 +153,32 @@ impl Link for ShmLink {
         // The result is where the request was: nothing to copy.
         fault(false, Step::MidWrite);
         self.mb.write_reply_in_place(head, len)?;
+        self.signal()
+    }
+
+    fn reply_payload(&self) -> &[u8] {
+        let (len, in_request) = self.reply;
+        // Checked against the area when the reply came; the areas only grow.
+        self.mb.reply_view(len, in_request).unwrap_or(&[])
+    }
+
+    fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
+        self.mb.request_area(len)
+    }
+
+    fn loaned(&self, len: usize) -> &[u8] {
+        // Prepared by `loan` (the areas only grow).
+        self.mb.request_view(len).unwrap_or(&[])
+    }
+
+    fn send_loaned(
+        &mut self,
+        head: &Head,
+        len: usize,
+        _watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        self.expect = head.seq;
+        self.mb.write_loaned_request(head, len)?;
         self.signal()
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// A connected stream socket of either family.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// TCP on loopback.
     Tcp(TcpStream),
     /// Unix stream socket.
@@ -103,7 +103,11 @@ impl Stream {
 /// A peer found dead is not the end yet: what it wrote before dying is still in the
 /// socket, so one more read takes it (a dead peer's socket answers at once: its bytes,
 /// then end of file). Only then is the peer declared dead.
-pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+pub(crate) fn read_watched(
+    s: &mut Stream,
+    buf: &mut [u8],
+    watch: &Watch<'_>,
+) -> Result<(), LinkError> {
     let mut filled = 0;
     let mut peer_gone = false;
     while filled < buf.len() {
@@ -130,7 +134,11 @@ pub fn read_watched(s: &mut Stream, buf: &mut [u8], watch: &Watch<'_>) -> Result
 }
 
 /// Write all of `buf` to `s`, checking `watch` whenever a bounded write times out.
-pub fn write_watched(s: &mut Stream, buf: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+pub(crate) fn write_watched(
+    s: &mut Stream,
+    buf: &[u8],
+    watch: &Watch<'_>,
+) -> Result<(), LinkError> {
     let mut done = 0;
     while done < buf.len() {
         match s.write(&buf[done..]) {
@@ -197,7 +205,7 @@ fn write_frame(
 /// layout. Received payloads land in a reused, 8-byte aligned buffer, so a `&[i64]`
 /// can be read in place.
 #[derive(Debug)]
-pub struct SocketLink {
+pub(crate) struct SocketLink {
     stream: Stream,
     buf: Vec<u64>,
     /// Length of the last payload received into `buf`.
@@ -359,6 +367,44 @@ impl Link for SocketLink {
         let (stream, scratch) = (&mut self.stream, &mut self.scratch);
         write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
     }
+
+    fn reply_payload(&self) -> &[u8] {
+        self.last_payload()
+    }
+
+    fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
+        if len > self.max_frame {
+            return Err(LinkError::TooLarge {
+                what: "a loaned request",
+                bytes: len as u64,
+                max: self.max_frame as u64,
+            });
+        }
+        let words = len.div_ceil(8);
+        if self.buf.len() < words {
+            self.buf.resize(words, 0);
+        }
+        self.last = 0;
+        Ok(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len])
+    }
+
+    fn loaned(&self, len: usize) -> &[u8] {
+        let all = bytemuck::cast_slice::<u64, u8>(&self.buf);
+        &all[..len.min(all.len())]
+    }
+
+    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.note_sent(head);
+        let all = bytemuck::cast_slice::<u64, u8>(&self.buf);
+        let bytes = all.get(..len).ok_or_else(|| {
+            ProtocolError(format!(
+                "a loaned request of {len} bytes from a buffer of {}",
+                all.len()
+            ))
+        })?;
+        let (stream, scratch) = (&mut self.stream, &mut self.scratch);
+        write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
+    }
 }
 
 impl Stream {
@@ -377,7 +423,7 @@ impl Stream {
 /// A listening socket waiting for one drone: TCP on loopback, or a Unix socket whose
 /// path is removed when the listener drops.
 #[derive(Debug)]
-pub enum Listener {
+pub(crate) enum Listener {
     /// TCP on 127.0.0.1, an ephemeral port.
     Tcp(std::net::TcpListener),
     /// A Unix socket at a path in the temporary directory.

@@ -1,0 +1,391 @@
+//! Handing tasks to drones: the master's shared state ([`Inner`]), a drone taken for
+//! one exchange ([`Session`]), the exchange itself with its fault handling (a dead,
+//! late or misbehaving drone is replaced before the caller hears of it), and the
+//! spreading of many inputs over the drones.
+
+use super::builder::Config;
+use super::call::{Call, Input};
+use super::error::TeamError;
+use super::launch::{Drone, Spawner, MASTER_SLICE};
+use super::protocol::{check_name, Head, Status};
+use super::tasks::Tasks;
+use super::transport::{LinkError, Watch};
+use polyshm_sys::ProcessId;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// An answer and the index of its input.
+type Numbered<T> = (usize, Result<T, TeamError>);
+
+/// How often a task whose drone died is tried again when `retry_dead` is on.
+const RETRIES: usize = 3;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a team shares between its handles and threads.
+pub(crate) struct Inner {
+    pub config: Config,
+    pub program: PathBuf,
+    /// The registry of what the drones serve (the master checks keys against it).
+    pub tasks: Tasks,
+    pub slots: Vec<Mutex<Option<Drone>>>,
+    pub pids: Mutex<Vec<Option<ProcessId>>>,
+    pub idle: Mutex<Vec<usize>>,
+    pub idle_cv: Condvar,
+    pub spawner: Spawner,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for s in &self.slots {
+            if let Some(d) = lock(s).take() {
+                d.shut_down();
+            }
+        }
+    }
+}
+
+/// Gives a drone back to the idle list when dropped.
+struct Lease<'a> {
+    inner: &'a Inner,
+    index: usize,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.idle).push(self.index);
+        self.inner.idle_cv.notify_one();
+    }
+}
+
+/// The request of one exchange.
+#[derive(Clone, Copy)]
+pub(crate) enum Payload<'a> {
+    /// These bytes (copied once into the medium).
+    Bytes(&'a [u8]),
+    /// The first `n` bytes of the loaned request area, already in place.
+    Loaned(usize),
+}
+
+/// One drone, taken from the idle list for an exchange: nobody else can use it (or
+/// its mailbox) until this drops. Fields drop in order: the slot first, then the lease
+/// that gives the drone back.
+pub(crate) struct Session<'t> {
+    slot: MutexGuard<'t, Option<Drone>>,
+    lease: Lease<'t>,
+    inner: &'t Inner,
+}
+
+impl<'t> Session<'t> {
+    fn drone(&mut self) -> &mut Drone {
+        self.slot.as_mut().expect("a session holds a live drone")
+    }
+
+    /// The payload of the last reply (valid until the next exchange).
+    pub(crate) fn reply(&self) -> &[u8] {
+        self.slot
+            .as_ref()
+            .expect("a session holds a live drone")
+            .link
+            .reply_payload()
+    }
+
+    /// Lend the request area for `len` bytes.
+    pub(crate) fn loan(&mut self, task: &str, len: usize) -> Result<&mut [u8], TeamError> {
+        self.inner.check_size(task, len)?;
+        let index = self.lease.index;
+        self.drone()
+            .link
+            .loan(len)
+            .map_err(|e| TeamError::Transport {
+                drone: index,
+                task: task.into(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// The loaned area, `len` bytes (prepared by [`loan`](Self::loan)).
+    pub(crate) fn loaned(&self, len: usize) -> &[u8] {
+        self.slot
+            .as_ref()
+            .expect("a session holds a live drone")
+            .link
+            .loaned(len)
+    }
+
+    /// The loaned area, writable.
+    pub(crate) fn loaned_mut(&mut self, len: usize) -> &mut [u8] {
+        // Already grown by `loan`: this only views it again, and cannot fail.
+        self.drone().link.loan(len).unwrap_or_default()
+    }
+
+    /// One roundtrip: the request to `task`, its reply left in the link (see
+    /// [`reply`](Self::reply)). A task that failed in the drone is an error and the
+    /// drone goes on; a dead, late, cancelled or misbehaving drone is replaced before
+    /// this returns its error.
+    pub(crate) fn exchange(
+        &mut self,
+        task: &str,
+        payload: Payload<'_>,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<(), TeamError> {
+        check_name(task).map_err(|e| TeamError::Arguments(e.0))?;
+        if let Payload::Bytes(b) = payload {
+            self.inner.check_size(task, b.len())?;
+        }
+        let index = self.lease.index;
+        let task_timeout = self.inner.config.task_timeout;
+        let drone = self.drone();
+        drone.seq += 1;
+        let seq = drone.seq;
+        let start = Instant::now();
+        let watch = Watch {
+            peer: drone.id,
+            deadline: task_timeout.map(|t| (start, start + t)),
+            cancel,
+            slice: MASTER_SLICE,
+        };
+        let head = Head::task(seq, task);
+        let sent = match payload {
+            Payload::Bytes(b) => drone.link.send(&head, b, &watch),
+            Payload::Loaned(n) => drone.link.send_loaned(&head, n, &watch),
+        };
+        let mut answer: Option<Head> = None;
+        let r = sent.and_then(|()| {
+            drone
+                .link
+                .recv(&watch, &mut |head, _| answer = Some(head.clone()))
+        });
+        let pid = drone.id.pid;
+        let err = match (r, answer) {
+            (Ok(()), Some(head)) if head.seq == seq => {
+                return match head.status {
+                    Status::Ok => Ok(()),
+                    s => Err(failure(s, task, index, self.reply())),
+                }
+            }
+            (Ok(()), Some(head)) => TeamError::Transport {
+                drone: index,
+                task: task.into(),
+                detail: format!("reply to request {} where {seq} was expected", head.seq),
+            },
+            (Ok(()), None) => TeamError::Transport {
+                drone: index,
+                task: task.into(),
+                detail: "the transport delivered no reply".into(),
+            },
+            (Err(e), _) => link_error(e, task, index, pid),
+        };
+        // The drone is dead, late, cancelled mid-task or out of step: replace it. If the
+        // replacement cannot start now, the next call on this slot tries again.
+        if let Some(d) = self.slot.take() {
+            d.kill();
+        }
+        lock(&self.inner.pids)[index] = None;
+        *self.slot = self.inner.launch(index).ok();
+        Err(err)
+    }
+}
+
+fn link_error(e: LinkError, task: &str, drone: usize, pid: u32) -> TeamError {
+    match e {
+        LinkError::PeerDied(_) => TeamError::DroneDied {
+            drone,
+            pid,
+            task: task.into(),
+        },
+        LinkError::TimedOut(after) => TeamError::TimedOut {
+            drone,
+            pid,
+            task: task.into(),
+            after,
+        },
+        LinkError::Cancelled => TeamError::Cancelled { task: task.into() },
+        LinkError::TooLarge { what, bytes, max } => TeamError::TooLarge {
+            task: task.into(),
+            what,
+            bytes,
+            max,
+        },
+        e => TeamError::Transport {
+            drone,
+            task: task.into(),
+            detail: e.to_string(),
+        },
+    }
+}
+
+fn failure(status: Status, task: &str, drone: usize, bytes: &[u8]) -> TeamError {
+    let message = String::from_utf8_lossy(bytes).into_owned();
+    match status {
+        Status::UnknownTask => TeamError::UnknownTask {
+            task: task.into(),
+            detail: message,
+        },
+        Status::Panicked => TeamError::Panicked {
+            task: task.into(),
+            drone,
+            message,
+        },
+        _ => TeamError::Failed {
+            task: task.into(),
+            drone,
+            message,
+        },
+    }
+}
+
+/// A codec error of `task`, in the master.
+pub(crate) fn codec_error(task: &str) -> impl FnOnce(crate::codec::CodecError) -> TeamError + '_ {
+    move |source| TeamError::Codec {
+        task: task.into(),
+        source,
+    }
+}
+
+impl Inner {
+    pub(crate) fn slot(&self, i: usize) -> MutexGuard<'_, Option<Drone>> {
+        lock(&self.slots[i])
+    }
+
+    fn check_size(&self, task: &str, len: usize) -> Result<(), TeamError> {
+        if len > self.config.max_message {
+            return Err(TeamError::TooLarge {
+                task: task.into(),
+                what: "a request",
+                bytes: len as u64,
+                max: self.config.max_message as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuse a key the master's registry does not hold (or holds as another kind),
+    /// before anything is sent.
+    pub(crate) fn check_key<K: Call>(&self, key: &K) -> Result<(), TeamError> {
+        match self.tasks.kind(key.name()) {
+            Some(k) if k == key.kind() => Ok(()),
+            Some(k) => Err(TeamError::UnknownTask {
+                task: key.name().into(),
+                detail: format!(
+                    "the master's Tasks holds it as a {k}, the key is a {}; register each name once",
+                    key.kind()
+                ),
+            }),
+            None => Err(TeamError::UnknownTask {
+                task: key.name().into(),
+                detail: format!(
+                    "the master's Tasks does not hold it (it holds {}); register it in the Tasks that master and drones build",
+                    self.tasks.names().join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// Take an idle drone (waiting for one, or for a cancel), starting it if its slot
+    /// is empty.
+    pub(crate) fn checkout(
+        &self,
+        task: &str,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Session<'_>, TeamError> {
+        let lease = {
+            let mut idle = lock(&self.idle);
+            loop {
+                if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+                    return Err(TeamError::Cancelled { task: task.into() });
+                }
+                if let Some(index) = idle.pop() {
+                    break Lease { inner: self, index };
+                }
+                idle = self
+                    .idle_cv
+                    .wait_timeout(idle, MASTER_SLICE)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        };
+        let mut slot = self.slot(lease.index);
+        if slot.is_none() {
+            *slot = Some(self.launch(lease.index)?);
+        }
+        Ok(Session {
+            slot,
+            lease,
+            inner: self,
+        })
+    }
+
+    /// One task on one drone: `bytes` in, the reply decoded by `decode`; with
+    /// `retry`, a task whose drone died is tried again (the team's `retry_dead`).
+    pub(crate) fn call<T>(
+        &self,
+        task: &str,
+        bytes: &[u8],
+        cancel: Option<&AtomicBool>,
+        retry: bool,
+        decode: &dyn Fn(&[u8]) -> Result<T, crate::codec::CodecError>,
+    ) -> Result<T, TeamError> {
+        let mut tries = 0;
+        loop {
+            let mut session = self.checkout(task, cancel)?;
+            match session.exchange(task, Payload::Bytes(bytes), cancel) {
+                Ok(()) => return decode(session.reply()).map_err(codec_error(task)),
+                Err(TeamError::DroneDied { .. })
+                    if retry && self.config.retry_dead && tries < RETRIES =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Run `key` on every input, spread over the drones: each drone takes the next
+    /// input when it is free (inputs are drawn only then: one in flight per drone);
+    /// answers in input order. The first error (in input order) wins; inputs not yet
+    /// drawn are not run.
+    pub(crate) fn map<K, I>(&self, key: &K, inputs: I) -> Result<Vec<K::Out>, TeamError>
+    where
+        K: Call,
+        I: IntoIterator,
+        I::IntoIter: Send,
+        I::Item: Input<K::In> + Send,
+    {
+        let one = |item: I::Item| -> Result<K::Out, TeamError> {
+            let bytes = key.request(item.input()).map_err(codec_error(key.name()))?;
+            self.call(key.name(), &bytes, None, true, &|b| key.reply(b))
+        };
+        let mut iter = inputs.into_iter();
+        if self.slots.len() == 1 {
+            return iter.map(one).collect();
+        }
+        let source = Mutex::new(iter.by_ref().enumerate());
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<Numbered<K::Out>>> = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..self.slots.len() {
+                s.spawn(|| loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Some((i, item)) = lock(&source).next() else {
+                        return;
+                    };
+                    let r = one(item);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    lock(&results).push((i, r));
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
+    }
+}
