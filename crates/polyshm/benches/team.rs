@@ -3,8 +3,12 @@
 //! array back), per transport, with master and drone pinned to the same CPU and to
 //! different CPUs, and a plain memcpy of 8 MB in the same run.
 //!
-//! `cargo bench -p polyshm --bench team [-- --quick]`. Prints medians and p99 (µs) and
-//! the ratios the issue asks for. The bench binary is its own drone.
+//! The zero-copy path (a loaned request, the reply read in place) and the plain `run`
+//! stand beside the memcpy, alternating with it.
+//!
+//! `cargo bench -p polyshm --bench team [-- --quick] [-- --paired]` (`--paired`: only
+//! the 1,000,000-i64 cases beside the memcpy). Prints medians and p99 (µs) and the
+//! ratios the issue asks for. The bench binary is its own drone.
 
 use polyshm::sync::WaitStrategy;
 use polyshm::team::{builtin, drone_main, Call, Input, Tasks, Team, TeamError, Transport};
@@ -199,6 +203,7 @@ struct Row {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     drone_main(&Tasks::new());
     let quick = std::env::args().any(|a| a == "--quick");
+    let only_paired = std::env::args().any(|a| a == "--paired");
     let cpus = polyshm::sys::cpu_count();
     let mut placements = vec![("same CPU", 0usize, 0usize)];
     if cpus > 1 {
@@ -210,7 +215,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut paired = Vec::new();
     for &(placement, master_cpu, drone_cpu) in &placements {
         polyshm::sys::pin_current_thread(master_cpu)?;
-        for w in wait_strategies() {
+        for w in wait_strategies().into_iter().filter(|_| !only_paired) {
             let team = Team::builder(Tasks::new())
                 .drones(1)
                 .transport(Transport::Shm)
@@ -226,7 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (placement, master_cpu, drone_cpu) in placements {
         polyshm::sys::pin_current_thread(master_cpu)?;
         memcpy.push((placement, memcpy_8mb(if quick { 20 } else { 100 })));
-        for t in Transport::ALL {
+        for t in Transport::ALL.into_iter().filter(|_| !only_paired) {
             let team = Team::builder(Tasks::new())
                 .drones(1)
                 .transport(t)
@@ -300,9 +305,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             us(m.p99)
         );
     }
-    println!("\n## shm, echo of 10 i64, by wait strategy (µs, median / p99)\n");
-    println!("| wait strategy | placement | median / p99 |");
-    println!("|---|---|---|");
+    if !only_paired {
+        println!("\n## shm, echo of 10 i64, by wait strategy (µs, median / p99)\n");
+        println!("| wait strategy | placement | median / p99 |");
+        println!("|---|---|---|");
+    }
     for (placement, w, s) in &sweep {
         println!(
             "| {w:?} | {placement} | {:.1} / {:.1} |",
@@ -325,17 +332,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for (placement, _) in &memcpy {
         println!("\n## {placement}\n");
-        print!("| payload |");
-        for t in Transport::ALL {
-            print!(" {t} |");
+        let whats = if only_paired { &[][..] } else { &whats[..] };
+        if !only_paired {
+            print!("| payload |");
+            for t in Transport::ALL {
+                print!(" {t} |");
+            }
+            println!(" shm/unix | shm/tcp |");
+            print!("|---|");
+            for _ in Transport::ALL {
+                print!("---|");
+            }
+            println!("---|---|");
         }
-        println!(" shm/unix | shm/tcp |");
-        print!("|---|");
-        for _ in Transport::ALL {
-            print!("---|");
-        }
-        println!("---|---|");
-        for w in &whats {
+        for w in whats {
             print!("| {w} |");
             for t in Transport::ALL {
                 match find(placement, t, w) {
