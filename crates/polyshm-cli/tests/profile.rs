@@ -96,6 +96,7 @@ fn quick_profile_measures_every_scenario() {
         ("hybrid_result", "hybrid"),
         ("hybrid_result", "hybrid-unprotected"),
         ("shm_command", "shm"),
+        ("shm_command_zero_copy", "shm"),
         ("memcpy", "memcpy"),
     ] {
         assert!(

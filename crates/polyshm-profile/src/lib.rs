@@ -238,7 +238,9 @@ fn observer_point(observer: &mut dyn Observer, label: &str) {
 fn socket_baseline<'a>(row: &Row, pool: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
     let base_scenario = match row.scenario.as_str() {
         "socket_empty_task" | "empty_task" => "socket_empty_task",
-        "socket_request" | "hybrid_result" | "shm_command" => "socket_request",
+        "socket_request" | "hybrid_result" | "shm_command" | "shm_command_zero_copy" => {
+            "socket_request"
+        }
         _ => return None,
     };
     if row.transport == "tcp" {

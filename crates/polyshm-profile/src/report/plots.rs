@@ -248,6 +248,16 @@ pub fn draw_plots(rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ProfileError
     ));
     let mut s = hue(shm, 2);
     s.extend(hue(hybrid, 4));
+    // Beside the study's copying command: the request loaned, the answer read in place.
+    s.extend(hue(
+        our_series(
+            rows,
+            "shm zero-copy (loan + reply in place) ÷ tcp",
+            |r| is(r, "shm_command_zero_copy", "shm", Unit::Ints),
+            fac,
+        ),
+        5,
+    ));
     written.push(plot(dir, 3, "integers", "factor", &s)?);
     Ok(written)
 }

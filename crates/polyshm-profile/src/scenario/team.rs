@@ -151,6 +151,42 @@ fn echo_points(
     Ok(rows)
 }
 
+/// Table 10's zero-copy row: the integer echo with the request written straight into
+/// the drone's mailbox (a loan) and the answer read where it lies (a `Reply`), by an
+/// in-place task: the payload is written once and never copied.
+fn zero_copy_points(ctx: &mut Context<'_>, team: &Team) -> Result<Vec<Row>, ProfileError> {
+    const ID: &str = "shm_command";
+    let budget = ctx.budget.roundtrip();
+    let transport = transport_id(team.transport());
+    let key = builtin::ECHO_I64_IN_PLACE;
+    let mut rows = Vec::new();
+    for size in ctx.config.sizes(DECADES_FROM_1) {
+        let n = size as usize;
+        let ints = int_payload(n);
+        let what = format!("zero-copy echo of {n} integers over {transport}");
+        let row = ctx.point(
+            budget,
+            TableRef::Study(10),
+            "shm_command_zero_copy",
+            &transport,
+            Some((size, Unit::Ints)),
+            || {
+                let mut loan = team.loan(&key, n).map_err(team_err(ID, &what))?;
+                loan.copy_from_slice(&ints);
+                let reply = loan.send().map_err(team_err(ID, &what))?;
+                std::hint::black_box(reply.last());
+                expect_len(ID, &what, reply.len(), n)
+            },
+        )?;
+        let mut loan = team.loan(&key, n).map_err(team_err(ID, &what))?;
+        loan.copy_from_slice(&ints);
+        let reply = loan.send().map_err(team_err(ID, &what))?;
+        expect_equal(ID, &what, *reply == ints[..])?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
 fn expect_len(
     scenario: &'static str,
     what: &str,
@@ -324,22 +360,24 @@ impl Scenario for ShmCommand {
         "Shared-memory command: protected write + unprotected read (factor vs table 7)"
     }
     fn row_ids(&self) -> &'static [&'static str] {
-        &["shm_command"]
+        &["shm_command", "shm_command_zero_copy"]
     }
     fn two_process(&self) -> bool {
         true
     }
     fn points(&self, config: &Config) -> usize {
-        2 * config.sizes(DECADES_FROM_1).len()
+        3 * config.sizes(DECADES_FROM_1).len()
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         let team = spawn(ctx, "shm_command", Transport::Shm)?;
-        echo_points(
+        let mut rows = echo_points(
             ctx,
             "shm_command",
             &team,
             TableRef::Study(10),
             "shm_command",
-        )
+        )?;
+        rows.extend(zero_copy_points(ctx, &team)?);
+        Ok(rows)
     }
 }
