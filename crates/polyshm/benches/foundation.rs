@@ -26,14 +26,14 @@
 use polyshm::relay::{probe, Relay, RelayOptions, UdpRelay, RELAY_ENV, UDP_RELAY_ENV};
 use polyshm::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use polyshm::sync::WaitStrategy;
-#[cfg(unix)]
 use std::io::Read;
 use std::io::Write;
 use std::net::{Ipv4Addr, UdpSocket};
 // Rust's standard library has Unix sockets on Unix only: elsewhere that row is left out.
+use polyshm::child::{tie_to_parent, ChildProcess, Spawn};
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "POLYSHM_BENCH_CHILD";
@@ -45,7 +45,10 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
-        child(&role);
+        // Die with the bench, however it ends.
+        if tie_to_parent().expect("tie to the parent") {
+            child(&role);
+        }
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -147,28 +150,44 @@ fn print_machine() {
     );
 }
 
-/// Start this executable as a child in `role`, pinned to `cpu`.
-fn spawn(role: &str, cpu: usize, block: bool, arg: &str, n: usize, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.env(ROLE, role)
+/// Start this executable as a child in `role`, pinned to `cpu` (it dies with the bench;
+/// the guard kills and reaps it if the bench fails first).
+fn spawn(
+    role: &str,
+    cpu: usize,
+    block: bool,
+    arg: &str,
+    n: usize,
+    env: &[(&str, &str)],
+) -> ChildProcess {
+    let mut spawn = Spawn::this_program()
+        .expect("current_exe")
+        .env(ROLE, role)
         .env(CPU, cpu.to_string())
         .env(ARG, arg)
         .env(COUNT, n.to_string())
+        .envs(env.iter().copied())
         .stdout(Stdio::piped());
     if block {
-        cmd.env(STRATEGY, "1");
+        spawn = spawn.env(STRATEGY, "1");
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawn child")
+    spawn.start().expect("spawn child")
 }
 
 /// Wait for a child and insist it succeeded; answers its standard output.
-fn finish_child(child: Child) -> String {
-    let out = child.wait_with_output().expect("wait for child");
-    assert!(out.status.success(), "child failed: {}", out.status);
-    String::from_utf8(out.stdout).expect("utf-8")
+fn finish_child(mut child: ChildProcess) -> String {
+    let mut out = String::new();
+    if let Some(mut stdout) = child.take_stdout() {
+        stdout
+            .read_to_string(&mut out)
+            .expect("read the child's output");
+    }
+    let status = child
+        .wait_timeout(PATIENCE)
+        .expect("wait for child")
+        .expect("the child exits");
+    assert!(status.success(), "child failed: {status}");
+    out
 }
 
 fn strategy(block: bool) -> WaitStrategy {

@@ -50,6 +50,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod child;
 pub mod codec;
 pub mod fault;
 pub mod relay;

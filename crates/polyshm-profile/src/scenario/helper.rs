@@ -6,19 +6,17 @@
 //! which kills and reaps the process if the scenario ends early.
 
 use crate::error::ProfileError;
+use polyshm::child::{tie_to_parent, ChildProcess, Spawn};
 use polyshm::relay::{self, probe, Relay, UdpRelay};
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// Environment variable naming the helper's role: `relay-connect:N`, `relay-serve`,
 /// `udp-serve`.
 pub const HELPER_ENV: &str = "POLYSHM_PROFILE_HELPER";
 /// Environment variable: the CPU the helper pins itself to.
 pub const CPU_ENV: &str = "POLYSHM_PROFILE_CPU";
-/// Environment variable: the master's pid and start time (`pid:start`); the helper
-/// dies with it.
-pub const PARENT_ENV: &str = "POLYSHM_PROFILE_PARENT";
 
 /// How long any single wait of a helper or of the master on a helper may last.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -39,13 +37,8 @@ pub(crate) fn helper_main() {
 }
 
 fn serve(role: &str) -> Result<(), String> {
-    if let Some(parent) = std::env::var(PARENT_ENV)
-        .ok()
-        .and_then(|p| parse_parent(&p))
-    {
-        if !polyshm::sys::kill_with_parent(parent).map_err(|e| e.to_string())? {
-            return Err("the master is already gone".into());
-        }
+    if !tie_to_parent().map_err(|e| e.to_string())? {
+        return Err("the master is already gone".into());
     }
     if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|c| c.parse().ok()) {
         // Unpinned is still a measurement; the master notes the placement it asked.
@@ -77,18 +70,10 @@ fn serve(role: &str) -> Result<(), String> {
     }
 }
 
-fn parse_parent(s: &str) -> Option<polyshm::sys::ProcessId> {
-    let (pid, start) = s.split_once(':')?;
-    Some(polyshm::sys::ProcessId {
-        pid: pid.parse().ok()?,
-        start_time: start.parse().ok()?,
-    })
-}
-
 /// A running helper process; killed and reaped on drop.
 #[derive(Debug)]
 pub struct Helper {
-    child: Option<Child>,
+    child: ChildProcess,
     scenario: &'static str,
 }
 
@@ -101,74 +86,48 @@ impl Helper {
         cpu: usize,
         env: &[(&str, &str)],
     ) -> Result<Helper, ProfileError> {
-        let me = polyshm::sys::current_process();
-        let mut cmd = Command::new(program);
-        cmd.env(HELPER_ENV, role)
+        let child = Spawn::program(program)
+            .env(HELPER_ENV, role)
             .env(CPU_ENV, cpu.to_string())
-            .env(PARENT_ENV, format!("{}:{}", me.pid, me.start_time))
-            .stdin(Stdio::null())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().map_err(|e| ProfileError::Helper {
-            scenario,
-            detail: format!(
-                "could not start `{}` as helper `{role}`: {e}",
-                program.display()
-            ),
-        })?;
-        let helper = Helper {
-            child: Some(child),
-            scenario,
-        };
-        if let Some(c) = &helper.child {
-            // The helper ends with the master however the master ends (a job object on
-            // Windows; on Linux the helper's own `kill_with_parent` does it).
-            polyshm::sys::adopt_child(c).map_err(|e| ProfileError::Helper {
+            .stderr(Stdio::inherit())
+            .start()
+            .map_err(|e| ProfileError::Helper {
                 scenario,
-                detail: format!("could not tie helper `{role}` to this process: {e}"),
+                detail: format!(
+                    "could not start `{}` as helper `{role}`: {e}",
+                    program.display()
+                ),
             })?;
-        }
-        Ok(helper)
+        Ok(Helper { child, scenario })
     }
 
     /// Wait (at most [`TIMEOUT`]) for the helper to exit successfully; answers what it
     /// printed.
     pub fn finish(mut self) -> Result<String, ProfileError> {
-        let mut child = self.child.take().expect("a live helper");
         // Read its output on a thread: a hung helper must not hang the master.
-        let reader = child.stdout.take().map(|mut stdout| {
+        let reader = self.child.take_stdout().map(|mut stdout| {
             std::thread::spawn(move || {
                 let mut out = String::new();
                 let _ = stdout.read_to_string(&mut out);
                 out
             })
         });
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(2))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ProfileError::Helper {
-                        scenario: self.scenario,
-                        detail: format!("did not exit within {TIMEOUT:?}; killed"),
-                    });
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ProfileError::Helper {
-                        scenario: self.scenario,
-                        detail: format!("waiting for it: {e}"),
-                    });
-                }
+        let status = match self.child.wait_timeout(TIMEOUT) {
+            Ok(Some(status)) => status,
+            // The guard kills and reaps it when `self` drops.
+            Ok(None) => {
+                return Err(ProfileError::Helper {
+                    scenario: self.scenario,
+                    detail: format!("did not exit within {TIMEOUT:?}; killed"),
+                })
+            }
+            Err(e) => {
+                return Err(ProfileError::Helper {
+                    scenario: self.scenario,
+                    detail: format!("waiting for it: {e}"),
+                })
             }
         };
         // The helper has exited, so its end of the pipe is closed: the read ends.
@@ -185,26 +144,9 @@ impl Helper {
     }
 }
 
-impl Drop for Helper {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parent_identity_parses() {
-        let p = parse_parent("123:456").unwrap();
-        assert_eq!((p.pid, p.start_time), (123, 456));
-        assert!(parse_parent("123").is_none());
-        assert!(parse_parent("x:1").is_none());
-    }
 
     #[test]
     fn an_unknown_role_is_an_error() {

@@ -3,7 +3,6 @@
 use super::dispatch::Inner;
 use super::drone::DRONE_ENV;
 use super::error::TeamError;
-use super::launch::Spawner;
 use super::tasks::Tasks;
 use super::team::Team;
 use super::transport::Transport;
@@ -176,7 +175,6 @@ impl TeamBuilder {
             pids: Mutex::new(vec![None; c.drones]),
             idle: Mutex::new((0..c.drones).rev().collect()),
             idle_cv: Condvar::new(),
-            spawner: Spawner::start()?,
         });
         for i in 0..c.drones {
             let d = inner.launch(i)?;

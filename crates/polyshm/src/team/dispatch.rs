@@ -6,7 +6,7 @@
 use super::builder::Config;
 use super::call::{Call, Input};
 use super::error::TeamError;
-use super::launch::{Drone, Spawner, MASTER_SLICE};
+use super::launch::{Drone, MASTER_SLICE};
 use super::protocol::{check_name, Head, Status};
 use super::tasks::Tasks;
 use super::transport::{LinkError, Watch};
@@ -36,7 +36,6 @@ pub(crate) struct Inner {
     pub pids: Mutex<Vec<Option<ProcessId>>>,
     pub idle: Mutex<Vec<usize>>,
     pub idle_cv: Condvar,
-    pub spawner: Spawner,
 }
 
 impl Drop for Inner {

@@ -11,73 +11,18 @@ use super::transport::mailbox::Mailbox;
 use super::transport::shm::ShmLink;
 use super::transport::socket::{Listener, SocketLink};
 use super::transport::{Link, LinkError, Transport, Watch};
+use crate::child::{ChildProcess, Spawn};
 use polyshm_sys::ProcessId;
-use std::io;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long the master waits in one go before it checks the drone still lives.
 pub(crate) const MASTER_SLICE: Duration = Duration::from_millis(100);
-
-/// A command to run, and where to send the child.
-type SpawnOrder = (Command, mpsc::Sender<io::Result<Child>>);
-
-/// A thread that spawns every drone: `PR_SET_PDEATHSIG` fires when the *thread* that
-/// spawned a child exits, so drones are spawned from one thread that lives as long as
-/// the team, never from a short-lived caller thread.
-pub(crate) struct Spawner {
-    tx: Mutex<Option<mpsc::Sender<SpawnOrder>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Spawner {
-    pub(crate) fn start() -> Result<Spawner, TeamError> {
-        let (tx, rx) = mpsc::channel::<SpawnOrder>();
-        let thread = std::thread::Builder::new()
-            .name("polyshm-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .map_err(|e| TeamError::Spawn {
-                drone: 0,
-                program: PathBuf::new(),
-                detail: format!("cannot start the spawner thread: {e}"),
-            })?;
-        Ok(Spawner {
-            tx: Mutex::new(Some(tx)),
-            thread: Some(thread),
-        })
-    }
-
-    fn spawn(&self, cmd: Command) -> io::Result<Child> {
-        let (rtx, rrx) = mpsc::channel();
-        lock(&self.tx)
-            .as_ref()
-            .ok_or_else(|| io::Error::other("the team is shutting down"))?
-            .send((cmd, rtx))
-            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
-        rrx.recv()
-            .map_err(|_| io::Error::other("the spawner thread is gone"))?
-    }
-}
-
-impl Drop for Spawner {
-    fn drop(&mut self) {
-        lock(&self.tx).take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+/// How long a refused drone gets to exit on its own before it is killed.
+const REFUSED_GRACE: Duration = Duration::from_millis(500);
 
 /// One live drone, seen from the master.
 pub(crate) struct Drone {
-    child: Child,
+    child: ChildProcess,
     pub id: ProcessId,
     pub link: Box<dyn Link>,
     pub seq: u64,
@@ -86,8 +31,7 @@ pub(crate) struct Drone {
 impl Drone {
     /// Kill (SIGKILL) and reap.
     pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.end_within(Duration::ZERO);
     }
 
     /// Ask the drone to stop, wait a little, then kill it.
@@ -101,14 +45,7 @@ impl Drone {
         let _ = self
             .link
             .send(&Head::control(Kind::Shutdown, self.seq + 1), &[], &watch);
-        let give_up = Instant::now() + Duration::from_secs(1);
-        while Instant::now() < give_up {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.kill();
+        self.child.end_within(Duration::from_secs(1));
     }
 }
 
@@ -159,22 +96,15 @@ impl Inner {
             claim_protocol: c.claim_protocol,
             max_message: c.max_message,
         };
-        let mut cmd = Command::new(&self.program);
-        cmd.envs(c.env.iter().map(|(k, v)| (k, v)));
-        cmd.env(DRONE_ENV, spec.encode()).stdin(Stdio::null());
-        let child = self.spawner.spawn(cmd).map_err(|e| serr(&e))?;
-        let id = ProcessId {
-            pid: child.id(),
-            start_time: 0,
-        };
-        let mut pending = PendingDrone { child: Some(child) };
-        // The master's half of "drones end with the master" (a kill-on-close job object
-        // on Windows; nothing on Linux, where the drone's kill_with_parent does it). On
-        // failure `pending` reaps the drone.
-        if let Some(c) = &pending.child {
-            polyshm_sys::adopt_child(c)
-                .map_err(|e| serr(&format!("cannot tie the drone to this master: {e}")))?;
-        }
+        // The drone ends with the master: spawned from the process's spawner thread and
+        // tied to it (a job object on Windows; the drone's own kill_with_parent on
+        // Linux). Until it is handed to a `Drone`, dropping `pending` kills and reaps it.
+        let mut pending = Spawn::program(&self.program)
+            .envs(c.env.iter().map(|(k, v)| (k, v)))
+            .env(DRONE_ENV, spec.encode())
+            .start()
+            .map_err(|e| serr(&e))?;
+        let id = pending.process_id();
         let start = Instant::now();
         let watch = Watch {
             peer: id,
@@ -182,8 +112,8 @@ impl Inner {
             cancel: None,
             slice: Duration::from_millis(20),
         };
-        let gone = |e: LinkError, pending: &mut PendingDrone| -> TeamError {
-            let status = pending.reap();
+        let gone = |e: LinkError, pending: &mut ChildProcess| -> TeamError {
+            let status = pending.end_within(Duration::ZERO);
             let detail = match e {
                 LinkError::PeerDied(_) => format!(
                     "the drone exited ({status}) before it connected (its stderr says why); does its main call polyshm::team::drone_main first?"
@@ -197,11 +127,11 @@ impl Inner {
         };
         // The welcome to send, the error if the drone is refused, and the drone's id.
         let verdict =
-            |hello: &[u8], pending: &mut PendingDrone| match judge(index, id, token, hello) {
+            |hello: &[u8], pending: &mut ChildProcess| match judge(index, id, token, hello) {
                 Verdict::Welcome { welcome, id } => Ok((welcome, None, id)),
                 Verdict::Refuse { welcome, error } => Ok((welcome, Some(error), id)),
                 Verdict::Reject(detail) => {
-                    pending.reap_soon();
+                    pending.end_within(REFUSED_GRACE);
                     Err(self.spawn_error(index, detail))
                 }
             };
@@ -215,7 +145,7 @@ impl Inner {
                 let told = mb.write_hello(&welcome).and_then(|()| mb.signal_drone());
                 told.map_err(|e| gone(e, &mut pending))?;
                 if let Some(e) = refusal {
-                    pending.reap_soon();
+                    pending.end_within(REFUSED_GRACE);
                     return Err(e);
                 }
                 judged_id = judged;
@@ -242,7 +172,7 @@ impl Inner {
                 let (welcome, refusal, judged) = verdict(&hello, &mut pending)?;
                 write_framed(sock.stream(), &welcome, &watch).map_err(|e| gone(e, &mut pending))?;
                 if let Some(e) = refusal {
-                    pending.reap_soon();
+                    pending.end_within(REFUSED_GRACE);
                     return Err(e);
                 }
                 judged_id = judged;
@@ -255,10 +185,7 @@ impl Inner {
             }
             (_, None) => return Err(serr(&"no listener for a socket transport")),
         };
-        let child = pending
-            .child
-            .take()
-            .expect("child present until handed over");
+        let child = pending;
         lock(&self.pids)[index] = Some(judged_id);
         Ok(Drone {
             child,
@@ -275,46 +202,5 @@ trait TakeSome<T> {
 impl<T> TakeSome<T> for Option<T> {
     fn take_some(&mut self) -> T {
         self.take().expect("created for this transport")
-    }
-}
-
-/// A child not yet handed to a [`Drone`]: killed and reaped if the launch fails.
-struct PendingDrone {
-    child: Option<Child>,
-}
-
-impl PendingDrone {
-    /// Reap a child that is (or is about to be) dead; describes how it ended.
-    fn reap(&mut self) -> String {
-        match self.child.as_mut() {
-            None => "already reaped".into(),
-            Some(c) => {
-                let _ = c.kill();
-                let s = c.wait().map_or_else(|e| e.to_string(), |s| s.to_string());
-                self.child = None;
-                s
-            }
-        }
-    }
-
-    /// Give a refused drone a moment to exit on its own, then kill it.
-    fn reap_soon(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let give_up = Instant::now() + Duration::from_millis(500);
-            while Instant::now() < give_up {
-                if let Ok(Some(_)) = c.try_wait() {
-                    self.child = None;
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-        self.reap();
-    }
-}
-
-impl Drop for PendingDrone {
-    fn drop(&mut self) {
-        self.reap();
     }
 }

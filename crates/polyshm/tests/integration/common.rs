@@ -1,7 +1,8 @@
 //! Child processes, watchdogs and clean-up guards shared by the tests.
 
+use polyshm::child::{tie_to_parent, ChildProcess, Spawn};
 use polyshm::shm::{admin, ShmError};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,6 @@ pub const CHILD_ENV: &str = "POLYSHM_TEST_CHILD";
 pub const ARG_ENV: &str = "POLYSHM_TEST_ARG";
 /// A count for the child.
 pub const N_ENV: &str = "POLYSHM_TEST_N";
-/// The parent's identity (`pid start_time`; portable, unlike a parent-pid call).
-pub const PARENT_ENV: &str = "POLYSHM_TEST_PARENT";
 /// Time any single wait in a test may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -22,21 +21,9 @@ pub fn run_child() {
         eprintln!("child_entry: not a child process ({CHILD_ENV} unset); nothing to do");
         return;
     };
-    // Die with the test thread that spawned us, however it ends.
-    let parent = std::env::var(PARENT_ENV)
-        .ok()
-        .and_then(|v| {
-            let (pid, start) = v.split_once(' ')?;
-            Some(polyshm::sys::ProcessId {
-                pid: pid.parse().ok()?,
-                start_time: start.parse().ok()?,
-            })
-        })
-        .expect("the parent's identity in the environment");
-    assert!(
-        polyshm::sys::kill_with_parent(parent).expect("prctl"),
-        "parent gone"
-    );
+    // Die with the test process that spawned us, however it ends.
+    assert!(polyshm::child::parent().is_some(), "started by Spawn");
+    assert!(tie_to_parent().expect("tie to the parent"), "parent gone");
     let arg = std::env::var(ARG_ENV).unwrap_or_default();
     let n: u64 = std::env::var(N_ENV)
         .ok()
@@ -54,7 +41,7 @@ pub fn run_child() {
 /// A child process re-running this test executable in `role`. Killed (and reaped)
 /// on drop if still running.
 pub struct ChildProc {
-    child: Child,
+    child: ChildProcess,
     role: String,
 }
 
@@ -93,13 +80,6 @@ impl ChildProc {
     }
 }
 
-impl Drop for ChildProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Start this executable as a child in `role`, with `arg` and `n` for it and any
 /// extra environment.
 pub fn spawn_child(role: &str, arg: &str, n: u64, env: &[(&str, &str)]) -> ChildProc {
@@ -117,7 +97,8 @@ pub fn spawn_child_with(
     env: &[(&str, &str)],
     setup: impl FnOnce(&mut Command),
 ) -> ChildProc {
-    let mut cmd = Command::new(exe);
+    let mut spawn = Spawn::program(exe);
+    let cmd = spawn.command();
     cmd.args([
         "child_entry",
         "--exact",
@@ -129,17 +110,14 @@ pub fn spawn_child_with(
     .env(CHILD_ENV, role)
     .env(ARG_ENV, arg)
     .env(N_ENV, n.to_string())
-    .env(PARENT_ENV, {
-        let me = polyshm::sys::current_process();
-        format!("{} {}", me.pid, me.start_time)
-    })
     .stdout(std::process::Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    setup(&mut cmd);
+    setup(cmd);
     ChildProc {
-        child: cmd.spawn().expect("spawn child"),
+        // Killed and reaped on drop if still running.
+        child: spawn.start().expect("spawn child"),
         role: role.into(),
     }
 }

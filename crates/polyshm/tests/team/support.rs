@@ -24,6 +24,7 @@ pub struct Keys {
     /// Dies (kill -9 of itself) the first time it sees `path` missing.
     pub die_once: Task<(String, i64), i64>,
     /// Sleeps `ms`, appends a line to `path` (one per run), answers a + b.
+    #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
     pub count_add: Task<(String, u64, i64, i64), i64>,
     pub double_f64: PodTask<f64, f64>,
     pub grow_u8: PodTask<u64, u8>,
