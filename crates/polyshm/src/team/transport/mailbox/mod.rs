@@ -35,7 +35,9 @@
 use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use crate::sync::{SemaphoreError, WaitStrategy};
-use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, Status, MAX_NAME};
+use crate::team::protocol::ProtocolError;
+
+mod frames;
 
 const MAGIC: [u8; 8] = *b"PSHMMBX1";
 const LAYOUT: u32 = 1;
@@ -248,121 +250,6 @@ impl Mailbox {
         Ok(())
     }
 
-    fn write_desc(&self, at: usize, head: &Head, len: u64) -> Result<(), LinkError> {
-        let mut b = [0u8; 24];
-        b[0] = head.kind as u8;
-        b[1] = head.status as u8;
-        b[2..4].copy_from_slice(&(head.name.len() as u16).to_le_bytes());
-        b[8..16].copy_from_slice(&head.seq.to_le_bytes());
-        b[16..24].copy_from_slice(&len.to_le_bytes());
-        self.ctl.write_at(at, &b)?;
-        self.ctl.write_at(at + IN_REQUEST, &[0])?;
-        Ok(())
-    }
-
-    fn read_desc(&self, at: usize, cap: usize) -> Result<(Head, usize), LinkError> {
-        let mut b = [0u8; 24];
-        self.ctl.read_at(at, &mut b)?;
-        let kind = Kind::from_u8(b[0])?;
-        let status = Status::from_u8(b[1])?;
-        let nl = u16::from_le_bytes([b[2], b[3]]) as usize;
-        if nl > MAX_NAME {
-            return Err(proto(format!("task name of {nl} bytes in the mailbox")));
-        }
-        let seq = u64_at(&b, 8);
-        let len = u64_at(&b, 16);
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        // NeedSpace asks for more room than there is: that is its point.
-        if len > cap && status != Status::NeedSpace {
-            return Err(proto(format!(
-                "the mailbox says {len} bytes, its area holds {cap}"
-            )));
-        }
-        let mut name = String::new();
-        if nl > 0 {
-            let mut nb = [0u8; MAX_NAME];
-            self.ctl.read_at(NAME, &mut nb[..nl])?;
-            name = parse_name(&nb[..nl])?;
-        }
-        Ok((
-            Head {
-                kind,
-                status,
-                seq,
-                name,
-            },
-            len,
-        ))
-    }
-
-    /// Master: put a request in the mailbox (growing it if the payload needs), one copy.
-    pub fn write_request(&mut self, head: &Head, payload: &[u8]) -> Result<(), LinkError> {
-        // An echo-like task answers with as much as it got: grow both areas at once.
-        self.grow(payload.len(), payload.len())?;
-        self.ctl.write_at(NAME, head.name.as_bytes())?;
-        let (seg, req, _) = self.areas();
-        seg.write_at(req, payload)?;
-        super::fault(true, super::Step::MidWrite);
-        self.write_desc(REQ_DESC, head, payload.len() as u64)
-    }
-
-    /// Master: lend the request area, grown to hold `len` bytes (and the result area
-    /// as many, for an echo-like answer), to be filled in place.
-    pub fn request_area(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        self.grow(len, len)?;
-        let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
-    }
-
-    /// Master: the request area lent by [`request_area`](Self::request_area), read-only.
-    pub fn request_view(&self, len: usize) -> Result<&[u8], LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "{len} request bytes, the area holds {}",
-                self.req_cap
-            )));
-        }
-        let (seg, req, _) = self.areas();
-        Ok(seg.view::<u8>(req, len)?)
-    }
-
-    /// Master: describe a request whose `len` payload bytes the caller already wrote
-    /// into the request area (a loan): no copy.
-    pub fn write_loaned_request(&mut self, head: &Head, len: usize) -> Result<(), LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "a loaned request of {len} bytes in an area of {}",
-                self.req_cap
-            )));
-        }
-        self.ctl.write_at(NAME, head.name.as_bytes())?;
-        super::fault(true, super::Step::MidWrite);
-        self.write_desc(REQ_DESC, head, len as u64)
-    }
-
-    /// Master: a reply's payload, read-only: in the result area, or for an in-place
-    /// reply in the request area (`len` must fit the area).
-    pub fn reply_view(&self, len: usize, in_request: bool) -> Result<&[u8], LinkError> {
-        let (seg, req, res) = self.areas();
-        let (at, cap) = if in_request {
-            (req, self.req_cap)
-        } else {
-            (res, self.res_cap)
-        };
-        if len > cap {
-            return Err(proto(format!(
-                "the drone says {len} result bytes, the area holds {cap}"
-            )));
-        }
-        Ok(seg.view::<u8>(at, len)?)
-    }
-
-    /// Drone: the request's head and payload length (checked).
-    pub fn read_request(&mut self) -> Result<(Head, usize), LinkError> {
-        self.refresh()?;
-        self.read_desc(REQ_DESC, self.req_cap)
-    }
-
     /// (segment, request offset, result offset) of the current areas, mutably.
     fn areas_mut(&mut self) -> (&mut SharedMemory, usize, usize) {
         let res = Self::res_off(self.req_cap);
@@ -370,85 +257,6 @@ impl Mailbox {
             None => (&mut self.ctl, INLINE, INLINE + INLINE_CAP),
             Some(d) => (d, 0, res),
         }
-    }
-
-    /// Drone: the request payload, in place (the task may change it).
-    pub fn request(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "{len} request bytes, the area holds {}",
-                self.req_cap
-            )));
-        }
-        let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
-    }
-
-    /// Drone: describe a reply whose payload is the first `len` bytes of the request
-    /// area (left there by a task that works in place).
-    pub fn write_reply_in_place(&self, head: &Head, len: usize) -> Result<(), LinkError> {
-        self.write_desc(RES_DESC, head, len as u64)?;
-        self.ctl.write_at(RES_DESC + IN_REQUEST, &[1])?;
-        Ok(())
-    }
-
-    /// Master: the result of an in-place reply, where the request was.
-    pub fn result_in_request(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "the drone says {len} bytes in the request area, which holds {}",
-                self.req_cap
-            )));
-        }
-        let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
-    }
-
-    /// Drone: copy a result into the result area (it must fit; see NeedSpace).
-    pub fn write_result(&self, payload: &[u8]) -> Result<(), LinkError> {
-        let (seg, _, res) = self.areas();
-        if payload.len() > self.res_cap {
-            return Err(proto(format!(
-                "result of {} bytes for an area of {}",
-                payload.len(),
-                self.res_cap
-            )));
-        }
-        seg.write_at(res, payload)?;
-        Ok(())
-    }
-
-    /// Drone: describe the reply (its payload already in the result area, or a
-    /// NeedSpace with the bytes needed).
-    pub fn write_reply(&self, head: &Head, len: usize) -> Result<(), LinkError> {
-        self.write_desc(RES_DESC, head, len as u64)
-    }
-
-    /// Master: the reply's head, its length, and whether its payload lies in the
-    /// request area (an in-place reply); the length is checked against that area.
-    pub fn read_reply(&self) -> Result<(Head, usize, bool), LinkError> {
-        let mut flag = [0u8; 1];
-        self.ctl.read_at(RES_DESC + IN_REQUEST, &mut flag)?;
-        let in_request = flag[0] == 1;
-        let cap = if in_request {
-            self.req_cap
-        } else {
-            self.res_cap
-        };
-        let (head, len) = self.read_desc(RES_DESC, cap)?;
-        Ok((head, len, in_request))
-    }
-
-    /// Master: the result payload, in place (`len` must fit the area).
-    pub fn result(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.res_cap {
-            return Err(proto(format!(
-                "the drone says {len} result bytes, the area holds {}",
-                self.res_cap
-            )));
-        }
-        let (seg, _, res) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(res, len)?)
     }
 
     /// Store handshake bytes.
