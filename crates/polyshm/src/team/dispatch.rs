@@ -153,31 +153,22 @@ impl<'t> Session<'t> {
             Payload::Bytes(b) => drone.link.send(&head, b, &watch),
             Payload::Loaned(n) => drone.link.send_loaned(&head, n, &watch),
         };
-        let mut answer: Option<Head> = None;
-        let r = sent.and_then(|()| {
-            drone
-                .link
-                .recv(&watch, &mut |head, _| answer = Some(head.clone()))
-        });
+        let answer = sent.and_then(|()| drone.link.recv_reply(&watch));
         let pid = drone.id.pid;
-        let err = match (r, answer) {
-            (Ok(()), Some(head)) if head.seq == seq => {
+        let err = match answer {
+            // User code sees only the reply to this request (the links check it too).
+            Ok(head) if head.seq == seq => {
                 return match head.status {
                     Status::Ok => Ok(()),
                     s => Err(failure(s, task, index, self.reply())),
                 }
             }
-            (Ok(()), Some(head)) => TeamError::Transport {
+            Ok(head) => TeamError::Transport {
                 drone: index,
                 task: task.into(),
                 detail: format!("reply to request {} where {seq} was expected", head.seq),
             },
-            (Ok(()), None) => TeamError::Transport {
-                drone: index,
-                task: task.into(),
-                detail: "the transport delivered no reply".into(),
-            },
-            (Err(e), _) => link_error(e, task, index, pid),
+            Err(e) => link_error(e, task, index, pid),
         };
         // The drone is dead, late, cancelled mid-task or out of step: replace it. If the
         // replacement cannot start now, the next call on this slot tries again.

@@ -5,11 +5,11 @@
 use super::handshake::{check_welcome, hello, read_framed, write_framed};
 use super::protocol::{Head, Kind, Status};
 use super::tasks::{TaskOutput, Tasks};
-use super::transport::hybrid::HybridLink;
+use super::transport::hybrid::HybridDrone;
 use super::transport::mailbox::Mailbox;
-use super::transport::shm::ShmLink;
+use super::transport::shm::ShmDrone;
 use super::transport::socket::{SocketLink, Stream};
-use super::transport::{Link, LinkError, Transport, Watch};
+use super::transport::{DroneLink, LinkError, Transport, Watch};
 use crate::sync::WaitStrategy;
 use polyshm_sys::ProcessId;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -173,7 +173,7 @@ fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> 
     Ok(link)
 }
 
-fn connect(spec: &Spec) -> Result<Box<dyn Link>, String> {
+fn connect(spec: &Spec) -> Result<Box<dyn DroneLink>, String> {
     let watch = Watch::peer(spec.master, DRONE_SLICE);
     let open_mailbox =
         || Mailbox::open(&spec.mailbox, spec.wait).map_err(|e| format!("mailbox: {e}"));
@@ -181,7 +181,7 @@ fn connect(spec: &Spec) -> Result<Box<dyn Link>, String> {
         Transport::Tcp | Transport::Unix => Box::new(connect_socket(spec, &watch)?),
         Transport::Hybrid { protected } => {
             let mb = open_mailbox()?;
-            Box::new(HybridLink::drone(
+            Box::new(HybridDrone::new(
                 connect_socket(spec, &watch)?,
                 mb,
                 protected,
@@ -194,7 +194,7 @@ fn connect(spec: &Spec) -> Result<Box<dyn Link>, String> {
             mb.wait_drone(&watch)
                 .map_err(|e| format!("handshake: {e}"))?;
             check_welcome(spec, &mb.read_hello().map_err(|e| e.to_string())?)?;
-            Box::new(ShmLink::drone(mb))
+            Box::new(ShmDrone::new(mb))
         }
     })
 }

@@ -6,11 +6,11 @@ use super::drone::{Spec, DRONE_ENV};
 use super::error::TeamError;
 use super::handshake::{judge, read_framed, write_framed, Verdict};
 use super::protocol::{Head, Kind};
-use super::transport::hybrid::HybridLink;
+use super::transport::hybrid::HybridMaster;
 use super::transport::mailbox::Mailbox;
-use super::transport::shm::ShmLink;
+use super::transport::shm::ShmMaster;
 use super::transport::socket::{Listener, SocketLink};
-use super::transport::{Link, LinkError, Transport, Watch};
+use super::transport::{LinkError, MasterLink, Transport, Watch};
 use crate::child::{ChildProcess, Spawn};
 use polyshm_sys::ProcessId;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ const REFUSED_GRACE: Duration = Duration::from_millis(500);
 pub(crate) struct Drone {
     child: ChildProcess,
     pub id: ProcessId,
-    pub link: Box<dyn Link>,
+    pub link: Box<dyn MasterLink>,
     pub seq: u64,
 }
 
@@ -136,7 +136,7 @@ impl Inner {
                 }
             };
         let judged_id;
-        let link: Box<dyn Link> = match (c.transport, listener) {
+        let link: Box<dyn MasterLink> = match (c.transport, listener) {
             (Transport::Shm, _) => {
                 let mb = mailbox.take_some();
                 let r = mb.wait_master(&watch).and_then(|()| mb.read_hello());
@@ -149,7 +149,7 @@ impl Inner {
                     return Err(e);
                 }
                 judged_id = judged;
-                Box::new(ShmLink::master(mb))
+                Box::new(ShmMaster::new(mb))
             }
             (t, Some(listener)) => {
                 let stream = loop {
@@ -178,7 +178,7 @@ impl Inner {
                 judged_id = judged;
                 match t {
                     Transport::Hybrid { protected } => {
-                        Box::new(HybridLink::master(sock, mailbox.take_some(), protected))
+                        Box::new(HybridMaster::new(sock, mailbox.take_some(), protected))
                     }
                     _ => Box::new(sock),
                 }

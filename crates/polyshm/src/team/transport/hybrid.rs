@@ -1,4 +1,4 @@
-//! [`HybridLink`]: the request over a socket, the result through the drone's
+//! [`HybridMaster`] and [`HybridDrone`]: the request over a socket, the result through the drone's
 //! [`mailbox`](super::mailbox) (study 8.6).
 //!
 //! Protected: the drone writes the result, then its reply descriptor, then signals the
@@ -10,60 +10,33 @@
 
 use super::mailbox::Mailbox;
 use super::socket::SocketLink;
-use super::{fault, Link, LinkError, Step, Watch};
+use super::{fault, DroneLink, LinkError, MasterLink, Step, Watch};
 use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
-/// One end of a hybrid link.
+/// The master's end of a hybrid link.
 #[derive(Debug)]
-pub(crate) struct HybridLink {
+pub(crate) struct HybridMaster {
     sock: SocketLink,
     mb: Mailbox,
-    /// Length of the last reply received (master), in the result area.
-    reply: usize,
     protected: bool,
-    master: bool,
-    /// Sequence number of the last task sent (master): a reply must carry it.
+    /// Sequence number of the last task sent: a reply must carry it.
     expect: u64,
+    /// Length of the last reply received, in the result area.
+    reply: usize,
 }
 
-impl HybridLink {
-    /// The master's end.
-    pub fn master(sock: SocketLink, mb: Mailbox, protected: bool) -> HybridLink {
-        HybridLink {
+impl HybridMaster {
+    pub fn new(sock: SocketLink, mb: Mailbox, protected: bool) -> HybridMaster {
+        HybridMaster {
             sock,
             mb,
-            reply: 0,
             protected,
-            master: true,
             expect: 0,
-        }
-    }
-
-    /// The drone's end.
-    pub fn drone(sock: SocketLink, mb: Mailbox, protected: bool) -> HybridLink {
-        HybridLink {
-            sock,
-            mb,
             reply: 0,
-            protected,
-            master: false,
-            expect: 0,
         }
     }
 
-    fn reply_out(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
-        if self.protected {
-            self.mb.write_reply(head, len)?;
-            fault(false, Step::BeforeSignal);
-            self.mb.signal_master()?;
-            fault(false, Step::AfterSignal);
-            Ok(())
-        } else {
-            // The socket reply is the signal (its fault points are the socket's).
-            self.sock.send_head(head, len as u64, watch)
-        }
-    }
-
+    /// The next reply's head and length, by the path this link's replies take.
     fn reply_in(&mut self, watch: &Watch<'_>) -> Result<(Head, usize), LinkError> {
         if self.protected {
             self.mb.wait_master(watch)?;
@@ -91,66 +64,20 @@ impl HybridLink {
         }
         Ok((head, len))
     }
-
-    /// Drone: make sure the result area holds `len` bytes (ask the master if not).
-    fn make_room(&mut self, seq: u64, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.mb.refresh()?;
-        if len > self.mb.res_cap() {
-            let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
-                seq.wrapping_add(1)
-            } else {
-                seq
-            };
-            self.reply_out(&Head::reply(seq, Status::NeedSpace), len, watch)?;
-            let (grown, _) = self.sock.recv_head(watch)?;
-            if grown.kind != Kind::Grown {
-                return Err(
-                    ProtocolError(format!("a {:?} frame where Grown belongs", grown.kind)).into(),
-                );
-            }
-            self.mb.refresh()?;
-        }
-        Ok(())
-    }
 }
 
-impl Link for HybridLink {
+impl MasterLink for HybridMaster {
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
-        if self.master {
-            self.expect = head.seq;
-            return self.sock.send(head, payload, watch);
-        }
-        self.make_room(head.seq, payload.len(), watch)?;
-        self.mb.write_result(payload)?;
-        fault(false, Step::MidWrite);
-        self.reply_out(head, payload.len(), watch)
+        self.expect = head.seq;
+        MasterLink::send(&mut self.sock, head, payload, watch)
     }
 
-    fn send_in_place(
-        &mut self,
-        head: &Head,
-        len: usize,
-        watch: &Watch<'_>,
-    ) -> Result<(), LinkError> {
-        if self.master {
-            return Err(ProtocolError("the master never replies".into()).into());
-        }
-        // The request came by socket: one copy of it into the result area.
-        let len = self.sock.check_in_place(len)?;
-        self.make_room(head.seq, len, watch)?;
-        self.mb.write_result(&self.sock.last_payload()[..len])?;
-        fault(false, Step::MidWrite);
-        self.reply_out(head, len, watch)
+    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.expect = head.seq;
+        self.sock.send_loaned(head, len, watch)
     }
 
-    fn recv(
-        &mut self,
-        watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &mut [u8]),
-    ) -> Result<(), LinkError> {
-        if !self.master {
-            return self.sock.recv(watch, on);
-        }
+    fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError> {
         loop {
             let (head, len) = self.reply_in(watch)?;
             if head.kind != Kind::Reply {
@@ -175,14 +102,14 @@ impl Link for HybridLink {
                     .send_head(&Head::control(Kind::Grown, head.seq), 0, watch)?;
                 continue;
             }
-            on(&head, self.mb.result(len)?);
+            self.mb.reply_view(len, false)?;
             self.reply = len;
-            return Ok(());
+            return Ok(head);
         }
     }
 
     fn reply_payload(&self) -> &[u8] {
-        // Checked against the area when the reply came; the areas only grow.
+        // Checked when the reply came (`recv_reply`); the areas only grow.
         self.mb.reply_view(self.reply, false).unwrap_or(&[])
     }
 
@@ -194,9 +121,87 @@ impl Link for HybridLink {
     fn loaned(&self, len: usize) -> &[u8] {
         self.sock.loaned(len)
     }
+}
 
-    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.expect = head.seq;
-        self.sock.send_loaned(head, len, watch)
+/// The drone's end of a hybrid link.
+#[derive(Debug)]
+pub(crate) struct HybridDrone {
+    sock: SocketLink,
+    mb: Mailbox,
+    protected: bool,
+}
+
+impl HybridDrone {
+    pub fn new(sock: SocketLink, mb: Mailbox, protected: bool) -> HybridDrone {
+        HybridDrone {
+            sock,
+            mb,
+            protected,
+        }
+    }
+
+    fn reply_out(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
+        if self.protected {
+            self.mb.write_reply(head, len)?;
+            fault(false, Step::BeforeSignal);
+            self.mb.signal_master()?;
+            fault(false, Step::AfterSignal);
+            Ok(())
+        } else {
+            // The socket reply is the signal (its fault points are the socket's).
+            self.sock.send_head(head, len as u64, watch)
+        }
+    }
+
+    /// Make sure the result area holds `len` bytes (ask the master if not).
+    fn make_room(&mut self, seq: u64, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.mb.refresh()?;
+        if len > self.mb.res_cap() {
+            let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
+                seq.wrapping_add(1)
+            } else {
+                seq
+            };
+            self.reply_out(&Head::reply(seq, Status::NeedSpace), len, watch)?;
+            let (grown, _) = self.sock.recv_head(watch)?;
+            if grown.kind != Kind::Grown {
+                return Err(
+                    ProtocolError(format!("a {:?} frame where Grown belongs", grown.kind)).into(),
+                );
+            }
+            self.mb.refresh()?;
+        }
+        Ok(())
+    }
+}
+
+impl DroneLink for HybridDrone {
+    fn recv(
+        &mut self,
+        watch: &Watch<'_>,
+        on: &mut dyn FnMut(&Head, &mut [u8]),
+    ) -> Result<(), LinkError> {
+        self.sock.recv(watch, on)
+    }
+
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.make_room(head.seq, payload.len(), watch)?;
+        self.mb.write_result(payload)?;
+        fault(false, Step::MidWrite);
+        self.reply_out(head, payload.len(), watch)
+    }
+
+    fn send_in_place(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        // The request came by socket: one copy of it into the result area.
+        let len = self.sock.check_in_place(len)?;
+        self.make_room(head.seq, len, watch)?;
+        self.mb.write_result(&self.sock.last_payload()[..len])?;
+        fault(false, Step::MidWrite);
+        self.reply_out(head, len, watch)
     }
 }

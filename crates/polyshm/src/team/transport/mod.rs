@@ -1,13 +1,15 @@
-//! How frames travel between master and drone: one trait, [`Link`], and three
-//! implementations, chosen per team with [`Transport`]:
+//! How frames travel between master and drone: two traits, [`MasterLink`] and
+//! [`DroneLink`] (the two sides are different types), and three transports, chosen per
+//! team with [`Transport`]:
 //!
 //! - [`socket::SocketLink`] — request and result over TCP on loopback (NODELAY, as
-//!   Polycephaly) or a Unix stream socket;
-//! - [`hybrid::HybridLink`] — request over TCP, result through the drone's mailbox in
-//!   shared memory, signalled by the mailbox semaphore (protected) or by a small
-//!   socket reply (unprotected, study 8.6);
-//! - [`shm::ShmLink`] — request and result both through the mailbox, semaphores for
-//!   the hand-over (study 8.7).
+//!   Polycephaly) or a Unix stream socket (the framing is the same both ways: one type
+//!   serves both ends);
+//! - [`hybrid::HybridMaster`] / [`hybrid::HybridDrone`] — request over TCP, result
+//!   through the drone's mailbox in shared memory, signalled by the mailbox semaphore
+//!   (protected) or by a small socket reply (unprotected, study 8.6);
+//! - [`shm::ShmMaster`] / [`shm::ShmDrone`] — request and result both through the
+//!   mailbox, semaphores for the hand-over (study 8.7).
 //!
 //! Every wait is a series of bounded waits; between them the [`Watch`] checks that the
 //! peer still lives, that the deadline has not passed and that nobody cancelled.
@@ -232,17 +234,40 @@ impl<'a> Watch<'a> {
     }
 }
 
-/// One end of a master–drone connection: frames out, frames in.
+/// The master's end of a connection to one drone: requests out, replies in.
 ///
-/// The master sends [`Kind::Task`](super::protocol::Kind::Task) frames and receives
-/// replies; the drone the other way round. `recv` lends the payload to `on` in place
-/// (for [`shm::ShmLink`] it is the mailbox itself: no copy); `send` copies the payload
-/// once into the medium; `send_in_place` answers with the request's own bytes (for
-/// [`shm::ShmLink`]: no copy at all). All wait in bounded slices and consult the
-/// [`Watch`].
-pub(crate) trait Link: Send {
-    /// Send one frame.
+/// `send` copies the payload once into the medium; `send_loaned` sends what the caller
+/// wrote into the area [`loan`](Self::loan) lent (for [`shm::ShmMaster`]: the mailbox
+/// itself, no copy); `recv_reply` waits for the reply to the last request, whose
+/// payload [`reply_payload`](Self::reply_payload) then shows where the medium holds it.
+/// All wait in bounded slices and consult the [`Watch`].
+pub(crate) trait MasterLink: Send {
+    /// Send one frame (a task, or a control frame).
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError>;
+    /// Send the first `len` bytes of the loaned area as the request's payload (no copy
+    /// where the area is the medium).
+    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError>;
+    /// Wait for the reply to the last task sent (its sequence number checked before
+    /// anything acts on it); its payload is then [`reply_payload`](Self::reply_payload).
+    fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError>;
+    /// The payload of the last reply received (valid until the next send).
+    fn reply_payload(&self) -> &[u8];
+    /// Make the request area hold `len` bytes and lend it (8-byte aligned): the
+    /// mailbox's own request area where the request travels through shared memory,
+    /// else a buffer of the link's.
+    fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError>;
+    /// The area [`loan`](Self::loan) prepared for `len` bytes, read-only.
+    fn loaned(&self, len: usize) -> &[u8];
+}
+
+/// The drone's end of a connection: requests in, replies out.
+///
+/// `recv` lends the request's payload to `on` in place (for [`shm::ShmDrone`] it is
+/// the mailbox itself: no copy); `send` copies the reply's payload once into the
+/// medium; `send_in_place` answers with the request's own bytes (for
+/// [`shm::ShmDrone`]: no copy at all). All wait in bounded slices and consult the
+/// [`Watch`].
+pub(crate) trait DroneLink: Send {
     /// Receive one frame and hand it to `on` (the payload is valid during the call;
     /// `on` may change it in place, for [`send_in_place`](Self::send_in_place)).
     fn recv(
@@ -250,23 +275,14 @@ pub(crate) trait Link: Send {
         watch: &Watch<'_>,
         on: &mut dyn FnMut(&Head, &mut [u8]),
     ) -> Result<(), LinkError>;
-    /// Drone: reply with the first `len` bytes of the request just received, as the
-    /// task left them (a task that works in place): no copy where the medium allows.
+    /// Send a reply.
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError>;
+    /// Reply with the first `len` bytes of the request just received, as the task left
+    /// them (a task that works in place): no copy where the medium allows.
     fn send_in_place(
         &mut self,
         head: &Head,
         len: usize,
         watch: &Watch<'_>,
     ) -> Result<(), LinkError>;
-    /// Master: the payload of the last reply received (valid until the next send).
-    fn reply_payload(&self) -> &[u8];
-    /// Master: make the request area hold `len` bytes and lend it (8-byte aligned):
-    /// the mailbox's own request area where the request travels through shared
-    /// memory, else a buffer of the link's.
-    fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError>;
-    /// Master: the area [`loan`](Self::loan) prepared for `len` bytes, read-only.
-    fn loaned(&self, len: usize) -> &[u8];
-    /// Master: send the first `len` bytes of the loaned area as the request's payload
-    /// (no copy where the area is the medium).
-    fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError>;
 }

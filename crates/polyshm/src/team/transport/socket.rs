@@ -1,7 +1,7 @@
 //! [`SocketLink`]: frames over a TCP loopback connection (NODELAY) or a Unix stream
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
-use super::{default_max_message, fault, Link, LinkError, Step, Watch};
+use super::{default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch};
 use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, HEAD_LEN};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -316,19 +316,22 @@ impl SocketLink {
     }
 }
 
-impl Link for SocketLink {
-    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+impl SocketLink {
+    /// Send one frame carrying `payload`.
+    fn send_frame(
+        &mut self,
+        head: &Head,
+        payload: &[u8],
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
         self.note_sent(head);
         let (stream, scratch) = (&mut self.stream, &mut self.scratch);
         let len = payload.len() as u64;
         write_frame(stream, scratch, self.master, head, len, payload, watch)
     }
 
-    fn recv(
-        &mut self,
-        watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &mut [u8]),
-    ) -> Result<(), LinkError> {
+    /// Receive one frame, its payload into the reused buffer; answers (head, length).
+    fn recv_frame(&mut self, watch: &Watch<'_>) -> Result<(Head, usize), LinkError> {
         let (head, len) = self.recv_head(watch)?;
         // Refused before any allocation.
         let len = usize::try_from(len)
@@ -351,8 +354,26 @@ impl Link for SocketLink {
         let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len];
         read_watched(&mut self.stream, bytes, watch)?;
         self.last = len;
-        on(&head, bytes);
+        Ok((head, len))
+    }
+}
+
+impl DroneLink for SocketLink {
+    fn recv(
+        &mut self,
+        watch: &Watch<'_>,
+        on: &mut dyn FnMut(&Head, &mut [u8]),
+    ) -> Result<(), LinkError> {
+        let (head, len) = self.recv_frame(watch)?;
+        on(
+            &head,
+            &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len],
+        );
         Ok(())
+    }
+
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.send_frame(head, payload, watch)
     }
 
     fn send_in_place(
@@ -366,6 +387,22 @@ impl Link for SocketLink {
         let bytes = &bytemuck::cast_slice::<u64, u8>(&self.buf)[..len];
         let (stream, scratch) = (&mut self.stream, &mut self.scratch);
         write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
+    }
+}
+
+impl MasterLink for SocketLink {
+    fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
+        self.send_frame(head, payload, watch)
+    }
+
+    fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError> {
+        let (head, _) = self.recv_frame(watch)?;
+        if head.kind != Kind::Reply {
+            return Err(
+                ProtocolError(format!("a {:?} frame where a reply belongs", head.kind)).into(),
+            );
+        }
+        Ok(head)
     }
 
     fn reply_payload(&self) -> &[u8] {

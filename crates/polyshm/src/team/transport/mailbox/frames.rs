@@ -141,18 +141,6 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Master: the result of an in-place reply, where the request was.
-    pub fn result_in_request(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "the drone says {len} bytes in the request area, which holds {}",
-                self.req_cap
-            )));
-        }
-        let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
-    }
-
     /// Drone: copy a result into the result area (it must fit; see NeedSpace).
     pub fn write_result(&self, payload: &[u8]) -> Result<(), LinkError> {
         let (seg, _, res) = self.areas();
@@ -186,17 +174,5 @@ impl Mailbox {
         };
         let (head, len) = self.read_desc(RES_DESC, cap)?;
         Ok((head, len, in_request))
-    }
-
-    /// Master: the result payload, in place (`len` must fit the area).
-    pub fn result(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.res_cap {
-            return Err(proto(format!(
-                "the drone says {len} result bytes, the area holds {}",
-                self.res_cap
-            )));
-        }
-        let (seg, _, res) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(res, len)?)
     }
 }

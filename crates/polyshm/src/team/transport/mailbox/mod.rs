@@ -379,7 +379,7 @@ mod tests {
             )
             .unwrap();
         assert!(master.read_reply().is_err());
-        assert!(master.result(INLINE_CAP + 1).is_err());
+        assert!(master.reply_view(INLINE_CAP + 1, false).is_err());
 
         // Growth: the drone follows to the new segment; then a forged area descriptor
         // (a new generation naming a segment too small) is refused.
