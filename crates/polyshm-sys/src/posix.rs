@@ -6,6 +6,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 use std::io;
 use std::ptr::NonNull;
+use std::time::Duration;
 
 /// A mapped view of a named segment. Unmapped on drop.
 #[derive(Debug)]
@@ -128,6 +129,19 @@ pub fn open_segment(name: &str) -> io::Result<Mapping> {
         ));
     }
     map(fd, len, MapFlags::SHARED)
+}
+
+/// `shm_open(O_RDONLY)` + `fstat`: when the segment's size or bytes last changed
+/// (`st_mtime`), without mapping it. Tells a segment whose creator died before it
+/// could write a header (it stays empty or all zero) from one being made right now.
+pub fn segment_modified(name: &str) -> io::Result<std::time::SystemTime> {
+    let fd = shm::open(os_name(name).as_str(), shm::OFlags::RDONLY, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    let since_epoch = Duration::new(
+        u64::try_from(st.st_mtime).unwrap_or(0),
+        u32::try_from(st.st_mtime_nsec).unwrap_or(0).min(999_999_999),
+    );
+    Ok(std::time::UNIX_EPOCH + since_epoch)
 }
 
 /// `shm_unlink`: the name goes away; mappings stay valid until unmapped.

@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, kill_process, open_segment, unlink_segment, wait_socket, yield_now,
-    Mapping,
+    cpu_count, create_segment, kill_process, open_segment, segment_modified, unlink_segment,
+    wait_socket, yield_now, Mapping,
 };
 
 /// Platform name, for reports.
@@ -38,10 +38,22 @@ pub const TIMED_SOCKET_IO_IS_EXACT: bool = true;
 pub const THREAD_IDS_CHECKABLE: bool = true;
 
 /// `fallocate(fd, 0, 0, size)`: reserve the pages now, so that a full `/dev/shm`
-/// is an `ENOSPC` from create, never a `SIGBUS` on first touch.
+/// is an `ENOSPC` from create, never a `SIGBUS` on first touch. Where the file system
+/// cannot (`EOPNOTSUPP`) the segment keeps the size `ftruncate` gave it and its pages
+/// are committed on first touch.
 pub(crate) fn reserve(fd: &OwnedFd, size: usize) -> io::Result<()> {
-    rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size as u64)
-        .map_err(Into::into)
+    reserve_with(|| rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size as u64))
+}
+
+/// [`reserve`] with the `fallocate` call given, so that a test can inject its errno.
+fn reserve_with(fallocate: impl FnOnce() -> rustix::io::Result<()>) -> io::Result<()> {
+    match fallocate() {
+        // The file system cannot reserve (EOPNOTSUPP), or the kernel lacks the call
+        // (ENOSYS): `ftruncate` has sized the segment already; its pages are then
+        // committed on first touch, as on macOS.
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
+        other => other.map_err(Into::into),
+    }
 }
 
 /// Names of the segments under `/dev/shm` (without the leading `/`).
@@ -178,7 +190,21 @@ pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_stat;
+    use super::{parse_stat, reserve_with};
+    use rustix::io::Errno;
+
+    /// Defect 6 of issue 9: a file system without `fallocate` (`EOPNOTSUPP`, as some
+    /// tmpfs-like mounts and containers answer) made every create fail. The segment is
+    /// already sized by `ftruncate`: it falls back to committing pages on first touch.
+    /// A full file system is still an error.
+    #[test]
+    fn defect_6_fallocate_unsupported_falls_back() {
+        assert!(reserve_with(|| Err(Errno::OPNOTSUPP)).is_ok());
+        assert!(reserve_with(|| Err(Errno::NOSYS)).is_ok());
+        assert!(reserve_with(|| Ok(())).is_ok());
+        let full = reserve_with(|| Err(Errno::NOSPC)).unwrap_err();
+        assert_eq!(full.raw_os_error(), Some(Errno::NOSPC.raw_os_error()));
+    }
 
     /// A stat line of a process named `comm` (as the kernel prints it), started at tick
     /// 4242, in state `state`.

@@ -67,6 +67,10 @@ pub fn open_segment(_name: &str) -> io::Result<Mapping> {
     Err(unsupported())
 }
 /// Unsupported.
+pub fn segment_modified(_name: &str) -> io::Result<std::time::SystemTime> {
+    Err(unsupported())
+}
+/// Unsupported.
 pub fn unlink_segment(_name: &str) -> io::Result<()> {
     Err(unsupported())
 }

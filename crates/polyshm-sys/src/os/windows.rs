@@ -245,6 +245,15 @@ pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
     })
 }
 
+/// `Unsupported`: a Windows mapping has no modification time, and none outlives its
+/// last handle (there are no leftovers to judge by age).
+pub fn segment_modified(_name: &str) -> io::Result<std::time::SystemTime> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Windows file mappings have no modification time",
+    ))
+}
+
 /// `OpenFileMappingW` + `MapViewOfFile` of the whole mapping; the size comes from
 /// `VirtualQuery` and is the mapping's size rounded up to whole pages.
 pub fn open_segment(name: &str) -> io::Result<Mapping> {
