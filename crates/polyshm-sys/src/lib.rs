@@ -60,8 +60,8 @@ mod posix;
 pub use os::{
     adopt_child, cpu_count, create_segment, current_process, current_thread_id, is_alive,
     kill_process, kill_with_parent, list_segments, open_segment, pin_current_thread,
-    segment_modified, unlink_segment, wait_socket, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS, HAS_TIMED_WAIT,
-    HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST, SEGMENT_DIR,
+    segment_modified, unlink_segment, wait_socket, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS,
+    HAS_TIMED_WAIT, HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST, SEGMENT_DIR,
     THREAD_IDS_CHECKABLE, TIMED_SOCKET_IO_IS_EXACT,
 };
 

@@ -139,7 +139,9 @@ pub fn segment_modified(name: &str) -> io::Result<std::time::SystemTime> {
     let st = rustix::fs::fstat(&fd)?;
     let since_epoch = Duration::new(
         u64::try_from(st.st_mtime).unwrap_or(0),
-        u32::try_from(st.st_mtime_nsec).unwrap_or(0).min(999_999_999),
+        u32::try_from(st.st_mtime_nsec)
+            .unwrap_or(0)
+            .min(999_999_999),
     );
     Ok(std::time::UNIX_EPOCH + since_epoch)
 }

@@ -33,6 +33,15 @@ pub enum ShmError {
         /// The name given.
         name: String,
     },
+    /// The segment exists but its creator has not finished making it: it is still 0
+    /// bytes long or has no header yet (its creator is mid-way, or died mid-way).
+    #[error("segment {name:?} exists but its creator has not finished making it (no polyshm header after waiting {waited:?}); try again, or, if its creator died, `polyshm shm clean` removes it once it has been left unfinished for 30 s")]
+    NotReady {
+        /// The name given.
+        name: String,
+        /// How long this call waited for the header.
+        waited: std::time::Duration,
+    },
     /// Made by a polyshm with another layout.
     #[error("segment {name:?} has layout version {found}, this polyshm reads version {expected}; use the same polyshm version on both sides")]
     IncompatibleVersion {

@@ -66,11 +66,16 @@ impl RemoteSemaphore {
     }
 
     /// Create a segment named `name` holding one semaphore with `initial` signals.
+    /// The count is set before the segment can be opened: no opener sees another.
     pub fn create(name: &str, initial: u32) -> Result<RemoteSemaphore, ShmError> {
-        let shm = SharedMemory::create(name, 64)?;
-        let sem = RemoteSemaphore::in_segment(&shm, 0)?;
-        sem.state().init(initial);
-        Ok(sem)
+        let shm = SharedMemory::create_initialised(name, 64, |data| {
+            crate::fault_point!("shm.semaphore.create.before_init");
+            // SAFETY: `data` is the start of the fresh data region: 64 bytes, 64-byte
+            // aligned, unpublished (no other process can open it yet) and covered by
+            // no reference; `SemaphoreState` is 64 bytes of atomics.
+            unsafe { (*data.cast::<SemaphoreState>()).init(initial) };
+        })?;
+        RemoteSemaphore::in_segment(&shm, 0)
     }
 
     /// Open the semaphore made by [`create`](Self::create).

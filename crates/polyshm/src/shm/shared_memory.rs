@@ -1,14 +1,14 @@
 //! [`SharedMemory`]: the study's class of the same name.
 
 use super::header::{
-    random_u64, Header, DATA_OFFSET, FLAGS_OFFSET, FLAG_PERSISTENT, LAYOUT_VERSION, LOCK_OFFSET,
-    MAGIC,
+    publish, random_u64, snapshot, Header, Seen, DATA_OFFSET, FLAGS_OFFSET, FLAG_PERSISTENT,
+    LAYOUT_VERSION, LOCK_OFFSET, READY_PATIENCE,
 };
 use super::remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError};
 use super::{name, registry, ShmError};
 use crate::sync::WaitStrategy;
 use polyshm_sys::{Mapping, ProcessId};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,9 @@ impl Segment {
         }
     }
 
-    fn create(name: &str, size: usize) -> Result<Segment, ShmError> {
+    /// Make segment `name`; `init` gets the start of the data region (`size` zeroed
+    /// bytes no one else can see yet) to initialise before the header is published.
+    fn create(name: &str, size: usize, init: impl FnOnce(*mut u8)) -> Result<Segment, ShmError> {
         let os_name = name::os_name(name)?;
         if size == 0 {
             return Err(ShmError::ZeroSize { name: name.into() });
@@ -88,15 +90,17 @@ impl Segment {
             nonce: random_u64(),
             flags: 0,
         };
-        let body = header.encode_body();
-        // SAFETY: the mapping is at least DATA_OFFSET (128) bytes, fresh, and not yet
-        // visible as a polyshm segment (the magic is still zero); we write the header
-        // body (bytes 8..64), initialise the lock, and publish the magic last.
+        crate::fault_point!("shm.create.before_stamp");
+        // SAFETY: the mapping is fresh, page-aligned, at least DATA_OFFSET bytes long,
+        // and no Rust reference covers it; until the magic is stored it is not a
+        // polyshm segment to anyone else. The access lock is initialised before the
+        // magic is published, through its atomics.
         unsafe {
-            std::ptr::copy_nonoverlapping(body.as_ptr().add(8), map.as_ptr().add(8), 56);
-            (*(map.as_ptr().add(LOCK_OFFSET) as *const crate::sync::MutexState)).init();
-            fence(Ordering::Release);
-            std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), map.as_ptr(), 8);
+            publish(map.as_ptr(), &header, || {
+                (*(map.as_ptr().add(LOCK_OFFSET) as *const crate::sync::MutexState)).init();
+                init(map.as_ptr().add(DATA_OFFSET));
+                crate::fault_point!("shm.create.before_publish");
+            });
         }
         let registry_id = registry::add(name, size, true);
         Ok(Segment {
@@ -111,11 +115,26 @@ impl Segment {
 
     pub(crate) fn open(name: &str) -> Result<Segment, ShmError> {
         let os_name = name::os_name(name)?;
-        let map = polyshm_sys::open_segment(&os_name).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => ShmError::NotPolyshm { name: name.into() },
-            _ => ShmError::from_io(name, "open", e),
-        })?;
-        let header = read_header(name, &map)?;
+        let give_up = Instant::now() + READY_PATIENCE;
+        let (map, header) = loop {
+            // A segment 0 bytes long has not been sized by its creator yet: map it
+            // again once it has (a mapping keeps the size it was made with).
+            let waited = match polyshm_sys::open_segment(&os_name) {
+                Ok(map) => match peek_header(name, &map)? {
+                    Seen::Ready(h) => break (map, h),
+                    Seen::Unpublished { .. } => true,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
+                Err(e) => return Err(ShmError::from_io(name, "open", e)),
+            };
+            if waited && Instant::now() >= give_up {
+                return Err(ShmError::NotReady {
+                    name: name.into(),
+                    waited: READY_PATIENCE,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let registry_id = registry::add(name, header.size as usize, false);
         Ok(Segment {
             name: name.into(),
@@ -128,21 +147,35 @@ impl Segment {
     }
 }
 
-/// Read and check the header of a mapping, waiting briefly for a creator that has not
-/// yet published its magic.
+/// Look at the header of a mapping once: published and well-formed, not published
+/// yet, or an error saying what is wrong with it.
+pub(crate) fn peek_header(name: &str, map: &Mapping) -> Result<Seen, ShmError> {
+    if map.len() < 8 {
+        return Err(ShmError::NotPolyshm { name: name.into() });
+    }
+    // SAFETY: the mapping is page-aligned and `map.len()` bytes long while `map` is
+    // borrowed; this process holds no reference over its header (the header is only
+    // ever read through `snapshot`, and written through atomics).
+    let (bytes, n) = unsafe { snapshot(map.as_ptr(), map.len()) };
+    Seen::parse(name, &bytes[..n], map.len())
+}
+
+/// Read and check the header of a mapping, waiting at most [`READY_PATIENCE`] for a
+/// creator that has not yet published it ([`ShmError::NotReady`] after that).
 pub(crate) fn read_header(name: &str, map: &Mapping) -> Result<Header, ShmError> {
-    let give_up = Instant::now() + Duration::from_millis(200);
+    let give_up = Instant::now() + READY_PATIENCE;
     loop {
-        let mut bytes = [0u8; DATA_OFFSET];
-        let n = map.len().min(DATA_OFFSET);
-        // SAFETY: copies n <= map.len() bytes out of the live mapping into a local
-        // buffer; the bytes are untrusted and parsed as such.
-        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), bytes.as_mut_ptr(), n) };
-        fence(Ordering::Acquire);
-        match Header::parse(name, &bytes[..n], map.len())? {
-            Some(h) => return Ok(h),
-            None if Instant::now() < give_up => std::thread::sleep(Duration::from_millis(2)),
-            None => return Err(ShmError::NotPolyshm { name: name.into() }),
+        match peek_header(name, map)? {
+            Seen::Ready(h) => return Ok(h),
+            Seen::Unpublished { .. } if Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Seen::Unpublished { .. } => {
+                return Err(ShmError::NotReady {
+                    name: name.into(),
+                    waited: READY_PATIENCE,
+                })
+            }
         }
     }
 }
@@ -217,7 +250,18 @@ impl SharedMemory {
     /// The pages are reserved now: a full `/dev/shm` is a [`ShmError::NoSpace`] here,
     /// never a crash later.
     pub fn create(name: &str, size: usize) -> Result<SharedMemory, ShmError> {
-        Self::wrap(Segment::create(name, size)?)
+        Self::wrap(Segment::create(name, size, |_| {})?)
+    }
+
+    /// [`create`](Self::create), with `init` run on the start of the data region
+    /// (`size` zeroed bytes, 64-byte aligned) before the segment can be opened by
+    /// anyone: what `init` writes is there when an opener first sees the segment.
+    pub(crate) fn create_initialised(
+        name: &str,
+        size: usize,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<SharedMemory, ShmError> {
+        Self::wrap(Segment::create(name, size, init)?)
     }
 
     /// Open an existing segment as a client; checks its header.
