@@ -104,6 +104,20 @@ pub enum ShmError {
         /// Size of the data region.
         size: usize,
     },
+    /// An access that covers the words of a [`RemoteSemaphore`](super::RemoteSemaphore)
+    /// or [`RemoteMutex`](super::RemoteMutex) this process placed in the segment with
+    /// `in_segment`: those are atomics that other processes change at any time.
+    #[error("segment {name:?}: the access of {len} bytes at offset {offset} covers the semaphore or mutex placed at offset {reserved_at} (64 bytes of atomics other processes change at any time); read and write around it, or drop its handle first")]
+    Reserved {
+        /// The name.
+        name: String,
+        /// Offset asked for.
+        offset: usize,
+        /// Length asked for.
+        len: usize,
+        /// Offset of the semaphore or mutex in the way.
+        reserved_at: usize,
+    },
     /// A typed view at an offset the type cannot sit at.
     #[error("segment {name:?}: offset {offset} is not a multiple of {align}, the alignment of the element type")]
     Misaligned {

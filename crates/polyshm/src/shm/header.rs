@@ -26,7 +26,7 @@
 //! release ordering. A reader loads the magic with acquire ordering before it reads
 //! any other field, so a header with the magic is whole. Every field is read and
 //! written as an aligned atomic of its own size (other processes may write the flags
-//! word and the lock meanwhile): [`snapshot`] is the reader.
+//! word and the lock meanwhile).
 //!
 //! A segment that is 0 bytes long, or whose magic is still zero, is being made (or its
 //! creator died mid-way): opening it waits a bounded time, then answers

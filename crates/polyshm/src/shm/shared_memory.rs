@@ -8,8 +8,11 @@ use super::remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError
 use super::{name, registry, ShmError};
 use crate::sync::WaitStrategy;
 use polyshm_sys::{Mapping, ProcessId};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Size of a sync block (a semaphore or mutex state) placed with `in_segment`.
+pub(crate) const SYNC_BLOCK: usize = 64;
 use std::time::{Duration, Instant};
 
 /// A mapped segment, shared by the handles placed in it (the segment itself, its
@@ -24,6 +27,12 @@ pub(crate) struct Segment {
     /// [`SharedMemory::persist`]).
     pub(crate) owner: AtomicBool,
     registry_id: u64,
+    /// Offsets (in the data region) of the 64-byte sync blocks placed with
+    /// `in_segment` whose handles live, each with its reservation id: no byte access of
+    /// this process may cover them.
+    reserved: Mutex<Vec<(u64, usize)>>,
+    /// `reserved.len()`, to skip the lock when nothing is reserved.
+    reserved_count: AtomicUsize,
 }
 
 impl Segment {
@@ -36,6 +45,49 @@ impl Segment {
     /// Size of the data region.
     pub(crate) fn data_len(&self) -> usize {
         self.header.size as usize
+    }
+
+    /// Check that `len` bytes at `offset` lie in the data region and cover no sync
+    /// block placed with `in_segment` ([`ShmError::Reserved`]).
+    pub(crate) fn check_access(&self, offset: usize, len: usize) -> Result<(), ShmError> {
+        self.check_range(offset, len)?;
+        if len == 0 || self.reserved_count.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        let end = offset + len; // checked by check_range
+        let table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        match table
+            .iter()
+            .map(|&(_, at)| at)
+            .filter(|&at| at < end && offset < at + SYNC_BLOCK)
+            .min()
+        {
+            None => Ok(()),
+            Some(reserved_at) => Err(ShmError::Reserved {
+                name: self.name.clone(),
+                offset,
+                len,
+                reserved_at,
+            }),
+        }
+    }
+
+    /// Reserve the 64-byte sync block at `offset` of the data region (in bounds,
+    /// checked by the caller) until the returned id is released.
+    pub(crate) fn reserve(&self, offset: usize) -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        table.push((id, offset));
+        self.reserved_count.store(table.len(), Ordering::Release);
+        id
+    }
+
+    /// Release a reservation made by [`reserve`](Self::reserve).
+    pub(crate) fn release(&self, id: u64) {
+        let mut table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        table.retain(|&(i, _)| i != id);
+        self.reserved_count.store(table.len(), Ordering::Release);
     }
 
     /// Check that `len` bytes at `offset` lie in the data region.
@@ -110,6 +162,8 @@ impl Segment {
             header,
             owner: AtomicBool::new(true),
             registry_id,
+            reserved: Mutex::new(Vec::new()),
+            reserved_count: AtomicUsize::new(0),
         })
     }
 
@@ -143,6 +197,8 @@ impl Segment {
             header,
             owner: AtomicBool::new(false),
             registry_id,
+            reserved: Mutex::new(Vec::new()),
+            reserved_count: AtomicUsize::new(0),
         })
     }
 }
@@ -347,12 +403,20 @@ impl SharedMemory {
     }
 
     /// Copy `buf.len()` bytes from the data region at `offset` (unprotected).
+    ///
+    /// The bytes are a snapshot: another process may be writing them meanwhile, and
+    /// then some are old and some new (see the trust model in [`shm`](super)).
+    /// Refuses a range that covers a semaphore or mutex placed with `in_segment`
+    /// ([`ShmError::Reserved`]).
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ShmError> {
-        self.seg.check_range(offset, buf.len())?;
-        // SAFETY: the range is inside the data region (checked above) and the mapping
-        // lives as long as `self`; `buf` is a distinct local buffer, so they do not
-        // overlap. Bytes another process writes meanwhile arrive as some mix of old and
-        // new bytes, which `u8` can hold.
+        self.seg.check_access(offset, buf.len())?;
+        // SAFETY: the range is inside the data region (checked) and the mapping lives
+        // as long as `self`; `buf` is this process's own memory, so they do not
+        // overlap. No Rust reference of this process covers the source: views borrow
+        // `self` exclusively, and sync blocks are refused above. Another process may
+        // write the bytes meanwhile; the copy then holds some mix of old and new bytes,
+        // which `u8` can hold (the trust model: wrong data, never UB in this process's
+        // references).
         unsafe {
             std::ptr::copy_nonoverlapping(
                 self.seg.data_ptr().add(offset),
@@ -363,12 +427,15 @@ impl SharedMemory {
         Ok(())
     }
 
-    /// Copy `data` into the data region at `offset` (unprotected).
+    /// Copy `data` into the data region at `offset` (unprotected). Refuses a range
+    /// that covers a semaphore or mutex placed with `in_segment`
+    /// ([`ShmError::Reserved`]).
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
-        self.seg.check_range(offset, data.len())?;
-        // SAFETY: as in `read_at`; the destination is shared memory that no Rust
-        // reference covers (typed views borrow `self` mutably or are read-only
-        // snapshots of plain-old-data, for which any byte pattern is valid).
+        self.seg.check_access(offset, data.len())?;
+        // SAFETY: in bounds and not overlapping `data` (this process's own memory), as
+        // in `read_at`. No Rust reference of this process covers the destination:
+        // `view`/`view_mut` borrow `self` exclusively, so none lives during this
+        // `&self` call, and the atomics of sync blocks are refused above.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 data.as_ptr(),
@@ -379,13 +446,50 @@ impl SharedMemory {
         Ok(())
     }
 
+    /// Copy `out.len()` values of plain-old-data type `T` from `offset` (any offset:
+    /// no alignment needed). A safe typed read, as [`read_at`](Self::read_at).
+    pub fn read_into<T: bytemuck::Pod>(
+        &self,
+        offset: usize,
+        out: &mut [T],
+    ) -> Result<(), ShmError> {
+        self.read_at(offset, bytemuck::cast_slice_mut(out))
+    }
+
+    /// `count` values of plain-old-data type `T` copied out from `offset`.
+    pub fn copy_out<T: bytemuck::Pod>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<T>, ShmError> {
+        let bytes = count.saturating_mul(std::mem::size_of::<T>());
+        self.seg.check_access(offset, bytes)?;
+        let mut out = vec![T::zeroed(); count];
+        self.read_into(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Copy the values `data` to `offset` (any offset). A safe typed write, as
+    /// [`write_at`](Self::write_at).
+    pub fn write_from<T: bytemuck::Pod>(&self, offset: usize, data: &[T]) -> Result<(), ShmError> {
+        self.write_at(offset, bytemuck::cast_slice(data))
+    }
+
     fn check_view<T: bytemuck::Pod>(
         &self,
         offset: usize,
         count: usize,
     ) -> Result<*mut T, ShmError> {
-        let bytes = count.saturating_mul(std::mem::size_of::<T>());
-        self.seg.check_range(offset, bytes)?;
+        let bytes =
+            count
+                .checked_mul(std::mem::size_of::<T>())
+                .ok_or_else(|| ShmError::OutOfBounds {
+                    name: self.seg.name.clone(),
+                    offset,
+                    len: usize::MAX,
+                    size: self.seg.data_len(),
+                })?;
+        self.seg.check_access(offset, bytes)?;
         let align = std::mem::align_of::<T>();
         let ptr = self.seg.data_ptr().wrapping_add(offset);
         if !(ptr as usize).is_multiple_of(align) {
@@ -398,27 +502,49 @@ impl SharedMemory {
         Ok(ptr.cast())
     }
 
-    /// A read-only view of `count` values of plain-old-data type `T` at `offset`.
+    /// A view in place of `count` values of plain-old-data type `T` at `offset`: a
+    /// hand-over from the protocol (see the trust model in [`shm`](super)). Copy with
+    /// [`read_into`](Self::read_into) / [`copy_out`](Self::copy_out) when there is
+    /// none.
     ///
-    /// Another process may change the values while the view lives (every bit pattern
-    /// is a valid `T`, so this is never undefined behaviour for `Pod` types, but values
-    /// may be torn): take [`lock`](Self::lock) if the writer does.
-    pub fn view<T: bytemuck::Pod>(&self, offset: usize, count: usize) -> Result<&[T], ShmError> {
+    /// Inside this process the view is safe by construction: it borrows the handle
+    /// exclusively (no `write_at` through it while the view lives), and a range that
+    /// covers a semaphore or mutex placed with `in_segment` is refused
+    /// ([`ShmError::Reserved`]).
+    ///
+    /// # Safety
+    /// While the view lives, no other process, and no other handle of this process to
+    /// the same segment, may write these bytes: the protocol must hand them over (as
+    /// the team's mailbox does after its semaphore). A write meanwhile is a data race
+    /// under a Rust reference: undefined behaviour, not merely a torn value.
+    pub unsafe fn view<T: bytemuck::Pod>(
+        &mut self,
+        offset: usize,
+        count: usize,
+    ) -> Result<&[T], ShmError> {
         let ptr = self.check_view::<T>(offset, count)?;
-        // SAFETY: in bounds and aligned (checked), the mapping outlives the borrow of
-        // `self`, `T: Pod` accepts any bytes, and no `&mut` into the segment can exist
-        // while `self` is borrowed shared.
+        // SAFETY: in bounds, aligned and clear of sync blocks (checked); the mapping
+        // outlives the borrow of `self`, which is exclusive, so no write of this handle
+        // happens while the slice lives; `T: Pod` accepts any bytes; other writers are
+        // excluded by the caller's hand-over (the function's contract).
         Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
     }
 
-    /// A mutable view of `count` values of plain-old-data type `T` at `offset`.
-    pub fn view_mut<T: bytemuck::Pod>(
+    /// A mutable view in place of `count` values of plain-old-data type `T` at
+    /// `offset`: a hand-over from the protocol, as [`view`](Self::view). Copy with
+    /// [`write_from`](Self::write_from) when there is none.
+    ///
+    /// # Safety
+    /// While the view lives, no other process, and no other handle of this process to
+    /// the same segment, may read or write these bytes (the protocol hands them over).
+    pub unsafe fn view_mut<T: bytemuck::Pod>(
         &mut self,
         offset: usize,
         count: usize,
     ) -> Result<&mut [T], ShmError> {
         let ptr = self.check_view::<T>(offset, count)?;
-        // SAFETY: as in `view`; `&mut self` makes this the only view in this process.
+        // SAFETY: as in `view`; `&mut self` makes this the only access of this handle
+        // while the slice lives, and other accessors are excluded by the contract.
         Ok(unsafe { std::slice::from_raw_parts_mut(ptr, count) })
     }
 
