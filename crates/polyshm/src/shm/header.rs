@@ -323,6 +323,59 @@ mod tests {
         b
     }
 
+    /// The creator's field-by-field publication and the reader's snapshot agree, on a
+    /// heap buffer (runs under miri): before the magic the reader sees an unpublished
+    /// segment with its stamped owner, after it the whole header.
+    #[test]
+    fn publish_then_snapshot_round_trips() {
+        let h = Header {
+            version: LAYOUT_VERSION,
+            data_offset: DATA_OFFSET as u32,
+            size: 100,
+            owner: ProcessId {
+                pid: 4242,
+                start_time: 77,
+            },
+            nonce: 0x1234_5678_9abc_def0,
+            flags: 0,
+        };
+        let mut buf = [0u64; DATA_OFFSET / 8 + 16];
+        let base = buf.as_mut_ptr().cast::<u8>();
+        let total = std::mem::size_of_val(&buf);
+        let mut seen_between = None;
+        // SAFETY: `buf` is 8-aligned, longer than DATA_OFFSET, and only reached through
+        // `base` until the end of the test.
+        unsafe {
+            publish(base, &h, || {
+                let (b, n) = snapshot(base, total);
+                seen_between = Some(Seen::parse("x", &b[..n], total).unwrap());
+            })
+        };
+        assert_eq!(
+            seen_between,
+            Some(Seen::Unpublished {
+                owner: Some(h.owner)
+            })
+        );
+        // SAFETY: as above.
+        let (b, n) = unsafe { snapshot(base, total) };
+        assert_eq!(Seen::parse("x", &b[..n], total).unwrap(), Seen::Ready(h));
+        // A mapping too short for the fields leaves them zero, and is refused.
+        // SAFETY: as above; 7 bytes is within the buffer.
+        let (b, n) = unsafe { snapshot(base, 7) };
+        assert_eq!(n, 7);
+        assert!(matches!(
+            Seen::parse("x", &b[..n], 7),
+            Err(ShmError::NotPolyshm { .. })
+        ));
+        // Unstamped and unpublished: no owner.
+        let zero = [0u8; DATA_OFFSET];
+        assert_eq!(
+            Seen::parse("x", &zero, total).unwrap(),
+            Seen::Unpublished { owner: None }
+        );
+    }
+
     #[test]
     fn round_trip_and_every_rejection() {
         let b = good();
