@@ -50,7 +50,9 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly what `mmap` returned and nothing else unmaps
-        // them; users of the pointer borrow `self`, so none outlive this drop.
+        // them. After this no access may happen: the crates above reach the pointer
+        // only through the value that owns this mapping (a segment kept alive by an
+        // `Arc` in every handle placed in it), so none is left when it drops.
         unsafe {
             let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
         }

@@ -216,26 +216,6 @@ pub(crate) fn peek_header(name: &str, map: &Mapping) -> Result<Seen, ShmError> {
     Seen::parse(name, &bytes[..n], map.len())
 }
 
-/// Read and check the header of a mapping, waiting at most [`READY_PATIENCE`] for a
-/// creator that has not yet published it ([`ShmError::NotReady`] after that).
-pub(crate) fn read_header(name: &str, map: &Mapping) -> Result<Header, ShmError> {
-    let give_up = Instant::now() + READY_PATIENCE;
-    loop {
-        match peek_header(name, map)? {
-            Seen::Ready(h) => return Ok(h),
-            Seen::Unpublished { .. } if Instant::now() < give_up => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            Seen::Unpublished { .. } => {
-                return Err(ShmError::NotReady {
-                    name: name.into(),
-                    waited: READY_PATIENCE,
-                })
-            }
-        }
-    }
-}
-
 impl Drop for Segment {
     fn drop(&mut self) {
         registry::remove(self.registry_id);
@@ -246,9 +226,9 @@ impl Drop for Segment {
             // leak its segment); the nonce where the system cannot tell.
             let ours = match polyshm_sys::open_segment(&self.os_name) {
                 Ok(m) => m.same_segment(&self.map).unwrap_or_else(|| {
-                    read_header(&self.name, &m)
-                        .map(|h| h.nonce == self.header.nonce)
-                        .unwrap_or(false)
+                    // One look, no waiting: a segment not published yet is not ours.
+                    matches!(peek_header(&self.name, &m),
+                        Ok(Seen::Ready(h)) if h.nonce == self.header.nonce)
                 }),
                 Err(_) => false,
             };
@@ -549,7 +529,9 @@ impl SharedMemory {
     }
 
     /// Raw pointer to the first data byte, for code that manages its own layout (the
-    /// team's mailboxes). Valid while `self` lives; [`len`](Self::len) bytes.
+    /// team's mailboxes). Valid while `self` lives; [`len`](Self::len) bytes. Other
+    /// processes write these bytes: go through atomics or copies, and form a reference
+    /// only across a hand-over (see the trust model in [`shm`](super)).
     pub fn as_ptr(&self) -> *mut u8 {
         self.seg.data_ptr()
     }
