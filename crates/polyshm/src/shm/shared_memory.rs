@@ -31,8 +31,9 @@ pub(crate) struct Segment {
     /// `in_segment` whose handles live, each with its reservation id: no byte access of
     /// this process may cover them.
     reserved: Mutex<Vec<(u64, usize)>>,
-    /// `reserved.len()`, to skip the lock when nothing is reserved.
-    reserved_count: AtomicUsize,
+    /// The span `[start, end)` of the data region that holds every reserved block
+    /// (`start >= end` when none is reserved): an access outside it needs no lock.
+    reserved_span: (AtomicUsize, AtomicUsize),
 }
 
 impl Segment {
@@ -48,13 +49,21 @@ impl Segment {
     }
 
     /// Check that `len` bytes at `offset` lie in the data region and cover no sync
-    /// block placed with `in_segment` ([`ShmError::Reserved`]).
+    /// block placed with `in_segment` ([`ShmError::Reserved`]). A block counts from
+    /// the moment `in_segment` returns: an access that another thread of this process
+    /// began before that is not stopped (place sync blocks before sharing the handle
+    /// between threads).
     pub(crate) fn check_access(&self, offset: usize, len: usize) -> Result<(), ShmError> {
         self.check_range(offset, len)?;
-        if len == 0 || self.reserved_count.load(Ordering::Acquire) == 0 {
+        let end = offset + len; // checked by check_range
+                                // Outside the span of every reserved block (or nothing reserved): no lock.
+        let (lo, hi) = (
+            self.reserved_span.0.load(Ordering::Acquire),
+            self.reserved_span.1.load(Ordering::Acquire),
+        );
+        if len == 0 || end <= lo || offset >= hi {
             return Ok(());
         }
-        let end = offset + len; // checked by check_range
         let table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         match table
             .iter()
@@ -79,15 +88,27 @@ impl Segment {
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let mut table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         table.push((id, offset));
-        self.reserved_count.store(table.len(), Ordering::Release);
+        self.store_span(&table);
         id
+    }
+
+    /// Publish the span of the blocks in `table` (called with the table locked).
+    fn store_span(&self, table: &[(u64, usize)]) {
+        let lo = table.iter().map(|&(_, at)| at).min().unwrap_or(usize::MAX);
+        let hi = table
+            .iter()
+            .map(|&(_, at)| at + SYNC_BLOCK)
+            .max()
+            .unwrap_or(0);
+        self.reserved_span.0.store(lo, Ordering::Release);
+        self.reserved_span.1.store(hi, Ordering::Release);
     }
 
     /// Release a reservation made by [`reserve`](Self::reserve).
     pub(crate) fn release(&self, id: u64) {
         let mut table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         table.retain(|&(i, _)| i != id);
-        self.reserved_count.store(table.len(), Ordering::Release);
+        self.store_span(&table);
     }
 
     /// Check that `len` bytes at `offset` lie in the data region.
@@ -163,7 +184,7 @@ impl Segment {
             owner: AtomicBool::new(true),
             registry_id,
             reserved: Mutex::new(Vec::new()),
-            reserved_count: AtomicUsize::new(0),
+            reserved_span: (AtomicUsize::new(usize::MAX), AtomicUsize::new(0)),
         })
     }
 
@@ -198,7 +219,7 @@ impl Segment {
             owner: AtomicBool::new(false),
             registry_id,
             reserved: Mutex::new(Vec::new()),
-            reserved_count: AtomicUsize::new(0),
+            reserved_span: (AtomicUsize::new(usize::MAX), AtomicUsize::new(0)),
         })
     }
 }
