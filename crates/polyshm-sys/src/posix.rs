@@ -101,12 +101,24 @@ fn populate_flags() -> MapFlags {
 /// Fails with `AlreadyExists` if the name is taken, and with `StorageFull` (ENOSPC)
 /// when the pages cannot be reserved; the half-made segment is then unlinked.
 pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
+    create_segment_with_hook(name, size, || {})
+}
+
+/// [`create_segment`], running `hook` once the name exists and before the segment is
+/// sized (between `shm_open` and `ftruncate`: the segment is 0 bytes long meanwhile).
+/// For fault injection: a test pauses or kills a creator there.
+pub fn create_segment_with_hook(
+    name: &str,
+    size: usize,
+    hook: impl FnOnce(),
+) -> io::Result<Mapping> {
     let os = os_name(name);
     let fd = shm::open(
         os.as_str(),
         shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
         Mode::from_bits_truncate(0o600),
     )?;
+    hook();
     let made = (|| {
         rustix::fs::ftruncate(&fd, size as u64)?;
         crate::os::reserve(&fd, size)?;

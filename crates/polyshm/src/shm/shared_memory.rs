@@ -139,22 +139,24 @@ impl Segment {
                 requested: size as u64,
                 detail: "larger than the address space".into(),
             })?;
-        let map =
-            polyshm_sys::create_segment(&os_name, total).map_err(|e| match e.raw_os_error() {
-                // ENOSPC, EFBIG, ENOMEM, EINVAL (ftruncate beyond limits)
-                Some(28 | 27 | 12 | 22) => ShmError::NoSpace {
-                    name: name.into(),
-                    requested: size as u64,
-                    detail: e.to_string(),
-                },
-                // The platform layer's "cannot commit that much" (Windows).
-                _ if e.kind() == std::io::ErrorKind::StorageFull => ShmError::NoSpace {
-                    name: name.into(),
-                    requested: size as u64,
-                    detail: e.to_string(),
-                },
-                _ => ShmError::from_io(name, "create", e),
-            })?;
+        let map = polyshm_sys::create_segment_with_hook(&os_name, total, || {
+            crate::fault_point!("shm.create.before_size");
+        })
+        .map_err(|e| match e.raw_os_error() {
+            // ENOSPC, EFBIG, ENOMEM, EINVAL (ftruncate beyond limits)
+            Some(28 | 27 | 12 | 22) => ShmError::NoSpace {
+                name: name.into(),
+                requested: size as u64,
+                detail: e.to_string(),
+            },
+            // The platform layer's "cannot commit that much" (Windows).
+            _ if e.kind() == std::io::ErrorKind::StorageFull => ShmError::NoSpace {
+                name: name.into(),
+                requested: size as u64,
+                detail: e.to_string(),
+            },
+            _ => ShmError::from_io(name, "create", e),
+        })?;
         let header = Header {
             version: LAYOUT_VERSION,
             data_offset: DATA_OFFSET as u32,

@@ -76,7 +76,8 @@ fn defect_5_opener_never_sees_a_half_written_header() {
 }
 
 /// Defect 6: `open_or_create` racing itself in three processes, the creator paused
-/// inside its window: one creates, the other two open (none sees `NotPolyshm`).
+/// at each step of its window (0 bytes long, sized but unstamped, stamped but
+/// unpublished): one creates, the other two open (none sees `NotPolyshm`).
 #[cfg(feature = "failpoints")]
 #[test]
 fn defect_6_open_or_create_racing_itself() {
@@ -85,7 +86,8 @@ fn defect_6_open_or_create_racing_itself() {
     dog.segment(&name);
     let mut cleanup = Cleanup::default();
     cleanup.segment(&name);
-    let faults = "shm.create.before_stamp=sleep(300);shm.create.before_publish=sleep(300)";
+    let faults = "shm.create.before_size=sleep(300);shm.create.before_stamp=sleep(300);\
+                  shm.create.before_publish=sleep(300)";
     let mut children: Vec<_> = (0..3)
         .map(|_| {
             let c = spawn_child(
@@ -126,8 +128,8 @@ fn defect_6_unsized_segment_is_not_ready() {
     assert!(!path.exists());
 }
 
-/// Defect 6: a creator killed before stamping (or after stamping, before publishing)
-/// leaves a segment that `clean` recognises: at once when the stamped creator is dead,
+/// Defect 6: a creator killed before sizing or stamping (or after stamping, before
+/// publishing) leaves a segment that `clean` recognises: at once when the stamped creator is dead,
 /// after the grace period when no creator was stamped; never while it is young.
 #[cfg(feature = "failpoints")]
 #[test]
@@ -136,7 +138,11 @@ fn defect_6_creator_killed_before_stamp_is_cleaned() {
         return; // clean needs a listing; Windows keeps no segment of a dead process
     }
     let dog = Watchdog::new("defect 6 killed creator", Duration::from_secs(120));
-    for point in ["shm.create.before_stamp", "shm.create.before_publish"] {
+    for point in [
+        "shm.create.before_size",
+        "shm.create.before_stamp",
+        "shm.create.before_publish",
+    ] {
         let name = unique_name("t-killed");
         dog.segment(&name);
         let mut cleanup = Cleanup::default();
