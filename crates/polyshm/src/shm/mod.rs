@@ -30,10 +30,14 @@
 //!   [`copy_out`](SharedMemory::copy_out), [`write_at`](SharedMemory::write_at),
 //!   [`write_from`](SharedMemory::write_from). Every length and offset is checked
 //!   against the size read once at open, into a local. A copy taken while a peer
-//!   writes holds some old and some new bytes.
+//!   writes holds some old and some new bytes. (The copies are plain `memcpy`s, as in
+//!   every Rust IPC library until an atomic memcpy exists (RFC 3301); a copy that
+//!   races a write yields torn bytes on every platform polyshm supports, and the
+//!   values copied are `u8` or `Pod`, valid for any bytes.)
 //! - Semaphores and mutexes are atomics only ([`crate::sync`]); their 64-byte blocks
-//!   are reserved while their handles live, and no copy or view of this process may
-//!   cover them ([`ShmError::Reserved`]).
+//!   are reserved while their handles live, for every handle of this process to the
+//!   segment, and no copy or view of this process may cover them
+//!   ([`ShmError::Reserved`]).
 //! - A Rust reference (`&[T]`, `&mut [T]`) over shared bytes exists only across a
 //!   hand-over the protocol guarantees: [`view`](SharedMemory::view) and
 //!   [`view_mut`](SharedMemory::view_mut) are `unsafe` for this reason, and borrow

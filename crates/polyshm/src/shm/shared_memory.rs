@@ -27,13 +27,44 @@ pub(crate) struct Segment {
     /// [`SharedMemory::persist`]).
     pub(crate) owner: AtomicBool,
     registry_id: u64,
-    /// Offsets (in the data region) of the 64-byte sync blocks placed with
-    /// `in_segment` whose handles live, each with its reservation id: no byte access of
-    /// this process may cover them.
-    reserved: Mutex<Vec<(u64, usize)>>,
+    /// The sync blocks reserved in this segment, shared by every handle of this
+    /// process to the same segment (same name and nonce), whichever mapping it uses.
+    reserved: Arc<Reservations>,
+}
+
+/// The 64-byte sync blocks placed with `in_segment` in one segment whose handles live
+/// in this process: no byte access of this process may cover them.
+#[derive(Debug)]
+pub(crate) struct Reservations {
+    /// (reservation id, offset in the data region).
+    table: Mutex<Vec<(u64, usize)>>,
     /// The span `[start, end)` of the data region that holds every reserved block
     /// (`start >= end` when none is reserved): an access outside it needs no lock.
-    reserved_span: (AtomicUsize, AtomicUsize),
+    span: (AtomicUsize, AtomicUsize),
+}
+
+impl Reservations {
+    /// The table of segment `os_name` instance `nonce`, shared with every other live
+    /// handle of this process to it.
+    fn of(os_name: &str, nonce: u64) -> Arc<Reservations> {
+        type Known = Vec<(String, u64, std::sync::Weak<Reservations>)>;
+        static KNOWN: Mutex<Known> = Mutex::new(Vec::new());
+        let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|(_, _, w)| w.strong_count() > 0);
+        if let Some(r) = known
+            .iter()
+            .find(|(n, x, _)| n == os_name && *x == nonce)
+            .and_then(|(_, _, w)| w.upgrade())
+        {
+            return r;
+        }
+        let r = Arc::new(Reservations {
+            table: Mutex::new(Vec::new()),
+            span: (AtomicUsize::new(usize::MAX), AtomicUsize::new(0)),
+        });
+        known.push((os_name.to_owned(), nonce, Arc::downgrade(&r)));
+        r
+    }
 }
 
 impl Segment {
@@ -58,13 +89,17 @@ impl Segment {
         let end = offset + len; // checked by check_range
                                 // Outside the span of every reserved block (or nothing reserved): no lock.
         let (lo, hi) = (
-            self.reserved_span.0.load(Ordering::Acquire),
-            self.reserved_span.1.load(Ordering::Acquire),
+            self.reserved.span.0.load(Ordering::Acquire),
+            self.reserved.span.1.load(Ordering::Acquire),
         );
         if len == 0 || end <= lo || offset >= hi {
             return Ok(());
         }
-        let table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let table = self
+            .reserved
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match table
             .iter()
             .map(|&(_, at)| at)
@@ -86,7 +121,11 @@ impl Segment {
     pub(crate) fn reserve(&self, offset: usize) -> u64 {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        let mut table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self
+            .reserved
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         table.push((id, offset));
         self.store_span(&table);
         id
@@ -100,13 +139,17 @@ impl Segment {
             .map(|&(_, at)| at + SYNC_BLOCK)
             .max()
             .unwrap_or(0);
-        self.reserved_span.0.store(lo, Ordering::Release);
-        self.reserved_span.1.store(hi, Ordering::Release);
+        self.reserved.span.0.store(lo, Ordering::Release);
+        self.reserved.span.1.store(hi, Ordering::Release);
     }
 
     /// Release a reservation made by [`reserve`](Self::reserve).
     pub(crate) fn release(&self, id: u64) {
-        let mut table = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self
+            .reserved
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         table.retain(|&(i, _)| i != id);
         self.store_span(&table);
     }
@@ -178,6 +221,7 @@ impl Segment {
             });
         }
         let registry_id = registry::add(name, size, true);
+        let reserved = Reservations::of(&os_name, header.nonce);
         Ok(Segment {
             name: name.into(),
             os_name,
@@ -185,8 +229,7 @@ impl Segment {
             header,
             owner: AtomicBool::new(true),
             registry_id,
-            reserved: Mutex::new(Vec::new()),
-            reserved_span: (AtomicUsize::new(usize::MAX), AtomicUsize::new(0)),
+            reserved,
         })
     }
 
@@ -213,6 +256,7 @@ impl Segment {
             std::thread::sleep(Duration::from_millis(2));
         };
         let registry_id = registry::add(name, header.size as usize, false);
+        let reserved = Reservations::of(&os_name, header.nonce);
         Ok(Segment {
             name: name.into(),
             os_name,
@@ -220,8 +264,7 @@ impl Segment {
             header,
             owner: AtomicBool::new(false),
             registry_id,
-            reserved: Mutex::new(Vec::new()),
-            reserved_span: (AtomicUsize::new(usize::MAX), AtomicUsize::new(0)),
+            reserved,
         })
     }
 }

@@ -392,3 +392,29 @@ fn defect_3_views_and_copies_over_a_placed_semaphore_are_refused() {
     }
     assert_gone(&name);
 }
+
+/// Defect 3 of issue 9, with two handles: a second handle of this process to the same
+/// segment (another mapping of the same pages) must respect the semaphore the first
+/// one placed, or a safe `write_at` would race the semaphore's atomics in this very
+/// process.
+#[test]
+fn defect_3_a_second_handle_respects_the_first_ones_semaphore() {
+    use polyshm::shm::RemoteSemaphore;
+    let name = unique_name("t-reserved2");
+    {
+        let first = SharedMemory::create(&name, 256).unwrap();
+        let second = SharedMemory::open(&name).unwrap();
+        let sem = RemoteSemaphore::in_segment(&first, 128).unwrap();
+        assert!(matches!(
+            second.write_at(100, &[0u8; 64]),
+            Err(ShmError::Reserved {
+                reserved_at: 128,
+                ..
+            })
+        ));
+        second.write_at(0, &[1u8; 128]).unwrap();
+        drop(sem);
+        second.write_at(100, &[0u8; 64]).unwrap();
+    }
+    assert_gone(&name);
+}
