@@ -17,7 +17,7 @@
 //! use polyshm::shm::{SharedMemory, unique_name};
 //! let shm = SharedMemory::create(&unique_name("example"), 1 << 20)?;
 //! shm.write_at(0, &42i64.to_ne_bytes())?;
-//! assert_eq!(shm.view::<i64>(0, 1)?[0], 42);
+//! assert_eq!(shm.copy_out::<i64>(0, 1)?[0], 42);
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]

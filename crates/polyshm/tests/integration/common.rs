@@ -47,6 +47,8 @@ pub fn run_child() {
         "mutex-count" => crate::mutex::child_count(&arg, n),
         "mutex-hold" => crate::mutex::child_hold(&arg),
         "perm-open" => crate::errors::child_open_denied(&arg),
+        "shm-create" => crate::publication::child_create(&arg, n),
+        "sem-create" => crate::publication::child_sem_create(&arg, n),
         other => crate::relay::child(other, &arg, n),
     }
 }

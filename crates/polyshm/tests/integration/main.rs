@@ -10,6 +10,7 @@
 mod common;
 mod errors;
 mod mutex;
+mod publication;
 mod relay;
 mod semaphore;
 

@@ -338,7 +338,10 @@ impl Mailbox {
             )));
         }
         let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
+        // SAFETY: the mailbox hand-over: the drone reads the request after `to_drone`
+        // was signalled, and the master does not touch the request area again until
+        // the drone signals `to_master`.
+        Ok(unsafe { seg.view_mut::<u8>(req, len)? })
     }
 
     /// Drone: describe a reply whose payload is the first `len` bytes of the request
@@ -358,7 +361,10 @@ impl Mailbox {
             )));
         }
         let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
+        // SAFETY: the mailbox hand-over: the master reads the reply after `to_master`
+        // was signalled, and the drone does not touch the areas again until the next
+        // request is signalled on `to_drone`.
+        Ok(unsafe { seg.view_mut::<u8>(req, len)? })
     }
 
     /// Drone: copy a result into the result area (it must fit; see NeedSpace).
@@ -405,7 +411,8 @@ impl Mailbox {
             )));
         }
         let (seg, _, res) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(res, len)?)
+        // SAFETY: the mailbox hand-over, as in `result_in_request`.
+        Ok(unsafe { seg.view_mut::<u8>(res, len)? })
     }
 
     /// Store handshake bytes.
