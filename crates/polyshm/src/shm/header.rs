@@ -16,7 +16,7 @@
 //! | 32 | 8 | owner start time (Linux: clock ticks since boot, field 22 of `/proc/<pid>/stat`; Windows: creation time in 100 ns units since 1601; macOS: µs since 1970) |
 //! | 40 | 8 | instance nonce (random, tells two segments of the same name apart) |
 //! | 48 | 16 | reserved, zero |
-//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder thread id, 0 when free) |
+//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder pid + tag, its pid part 0 when free) |
 //! | 128 | `size` | data |
 
 use super::ShmError;

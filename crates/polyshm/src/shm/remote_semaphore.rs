@@ -5,8 +5,7 @@
 use super::remote_mutex::place;
 use super::shared_memory::{Segment, SharedMemory};
 use super::ShmError;
-use crate::sync::{SemaphoreError, SemaphoreState, WaitStrategy};
-use polyshm_sys::Parker;
+use crate::sync::{Parker, SemaphoreError, SemaphoreState, WaitStrategy};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

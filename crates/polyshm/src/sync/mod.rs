@@ -10,10 +10,13 @@
 //! the CPU each turn) and then sleeps in the kernel.
 
 mod atomic;
+mod host;
 mod mutex;
+mod parker;
 mod semaphore;
 mod strategy;
 
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
+pub use parker::Parker;
 pub use semaphore::{SemaphoreError, SemaphoreState};
 pub use strategy::{Deadline, WaitStrategy};

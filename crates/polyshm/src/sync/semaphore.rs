@@ -6,8 +6,8 @@
 //! `signal` is `#signalLocal` + `#signalRemote`, `wait` is `#waitRemote` + `#waitLocal`.
 
 use super::atomic::{AtomicU32, Ordering};
-use super::{Deadline, WaitStrategy};
-use polyshm_sys::{Parker, WaitOutcome};
+use super::{Deadline, Parker, WaitStrategy};
+use polyshm_sys::WaitOutcome;
 use std::time::Duration;
 
 /// Failure of a semaphore operation.

@@ -26,8 +26,16 @@ fn strategy(block: bool) -> WaitStrategy {
     }
 }
 
+/// Child roles of this module (see `common::run_child`).
+pub fn child(role: &str, arg: &str, n: u64) {
+    match role {
+        "sem-pong" => child_pong(arg, n),
+        other => panic!("unknown child role {other:?}"),
+    }
+}
+
 /// Child side: answer `n` pings, each carrying the next sequence number.
-pub fn child_pong(name: &str, n: u64) {
+fn child_pong(name: &str, n: u64) {
     let block = std::env::var("POLYSHM_TEST_BLOCK").is_ok();
     let shm = SharedMemory::open(name).unwrap();
     let mut ping = RemoteSemaphore::in_segment(&shm, PING).unwrap();
