@@ -120,6 +120,11 @@ impl RemoteSemaphore {
         self.state().count()
     }
 
+    /// Waiters counted as asleep (or about to sleep) now: a snapshot, for diagnostics.
+    pub fn sleepers(&self) -> u32 {
+        self.state().sleepers()
+    }
+
     /// Name of the segment the semaphore lives in.
     pub fn segment_name(&self) -> &str {
         &self.seg.name

@@ -18,5 +18,5 @@ mod strategy;
 
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
-pub use semaphore::{SemaphoreError, SemaphoreState};
+pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
 pub use strategy::{Deadline, WaitStrategy};

@@ -7,8 +7,11 @@
 
 use super::atomic::{AtomicU32, Ordering};
 use super::{Deadline, Parker, WaitStrategy};
-use polyshm_sys::WaitOutcome;
 use std::time::Duration;
+
+/// Longest single sleep of a waiter before it re-checks the count: bounds the delay
+/// after a signaler that died between its increment and its wake-up.
+pub const RECHECK_PERIOD: Duration = Duration::from_millis(50);
 
 /// Failure of a semaphore operation.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,8 +63,14 @@ impl SemaphoreState {
         self.count.load(Ordering::Acquire)
     }
 
+    /// Waiters counted as asleep (or about to sleep) now: a snapshot, for diagnostics.
+    pub fn sleepers(&self) -> u32 {
+        self.sleepers.load(Ordering::Relaxed)
+    }
+
     /// Add one signal; enters the kernel only when a waiter sleeps.
     pub fn signal(&self, parker: &Parker) -> Result<(), SemaphoreError> {
+        crate::fault_point!("semaphore.signal.before_increment");
         let mut c = self.count.load(Ordering::Relaxed);
         loop {
             if c == u32::MAX {
@@ -75,10 +84,19 @@ impl SemaphoreState {
                 Err(now) => c = now,
             }
         }
+        crate::fault_point!("semaphore.signal.after_increment");
         // SeqCst on both sides (count RMW here, sleepers RMW in `wait`) makes sure
         // that either the sleeper sees the new count or we see the sleeper.
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
-            parker.wake(&self.count, 1);
+        let sleepers = self.sleepers.load(Ordering::SeqCst);
+        if sleepers != 0 && parker.wake(&self.count, 1) == 0 {
+            // Counted sleepers, yet none asleep on the word: they are about to sleep
+            // (and will see the new count, which the sleep compares against), or they
+            // died counted. Forget the count, so that a dead waiter does not make every
+            // later signal pay a system call; a live one counts itself again on its next
+            // turn (sleeps are bounded, see `wait`).
+            let _ =
+                self.sleepers
+                    .compare_exchange(sleepers, 0, Ordering::SeqCst, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -99,7 +117,8 @@ impl SemaphoreState {
     }
 
     /// Wait for a signal, for at most `timeout` (`None`: for ever), spinning first as
-    /// `strategy` says.
+    /// `strategy` says. A sleeping waiter re-checks the count at least every
+    /// [`RECHECK_PERIOD`].
     pub fn wait(
         &self,
         parker: &Parker,
@@ -115,23 +134,34 @@ impl SemaphoreState {
         }
         loop {
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            crate::fault_point!("semaphore.wait.after_sleepers_inc");
             if self.try_wait() {
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                self.leave();
                 return Ok(());
             }
-            let outcome = parker.wait(&self.count, 0, deadline.remaining(None));
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            // Never an unbounded sleep: a signaler that died between its increment and
+            // its wake leaves a count nobody announces, found on the next turn.
+            parker.wait(&self.count, 0, deadline.remaining(Some(RECHECK_PERIOD)));
+            self.leave();
             if self.try_wait() {
                 return Ok(());
             }
-            if outcome == WaitOutcome::TimedOut || deadline.passed() {
+            if deadline.passed() {
                 return Err(SemaphoreError::TimedOut(timeout.unwrap_or_default()));
             }
         }
     }
+
+    /// Stop counting this waiter as a sleeper (never below 0: a signal may have
+    /// forgotten the count already).
+    fn leave(&self) {
+        let _ = self
+            .sleepers
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;
