@@ -241,3 +241,28 @@ fn defect_7_a_waiter_killed_while_counted_as_sleeper_is_forgotten() {
     }
     assert_gone(&name);
 }
+
+/// Defect 10 (issue 9, the sync part): a timeout of `Duration::MAX` (any overflow of
+/// `Instant + Duration`) means "for ever", never a panic. The signal is sent only once
+/// the waiter counts itself as a sleeper, i.e. after it computed its deadline.
+#[test]
+fn defect_10_wait_timeout_of_duration_max_means_for_ever() {
+    let name = unique_name("t-durmax");
+    {
+        let mut sem = RemoteSemaphore::create(&name, 0).unwrap();
+        for s in [WaitStrategy::Block, WaitStrategy::default()] {
+            sem.set_wait_strategy(s);
+            std::thread::scope(|scope| {
+                let waiter = scope.spawn(|| sem.wait_timeout(Duration::MAX));
+                let until = std::time::Instant::now() + PATIENCE;
+                while sem.sleepers() == 0 && !waiter.is_finished() {
+                    assert!(std::time::Instant::now() < until, "the waiter never slept");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                sem.signal().unwrap();
+                assert_eq!(waiter.join().expect("the wait panicked"), Ok(()));
+            });
+        }
+    }
+    assert_gone(&name);
+}
