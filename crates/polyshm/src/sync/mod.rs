@@ -11,6 +11,8 @@
 
 mod atomic;
 mod host;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod mutex;
 mod parker;
 mod semaphore;

@@ -40,11 +40,23 @@ pub struct SemaphoreState {
     _pad: [u32; 14],
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<SemaphoreState>() == 64);
 
 impl SemaphoreState {
     /// A state with `initial` signals.
+    #[cfg(not(loom))]
     pub const fn new(initial: u32) -> SemaphoreState {
+        SemaphoreState {
+            count: AtomicU32::new(initial),
+            sleepers: AtomicU32::new(0),
+            _pad: [0; 14],
+        }
+    }
+
+    /// A state with `initial` signals (loom's atomics have no `const` constructor).
+    #[cfg(loom)]
+    pub fn new(initial: u32) -> SemaphoreState {
         SemaphoreState {
             count: AtomicU32::new(initial),
             sleepers: AtomicU32::new(0),
@@ -85,9 +97,12 @@ impl SemaphoreState {
             }
         }
         crate::fault_point!("semaphore.signal.after_increment");
-        // SeqCst on both sides (count RMW here, sleepers RMW in `wait`) makes sure
-        // that either the sleeper sees the new count or we see the sleeper.
-        let sleepers = self.sleepers.load(Ordering::SeqCst);
+        // Read `sleepers` with a read-modify-write: the waiter counts itself with one
+        // too, so the two are ordered in `sleepers`' modification order. If ours comes
+        // first, the waiter's acquires our increment of the count (it sees the signal);
+        // if the waiter's comes first, we see the sleeper. (Plain SeqCst loads would
+        // need the store-buffering guarantee of SeqCst, which loom cannot check.)
+        let sleepers = self.sleepers.fetch_add(0, Ordering::SeqCst);
         if sleepers != 0 && parker.wake(&self.count, 1) == 0 {
             // Counted sleepers, yet none asleep on the word: they are about to sleep
             // (and will see the new count, which the sleep compares against), or they
