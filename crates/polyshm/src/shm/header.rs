@@ -20,6 +20,7 @@
 //! | 128 | `size` | data |
 
 use super::ShmError;
+#[cfg_attr(loom, allow(unused_imports))] // used by the size check below, off under loom
 use crate::sync::MutexState;
 use polyshm_sys::ProcessId;
 
