@@ -246,9 +246,10 @@ impl MutexState {
         {
             return Ok(());
         }
+        // Counted at once, so that a taker that dies in turn does not hide the death.
+        self.deaths.fetch_add(1, Ordering::Relaxed);
         host.reach("mutex.takeover.after_word");
         self.publish(key_of(mine), me, host);
-        self.deaths.fetch_add(1, Ordering::Relaxed);
         Err(LockError::OwnerDied { previous })
     }
 

@@ -412,3 +412,46 @@ mod killed_at {
         holder_killed_at("mutex.unlock.after_wake_count", Expect::Free);
     }
 }
+
+/// A process that takes the lock over from a dead holder and is killed right after
+/// taking the lock word: the next locker takes it over from that one in turn.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_process_killed_during_its_takeover_is_taken_over_in_turn() {
+    let name = unique_name("t-mxtake");
+    let dog = Watchdog::new("mutex takeover killed", Duration::from_secs(60));
+    dog.segment(&name);
+    {
+        let shm = SharedMemory::create(&name, 4096).unwrap();
+        let m = open_blocking(&shm);
+        let held = RemoteSemaphore::in_segment(&shm, HELD).unwrap();
+        let mut first = spawn_child("mutex-hold", &name, 0, &[]);
+        dog.child(&first);
+        held.wait_timeout(PATIENCE).unwrap();
+        first.kill9();
+        first.wait();
+        let mut second = spawn_child(
+            "mutex-die",
+            &name,
+            0,
+            &[("POLYSHM_FAULTS", "mutex.takeover.after_word=kill")],
+        );
+        dog.child(&second);
+        assert!(
+            !second.wait().success(),
+            "the taker was not killed at its fault point"
+        );
+        match m.lock_timeout(PATIENCE) {
+            Err(TryLockError::OwnerDied(d)) => {
+                assert_eq!(d.previous().pid, second.pid());
+                let _g = d.into_inner();
+                critical(&shm, Duration::ZERO);
+                assert_eq!(m.deaths(), 2);
+            }
+            Ok(_) => panic!("the lock was free although its taker died holding it"),
+            Err(e) => panic!("{e}"),
+        }
+        assert!(m.holder().is_none());
+    }
+    assert_gone(&name);
+}
