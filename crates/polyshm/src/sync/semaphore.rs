@@ -81,6 +81,12 @@ impl SemaphoreState {
     }
 
     /// Add one signal; enters the kernel only when a waiter sleeps.
+    ///
+    /// The count of sleepers is a hint, kept honest by the signals: a wake that finds
+    /// nobody asleep resets it (a waiter that died counted would otherwise cost every
+    /// later signal a system call). With two or more waiters on one semaphore, such a
+    /// reset can leave a live waiter asleep uncounted; it then takes its signal at its
+    /// next re-check, at most [`RECHECK_PERIOD`] later. Nothing is ever lost.
     pub fn signal(&self, parker: &Parker) -> Result<(), SemaphoreError> {
         crate::fault_point!("semaphore.signal.before_increment");
         let mut c = self.count.load(Ordering::Relaxed);
