@@ -1,4 +1,4 @@
-//! The header at the start of every polyshm segment (layout version 1).
+//! The header at the start of every polyshm segment (layout version 2).
 //!
 //! All integers are in the machine's byte order (little-endian on every platform
 //! polyshm supports). A program in another language finds the data like this: check
@@ -8,15 +8,15 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `b"POLYSHM\0"`, published last by the creator (one 8-byte release store) |
-//! | 8 | 4 | layout version, `1` |
-//! | 12 | 4 | `data_offset`: where the data region starts (128 in version 1; always a multiple of 64) |
+//! | 8 | 4 | layout version, `2` |
+//! | 12 | 4 | `data_offset`: where the data region starts (128 in versions 1 and 2; always a multiple of 64) |
 //! | 16 | 8 | `size`: bytes in the data region, as requested at creation |
 //! | 24 | 4 | owner pid |
 //! | 28 | 4 | flags: bit 0 = [`FLAG_PERSISTENT`] (kept until removed by name; `clean` leaves it); other bits zero, ignored when read |
 //! | 32 | 8 | owner start time (Linux: clock ticks since boot, field 22 of `/proc/<pid>/stat`; Windows: creation time in 100 ns units since 1601; macOS: µs since 1970) |
 //! | 40 | 8 | instance nonce (random, tells two segments of the same name apart) |
 //! | 48 | 16 | reserved, zero |
-//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder thread id, 0 when free) |
+//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder pid + tag, its pid part 0 when free) |
 //! | 128 | `size` | data |
 //!
 //! **Publication.** The creator makes the segment (`shm_open(O_EXCL)`, then sizes
@@ -34,14 +34,17 @@
 //! dead, or, unstamped, once it has not changed for [`UNFINISHED_GRACE`].
 
 use super::ShmError;
+#[cfg_attr(loom, allow(unused_imports))] // used by the size check below, off under loom
 use crate::sync::MutexState;
 use polyshm_sys::ProcessId;
 
 /// The first eight bytes of every polyshm segment.
 pub const MAGIC: [u8; 8] = *b"POLYSHM\0";
-/// Layout version this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
-/// Where the data region starts in layout version 1.
+/// Layout version this build writes and reads. Version 2: the access lock's words
+/// hold a 64-bit lock word (holder pid + tag) and a seqlocked holder record, which a
+/// version-1 build would misread; the byte offsets are those of version 1.
+pub const LAYOUT_VERSION: u32 = 2;
+/// Where the data region starts (layout versions 1 and 2).
 pub const DATA_OFFSET: usize = 128;
 /// Offset of the access lock.
 pub const LOCK_OFFSET: usize = 64;
@@ -65,6 +68,8 @@ pub const UNFINISHED_GRACE: std::time::Duration = std::time::Duration::from_secs
 /// [`ShmError::NotReady`].
 pub const READY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
+// (Under `--cfg loom` the sync types hold loom's atomics and are larger.)
+#[cfg(not(loom))]
 const _: () = assert!(LOCK_OFFSET + std::mem::size_of::<MutexState>() == DATA_OFFSET);
 
 /// The magic as the one u64 the creator stores last.

@@ -2,8 +2,8 @@
 
 use super::shared_memory::{Segment, SharedMemory, SYNC_BLOCK};
 use super::ShmError;
-use crate::sync::{LockError, MutexState, WaitStrategy};
-use polyshm_sys::{Parker, ProcessId};
+use crate::sync::{LockError, MutexState, Parker, WaitStrategy};
+use polyshm_sys::ProcessId;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;

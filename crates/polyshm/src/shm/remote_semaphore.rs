@@ -5,8 +5,7 @@
 use super::remote_mutex::{place, Reservation};
 use super::shared_memory::{Segment, SharedMemory};
 use super::ShmError;
-use crate::sync::{SemaphoreError, SemaphoreState, WaitStrategy};
-use polyshm_sys::Parker;
+use crate::sync::{Parker, SemaphoreError, SemaphoreState, WaitStrategy};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -128,6 +127,11 @@ impl RemoteSemaphore {
     /// Signals pending now (a snapshot).
     pub fn count(&self) -> u32 {
         self.state().count()
+    }
+
+    /// Waiters counted as asleep (or about to sleep) now: a snapshot, for diagnostics.
+    pub fn sleepers(&self) -> u32 {
+        self.state().sleepers()
     }
 
     /// Name of the segment the semaphore lives in.

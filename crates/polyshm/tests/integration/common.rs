@@ -43,9 +43,8 @@ pub fn run_child() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     match role.as_str() {
-        "sem-pong" => crate::semaphore::child_pong(&arg, n),
-        "mutex-count" => crate::mutex::child_count(&arg, n),
-        "mutex-hold" => crate::mutex::child_hold(&arg),
+        r if r.starts_with("mutex-") => crate::mutex::child(r, &arg, n),
+        r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
         "perm-open" => crate::errors::child_open_denied(&arg),
         "shm-create" => crate::publication::child_create(&arg, n),
         "sem-create" => crate::publication::child_sem_create(&arg, n),
@@ -81,6 +80,11 @@ impl ChildProc {
             );
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// The child's exit status, if it has exited (does not wait).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
     }
 
     /// Wait for the child and assert it succeeded.
