@@ -43,11 +43,11 @@ pub fn run_child() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     match role.as_str() {
-        r if r.starts_with("mutex-") => crate::mutex::child(r, &arg, n),
-        r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
-        "perm-open" => crate::errors::child_open_denied(&arg),
         "shm-create" => crate::publication::child_create(&arg, n),
         "sem-create" => crate::publication::child_sem_create(&arg, n),
+        "perm-open" => crate::errors::child_open_denied(&arg),
+        r if r.starts_with("mutex-") => crate::mutex::child(r, &arg, n),
+        r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
         other => crate::relay::child(other, &arg, n),
     }
 }
