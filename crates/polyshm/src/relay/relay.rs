@@ -51,7 +51,7 @@
 
 use super::{RelayError, RelayLink};
 use crate::shm::{RemoteSemaphore, SharedMemory, ShmError};
-use crate::sync::{WaitStrategy, LIVENESS_PERIOD};
+use crate::sync::{saturating_deadline, WaitStrategy, LIVENESS_PERIOD};
 use polyshm_sys::{current_process, is_alive, ProcessId};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -334,7 +334,7 @@ impl Relay {
     /// Wait at most `timeout` (`None`: for ever) for a client to connect, and finish
     /// its handshake. Slots left by clients that died while connecting are freed here.
     pub fn accept(&self, timeout: Option<Duration>) -> Result<Link, RelayError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
         loop {
             if let Some(link) = self.take_request()? {
                 return Ok(link);
@@ -429,7 +429,7 @@ impl Relay {
     /// ([`Link::connect_time`]).
     pub fn connect(name: &str, timeout: Duration) -> Result<Link, RelayError> {
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = saturating_deadline(started, timeout);
         let shm = Arc::new(SharedMemory::open(name)?);
         let geometry = read_geometry(&shm, deadline)?;
         let master = shm.owner();
@@ -708,7 +708,7 @@ impl Link {
         if sem.try_wait() {
             return Ok(());
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
         loop {
             let slice = match deadline {
                 Some(d) => d

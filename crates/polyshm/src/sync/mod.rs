@@ -21,4 +21,4 @@ mod strategy;
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
 pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
-pub use strategy::{Deadline, WaitStrategy};
+pub use strategy::{saturating_deadline, Deadline, WaitStrategy};

@@ -57,6 +57,16 @@ impl WaitStrategy {
     }
 }
 
+/// `from + t`, or, where that sum would overflow `Instant` (a timeout of
+/// `Duration::MAX` means "for ever"), a point a century after `from`: a wait until
+/// then is a wait for ever, and no caller panics adding a user's timeout.
+pub fn saturating_deadline(from: Instant, t: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(t.min(CENTURY))
+        .or_else(|| from.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(from)
+}
+
 /// A point in time a wait must not pass; `None` waits for ever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline(pub Option<Instant>);

@@ -11,7 +11,7 @@ use super::transport::shm::ShmLink;
 use super::transport::socket::{read_watched, write_watched, Listener, SocketLink, Stream};
 use super::transport::{Link, LinkError, Transport, Watch};
 use crate::codec;
-use crate::sync::WaitStrategy;
+use crate::sync::{saturating_deadline, WaitStrategy};
 use polyshm_sys::ProcessId;
 use serde::{de::DeserializeOwned, Serialize};
 use std::io;
@@ -380,7 +380,7 @@ impl Inner {
         let start = Instant::now();
         let watch = Watch {
             peer: id,
-            deadline: Some((start, start + c.connect_timeout)),
+            deadline: Some((start, saturating_deadline(start, c.connect_timeout))),
             cancel: None,
             slice: Duration::from_millis(20),
         };
@@ -547,7 +547,10 @@ impl Inner {
         let start = Instant::now();
         let watch = Watch {
             peer: drone.id,
-            deadline: self.config.task_timeout.map(|t| (start, start + t)),
+            deadline: self
+                .config
+                .task_timeout
+                .map(|t| (start, saturating_deadline(start, t))),
             cancel,
             slice: MASTER_SLICE,
         };
