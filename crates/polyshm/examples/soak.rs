@@ -68,8 +68,7 @@ fn stamp(p: &mut [u8]) {
 }
 
 fn checksum_ok(p: &[u8]) -> bool {
-    p.len() >= HEAD + TAIL
-        && checksum(p).to_le_bytes() == p[p.len() - TAIL..]
+    p.len() >= HEAD + TAIL && checksum(p).to_le_bytes() == p[p.len() - TAIL..]
 }
 
 /// The drone's task: check, act on the operation, echo with the mark set.
@@ -209,10 +208,12 @@ fn our_segments(pids: &HashSet<u32>) -> Option<Vec<String>> {
     let list = polyshm::shm::admin::list().ok()?;
     Some(
         list.into_iter()
-            .filter(|s| s.owner.is_some_and(|o| pids.contains(&o.pid)) || {
-                // A segment whose header could not be read: count it if its name
-                // carries one of our pids (unique_name puts the pid in hex).
-                s.owner.is_none() && pids.iter().any(|p| s.name.contains(&format!("-{p:x}-")))
+            .filter(|s| {
+                s.owner.is_some_and(|o| pids.contains(&o.pid)) || {
+                    // A segment whose header could not be read: count it if its name
+                    // carries one of our pids (unique_name puts the pid in hex).
+                    s.owner.is_none() && pids.iter().any(|p| s.name.contains(&format!("-{p:x}-")))
+                }
             })
             .map(|s| s.name)
             .collect(),
@@ -231,12 +232,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// What came back for payload `sent`: counted as ok, corrupted or duplicated.
-fn check_reply(
-    sent: &[u8],
-    got: &[u8],
-    seen: &mut HashSet<u64>,
-    c: &mut Counts,
-) {
+fn check_reply(sent: &[u8], got: &[u8], seen: &mut HashSet<u64>, c: &mut Counts) {
     let seq = u64::from_le_bytes(sent[..8].try_into().expect("8 bytes"));
     if got.len() != sent.len() || got.len() < HEAD + TAIL {
         c.corrupted += 1;

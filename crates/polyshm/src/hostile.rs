@@ -81,7 +81,9 @@ pub fn socket_frame(bytes: &[u8]) -> Result<(String, u64, Vec<u8>), LinkError> {
     let mut link = SocketLink::new(rx);
     let watch = Watch::peer(polyshm_sys::current_process(), Duration::from_millis(20));
     let mut out = None;
-    link.recv(&watch, &mut |h, p| out = Some((h.name.clone(), h.seq, p.to_vec())))?;
+    link.recv(&watch, &mut |h, p| {
+        out = Some((h.name.clone(), h.seq, p.to_vec()))
+    })?;
     out.ok_or_else(|| ProtocolError("no frame delivered".into()).into())
 }
 
@@ -190,7 +192,10 @@ pub fn relay_connect(bytes: &[u8]) -> Result<(), RelayError> {
     let shm = SharedMemory::create(&unique_name("hrel"), bytes.len().max(1))?;
     shm.write_at(0, bytes)?;
     let link = Relay::connect(shm.name(), Duration::ZERO)?;
-    assert!(link.message_capacity() <= shm.len(), "a message area past the segment");
+    assert!(
+        link.message_capacity() <= shm.len(),
+        "a message area past the segment"
+    );
     Ok(())
 }
 
@@ -216,6 +221,9 @@ pub fn relay_slot(slots: u32, capacity: u32, bytes: &[u8]) -> Result<Option<Vec<
     };
     let mut buf = Vec::new();
     link.recv_into(&mut buf, Some(Duration::ZERO))?;
-    assert!(buf.len() <= relay.message_capacity(), "a message past its area");
+    assert!(
+        buf.len() <= relay.message_capacity(),
+        "a message past its area"
+    );
     Ok(Some(buf))
 }

@@ -383,8 +383,12 @@ fn fuzz_seeds_decode() {
         .write_request(&Head::task(5, "polyshm.echo_i64"), &[7u8; 40])
         .unwrap();
     p.drone().write_result(&[9u8; 24]).unwrap();
-    p.drone().write_reply(&Head::reply(5, Status::Ok), 24).unwrap();
-    p.drone().write_hello(&Hello::me(3).encode(HELLO_MAGIC)).unwrap();
+    p.drone()
+        .write_reply(&Head::reply(5, Status::Ok), 24)
+        .unwrap();
+    p.drone()
+        .write_hello(&Hello::me(3).encode(HELLO_MAGIC))
+        .unwrap();
     let snap = p.snapshot().unwrap();
     let out = p.decode(&snap).unwrap();
     assert!(out.request.is_ok() && out.reply.is_ok() && out.hello.is_ok());
@@ -420,7 +424,11 @@ fn fuzz_seeds_decode() {
     // relay_geometry: a relay's data region, valid, then past its segment.
     let rest = vec![0u8; 128 + 192 + 256 - 64];
     seeds.push(("relay_geometry", "valid", relay_bytes(1, 64, &rest)));
-    seeds.push(("relay_geometry", "too-many-slots", relay_bytes(9, 64, &rest)));
+    seeds.push((
+        "relay_geometry",
+        "too-many-slots",
+        relay_bytes(9, 64, &rest),
+    ));
     seeds.push(("relay_geometry", "odd-capacity", relay_bytes(1, 65, &rest)));
 
     // relay_slot: a connect request with a message waiting.

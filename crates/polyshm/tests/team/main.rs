@@ -9,6 +9,7 @@
 //! the binary checks that no segment it owns is left in /dev/shm.
 
 mod conformance;
+mod hostile;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -18,6 +19,9 @@ fn main() {
     drone_main(&support::tasks());
     if let Ok(t) = std::env::var(support::MASTER_ENV) {
         support::doomed_master(&t);
+    }
+    if let Ok(t) = std::env::var(hostile::SCRIBBLED_ENV) {
+        hostile::scribbled_master(&t);
     }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
@@ -30,6 +34,7 @@ fn main() {
                 .map(|trial| trial.with_ignored_flag(absent)),
         );
     }
+    trials.extend(hostile::trials());
     trials.push(support::trial("codec_script_values_round_trip", || {
         support::values_round_trip()
     }));
