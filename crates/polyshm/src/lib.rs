@@ -24,6 +24,8 @@
 
 pub mod codec;
 pub mod fault;
+#[doc(hidden)]
+pub mod hostile;
 pub mod relay;
 pub mod shm;
 pub mod sync;

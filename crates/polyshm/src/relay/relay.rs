@@ -72,6 +72,9 @@ const AREA_DATA: usize = 8;
 const MAX_SLOTS: u32 = 4096;
 /// Largest message capacity a client accepts (a sanity bound on untrusted input).
 const MAX_CAPACITY: u32 = 64 << 20;
+/// Most signals a slot's previous occupant can have left unconsumed (one message in
+/// flight per direction, and a handshake); more means the count was scribbled.
+const STALE_SIGNALS: u32 = 64;
 
 const FREE: u64 = 0;
 const CLAIMED: u64 = 1;
@@ -486,9 +489,21 @@ impl Relay {
                 return Err(e);
             }
         };
-        // Fresh counts and areas: a previous occupant may have left signals behind.
-        while link.to_client.try_wait() {}
-        while link.to_master.try_wait() {}
+        // Fresh counts and areas: a previous occupant may have left signals behind (a
+        // few; a count past STALE_SIGNALS was scribbled, and draining it one by one
+        // would spin for minutes).
+        let scribbled = [&link.to_client, &link.to_master]
+            .iter()
+            .any(|sem| (0..=STALE_SIGNALS).all(|_| sem.try_wait()));
+        if scribbled {
+            // `link` drops and gives the slot back.
+            return Err(RelayError::Corrupt {
+                name: name.into(),
+                what: format!(
+                    "slot {slot} holds more than {STALE_SIGNALS} stale signals; remove the relay and start its master again"
+                ),
+            });
+        }
         link.area(true).0.store(0, Ordering::Relaxed);
         link.area(false).0.store(0, Ordering::Relaxed);
         let requested = (word & !PHASE) | REQUESTED;

@@ -9,6 +9,7 @@
 
 mod common;
 mod errors;
+mod hostile;
 mod mutex;
 mod publication;
 mod relay;

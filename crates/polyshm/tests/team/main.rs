@@ -13,6 +13,7 @@
 mod conformance;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod hostile;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -28,6 +29,9 @@ fn main() {
     }
     if let Ok(t) = std::env::var(support::MASTER_ENV) {
         support::doomed_master(&t);
+    }
+    if let Ok(t) = std::env::var(hostile::SCRIBBLED_ENV) {
+        hostile::scribbled_master(&t);
     }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
@@ -49,6 +53,7 @@ fn main() {
                 .map(|trial| trial.with_ignored_flag(absent)),
         );
     }
+    trials.extend(hostile::trials());
     trials.push(support::trial("codec_script_values_round_trip", || {
         support::values_round_trip()
     }));
