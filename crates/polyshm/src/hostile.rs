@@ -107,6 +107,9 @@ pub struct MailboxOutcome {
     pub hello: Result<Hello, LinkError>,
 }
 
+/// The relay layout version this build writes (to craft relay segments).
+pub const RELAY_VERSION: u32 = crate::relay::RELAY_VERSION;
+
 /// Where the hostile bytes go in the control segment: the descriptors, the areas
 /// field, the hello and the task name (offsets 192 to 896 of the mailbox layout).
 pub const MAILBOX_SCRIBBLE_AT: usize = 192;

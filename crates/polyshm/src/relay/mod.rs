@@ -45,6 +45,7 @@ mod relay;
 mod udp;
 
 pub use relay::{Link, Relay, RelayOptions, Role};
+pub(crate) use relay::RELAY_VERSION;
 pub use udp::{UdpLink, UdpRelay};
 
 use crate::shm::ShmError;

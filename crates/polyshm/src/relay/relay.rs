@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 /// The relay magic, at the start of the data region.
 const RELAY_MAGIC: u64 = u64::from_ne_bytes(*b"PSRELAY\0");
 /// Relay layout version this build writes and reads.
-const RELAY_VERSION: u32 = 2;
+pub(crate) const RELAY_VERSION: u32 = 2;
 const ACCEPT_SEM: usize = 64;
 const SLOTS_AT: usize = 128;
 const TO_CLIENT_SEM: usize = 64;

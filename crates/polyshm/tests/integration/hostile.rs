@@ -8,7 +8,7 @@
 
 use polyshm::hostile::{self, MailboxProbe, MAILBOX_SCRIBBLE_LEN};
 use polyshm::relay::RelayError;
-use polyshm::shm::header::{Header, FLAG_PERSISTENT};
+use polyshm::shm::header::{Header, FLAG_PERSISTENT, LAYOUT_VERSION};
 use polyshm::shm::ShmError;
 use polyshm::sys::ProcessId;
 use polyshm::team::protocol::{Head, Hello, Kind, Status, HELLO_MAGIC, WELCOME_MAGIC};
@@ -59,7 +59,7 @@ fn header() -> impl Strategy<Value = (Header, usize)> {
         .prop_map(|(k, size, pid, start_time, nonce, persistent, slack)| {
             let data_offset = 128 + 64 * k;
             let h = Header {
-                version: 1,
+                version: LAYOUT_VERSION,
                 data_offset,
                 size,
                 owner: ProcessId { pid, start_time },
@@ -228,7 +228,7 @@ fn mailbox_any_bytes_is_ok_or_a_typed_error() {
 fn relay_bytes(slots: u32, capacity: u32, rest: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; 64];
     b[..8].copy_from_slice(b"PSRELAY\0");
-    b[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    b[8..12].copy_from_slice(&hostile::RELAY_VERSION.to_ne_bytes());
     b[12..16].copy_from_slice(&slots.to_ne_bytes());
     b[16..20].copy_from_slice(&capacity.to_ne_bytes());
     b.extend_from_slice(rest);
@@ -353,7 +353,7 @@ fn fuzz_seeds_decode() {
     let mut seeds: Vec<(&str, &str, Vec<u8>)> = Vec::new();
     // segment_header: two bytes choosing the total size, then the header.
     let h = Header {
-        version: 1,
+        version: LAYOUT_VERSION,
         data_offset: 128,
         size: 4096,
         owner: ProcessId {
@@ -370,8 +370,8 @@ fn fuzz_seeds_decode() {
     s.extend_from_slice(&enc);
     seeds.push(("segment_header", "valid", s.clone()));
     let mut v2 = s.clone();
-    v2[2 + 8] = 2;
-    seeds.push(("segment_header", "version-2", v2));
+    v2[2 + 8] = 3;
+    seeds.push(("segment_header", "version-future", v2));
     let mut huge = s.clone();
     huge[2 + 16..2 + 24].copy_from_slice(&u64::MAX.to_ne_bytes());
     seeds.push(("segment_header", "size-overflow", huge));
