@@ -188,10 +188,15 @@ fn clean_removes_only_dead_owners_segments() {
     let Some(dir) = polyshm::sys::SEGMENT_DIR.filter(|_| shell_segments()) else {
         return;
     };
-    let dead = unique_name("t-cldead");
-    let live = unique_name("t-cllive");
-    let kept = unique_name("t-clkept");
-    let foreign = unique_name("t-clfor");
+    // One prefix for the four, so that `shm clean PREFIX` sees them all and nothing
+    // of other test runs (a global clean would take their leftovers too).
+    let run = unique_name("tcl");
+    let (dead, live, kept, foreign) = (
+        format!("{run}d"),
+        format!("{run}l"),
+        format!("{run}k"),
+        format!("{run}f"),
+    );
     let _cleanup = Cleanup(vec![dead.clone(), live.clone(), kept.clone()]);
     let foreign_path = format!("{dir}/polyshm.{foreign}");
     struct RmFile(String);
@@ -219,8 +224,8 @@ fn clean_removes_only_dead_owners_segments() {
 
     assert_eq!(listed(&dead).unwrap()["owner_alive"], false);
     assert_eq!(listed(&live).unwrap()["owner_alive"], true);
-    let out = String::from_utf8(ok(&["shm", "clean"], b"")).unwrap();
-    assert!(out.contains(&format!("removed {dead}")), "{out}");
+    let out = String::from_utf8(ok(&["shm", "clean", &run], b"")).unwrap();
+    assert_eq!(out, format!("removed {dead}\n"));
     assert!(!exists(&dead));
     assert!(exists(&live) && exists(&kept));
     assert!(std::path::Path::new(&foreign_path).exists());

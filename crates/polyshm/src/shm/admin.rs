@@ -92,9 +92,16 @@ pub fn remove(name: &str) -> Result<(), ShmError> {
 /// name), or a segment that is not polyshm's. A damaged polyshm segment (bad version,
 /// truncated, corrupt header) is left too: `remove` takes it by name.
 pub fn clean() -> Result<Vec<String>, ShmError> {
+    clean_matching("")
+}
+
+/// [`clean`], limited to the names that start with `prefix` (the empty prefix takes
+/// every name): what a program (or a test) uses to reclaim only the segments of its
+/// own naming, never another program's leftovers.
+pub fn clean_matching(prefix: &str) -> Result<Vec<String>, ShmError> {
     let mut removed = Vec::new();
     for s in list()? {
-        if s.problem.is_none() && !s.owner_alive && !s.persistent {
+        if s.name.starts_with(prefix) && s.problem.is_none() && !s.owner_alive && !s.persistent {
             // It may have gone meanwhile; that is fine.
             match remove(&s.name) {
                 Ok(()) | Err(ShmError::NotFound { .. }) => removed.push(s.name),
