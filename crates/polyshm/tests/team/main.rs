@@ -15,6 +15,7 @@ use libtest_mimic::{Arguments, Trial};
 use polyshm::team::{drone_main, Transport};
 
 fn main() {
+    support::stall_if_asked();
     drone_main(&support::tasks());
     if let Ok(t) = std::env::var(support::MASTER_ENV) {
         support::doomed_master(&t);
