@@ -1,29 +1,17 @@
 //! `polyshm do`: the study's example from the shell, over every transport, and its
 //! failures (exit code, message, nothing left behind). Each run has a watchdog.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Run `polyshm` with `args`, killing it if it takes longer than a minute.
+/// Run `polyshm` with `args`, its output drained while it runs, killing it if it takes
+/// longer than a minute; answers its output and pid.
 fn polyshm(args: &[&str]) -> (Output, u32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyshm"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run polyshm");
-    let pid = child.id();
-    let end = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("watchdog: polyshm {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (child.wait_with_output().expect("output"), pid)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyshm"));
+    cmd.args(args);
+    common::run_pid(cmd, b"", Duration::from_secs(60))
 }
 
 /// Segments whose owner was `pid` (there must be none once it has exited). Where
