@@ -351,11 +351,11 @@ fn clean_matching_takes_only_its_prefix() {
         })
         .collect();
     let _live = SharedMemory::create(&live, 64).unwrap();
-    assert_eq!(admin::clean_matching(&run).unwrap(), [inside.clone()]);
+    assert_eq!(admin::clean_matching(&run).unwrap(), [inside.as_str()]);
     assert_gone(&inside);
     assert!(polyshm::sys::open_segment(&os_name(&outside)).is_ok());
     assert!(polyshm::sys::open_segment(&os_name(&live)).is_ok());
-    assert_eq!(admin::clean_matching(&outside).unwrap(), [outside.clone()]);
+    assert_eq!(admin::clean_matching(&outside).unwrap(), [outside.as_str()]);
     assert_gone(&outside);
     drop(orphans);
     drop(cleanup);
