@@ -44,8 +44,8 @@ pub mod probe;
 mod relay;
 mod udp;
 
-pub use relay::{Link, Relay, RelayOptions, Role};
 pub(crate) use relay::RELAY_VERSION;
+pub use relay::{Link, Relay, RelayOptions, Role};
 pub use udp::{UdpLink, UdpRelay};
 
 use crate::shm::ShmError;

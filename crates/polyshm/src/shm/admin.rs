@@ -140,8 +140,18 @@ fn abandoned(s: &SegmentInfo) -> bool {
 /// its creator is known dead: the pid it stamped is dead, or it stamped none and the
 /// segment has not changed for [`UNFINISHED_GRACE`]. One being made right now is left.
 pub fn clean() -> Result<Vec<String>, ShmError> {
+    clean_matching("")
+}
+
+/// [`clean`], limited to the names that start with `prefix` (the empty prefix takes
+/// every name): what a program (or a test) uses to reclaim only the segments of its
+/// own naming, never another program's leftovers.
+pub fn clean_matching(prefix: &str) -> Result<Vec<String>, ShmError> {
     let mut removed = Vec::new();
     for s in list()? {
+        if !s.name.starts_with(prefix) {
+            continue;
+        }
         let dead_owner = if s.unfinished {
             abandoned(&s)
         } else {

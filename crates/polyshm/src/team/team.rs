@@ -104,7 +104,10 @@ impl TeamBuilder {
     }
 
     /// Let `map`, `map_pod` and `zip` try a task again (on the replacement drone) when
-    /// its drone died: only for idempotent tasks.
+    /// its drone died: only for idempotent tasks. A task is run at most 4 times in
+    /// all (3 retries); after the 4th death the caller gets [`TeamError::DroneDied`].
+    /// `run*` and `submit` never retry; a panic, a passed deadline or any other error is
+    /// never retried, and neither is a task whose reply arrived.
     pub fn retry_dead(mut self, yes: bool) -> Self {
         self.config.retry_dead = yes;
         self

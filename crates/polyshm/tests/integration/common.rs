@@ -275,3 +275,34 @@ impl Drop for Watchdog {
         }
     }
 }
+
+/// The calling thread, as a test can watch it from another thread: its
+/// `/proc/<pid>/task/<tid>` directory where the OS has one (Linux), else `None`.
+pub fn this_thread() -> Option<std::path::PathBuf> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .map(|p| std::path::Path::new("/proc").join(p))
+}
+
+/// The hand-shake "that thread sleeps in the kernel on a futex": wait (at most
+/// [`PATIENCE`]) until the kernel reports `thread` (from [`this_thread`]) waiting in a
+/// futex call. Answers false at once where the OS cannot tell (no `/proc`): the caller
+/// then only knows the thread was about to wait.
+pub fn wait_until_asleep_on_futex(thread: Option<&std::path::Path>) -> bool {
+    let Some(dir) = thread else {
+        return false;
+    };
+    let until = Instant::now() + PATIENCE;
+    loop {
+        let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
+        if wchan.contains("futex") {
+            return true;
+        }
+        assert!(
+            Instant::now() < until,
+            "thread {} never slept on a futex within {PATIENCE:?} (last in {wchan:?})",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -77,7 +77,7 @@ fn a_foreign_segment_is_not_polyshm_and_is_left_alone() {
         let listed = admin::list().unwrap();
         let me = listed.iter().find(|s| s.name == name).unwrap();
         assert!(me.problem.is_some() && me.size.is_none());
-        assert!(!admin::clean().unwrap().contains(&name));
+        assert!(!admin::clean_matching(&name).unwrap().contains(&name));
     }
     assert!(polyshm::sys::open_segment(&os_name(&name)).is_ok());
     // Emptied (where segments are files), it looks like a segment whose creator has
@@ -149,7 +149,7 @@ fn a_scribbled_header_is_reported_by_kind() {
         SharedMemory::create(&orphan, 64).unwrap().persist();
         scribble(&orphan, 8, &9u32.to_ne_bytes());
         if polyshm::sys::CAN_LIST_SEGMENTS {
-            assert!(!admin::clean().unwrap().contains(&orphan));
+            assert!(!admin::clean_matching(&orphan).unwrap().contains(&orphan));
         }
         admin::remove(&orphan).unwrap();
         assert_gone(&orphan);
@@ -417,4 +417,38 @@ fn defect_3_a_second_handle_respects_the_first_ones_semaphore() {
         second.write_at(100, &[0u8; 64]).unwrap();
     }
     assert_gone(&name);
+}
+
+/// `clean_matching` takes the dead owners' segments under its prefix and nothing
+/// else: what lets a test reclaim its own leftovers without taking other runs'.
+#[test]
+fn clean_matching_takes_only_its_prefix() {
+    if !(polyshm::sys::SEGMENTS_PERSIST && polyshm::sys::CAN_LIST_SEGMENTS) {
+        return; // a segment goes with its last handle: nothing is ever left to clean
+    }
+    let run = unique_name("tcm");
+    let (inside, outside, live) = (format!("{run}a"), unique_name("tcmout"), format!("{run}l"));
+    let mut cleanup = Cleanup::default();
+    for n in [&inside, &outside, &live] {
+        cleanup.segment(n);
+    }
+    // Two orphans: made here, their owner pid rewritten to one no process can have
+    // (above the kernel's pid_max), as if their creator had died.
+    let orphans: Vec<SharedMemory> = [&inside, &outside]
+        .iter()
+        .map(|n| {
+            let s = SharedMemory::create(n, 64).unwrap();
+            scribble(n, 24, &4_194_305u32.to_ne_bytes());
+            s
+        })
+        .collect();
+    let _live = SharedMemory::create(&live, 64).unwrap();
+    assert_eq!(admin::clean_matching(&run).unwrap(), [inside.as_str()]);
+    assert_gone(&inside);
+    assert!(polyshm::sys::open_segment(&os_name(&outside)).is_ok());
+    assert!(polyshm::sys::open_segment(&os_name(&live)).is_ok());
+    assert_eq!(admin::clean_matching(&outside).unwrap(), [outside.as_str()]);
+    assert_gone(&outside);
+    drop(orphans);
+    drop(cleanup);
 }

@@ -215,14 +215,21 @@ fn holder_killed(waiting: bool) {
         assert_eq!(m.holder().map(|h| h.pid), Some(pid));
         assert!(matches!(m.try_lock(), Err(TryLockError::TimedOut(_))));
         let result = if waiting {
-            // Kill the holder while we are asleep on the lock.
+            // Kill the holder while we are asleep on the lock: the hand-shake is the
+            // kernel saying the locker sleeps on a futex (where it can tell).
             std::thread::scope(|s| {
-                let locker = s.spawn(|| match m.lock_timeout(PATIENCE) {
-                    Err(TryLockError::OwnerDied(d)) => d.previous(),
-                    Ok(_) => panic!("the lock was free although its holder never released it"),
-                    Err(e) => panic!("{e}"),
+                let (tx, rx) = std::sync::mpsc::channel();
+                let m = &m;
+                let locker = s.spawn(move || {
+                    tx.send(crate::common::this_thread()).unwrap();
+                    match m.lock_timeout(PATIENCE) {
+                        Err(TryLockError::OwnerDied(d)) => d.previous(),
+                        Ok(_) => panic!("the lock was free although its holder never released it"),
+                        Err(e) => panic!("{e}"),
+                    }
                 });
-                std::thread::sleep(Duration::from_millis(30));
+                let thread = rx.recv_timeout(PATIENCE).expect("the locker started");
+                crate::common::wait_until_asleep_on_futex(thread.as_deref());
                 child.kill9();
                 locker.join().unwrap()
             })

@@ -20,6 +20,7 @@ use libtest_mimic::{Arguments, Trial};
 use polyshm::team::{drone_main, Transport};
 
 fn main() {
+    support::stall_if_asked();
     #[cfg(feature = "failpoints")]
     faults::fault_once();
     drone_main(&support::tasks());
