@@ -53,7 +53,10 @@ pub enum ShmCommand {
     },
     /// Remove segments whose owner died without removing them (never persistent
     /// segments, live owners' segments, or other programs' segments).
-    Clean,
+    Clean {
+        /// Only names that start with one of these prefixes (default: every name).
+        prefixes: Vec<String>,
+    },
 }
 
 /// Run one `polyshm shm` subcommand.
@@ -64,8 +67,15 @@ pub fn run(cmd: ShmCommand) -> Result<()> {
         ShmCommand::Read { name, offset, len } => read(&name, offset, len),
         ShmCommand::Ls { json } => ls(json),
         ShmCommand::Rm { name } => Ok(admin::remove(&name)?),
-        ShmCommand::Clean => {
-            for name in admin::clean()? {
+        ShmCommand::Clean { prefixes } => {
+            let mut removed = Vec::new();
+            if prefixes.is_empty() {
+                removed = admin::clean()?;
+            }
+            for p in &prefixes {
+                removed.extend(admin::clean_matching(p)?);
+            }
+            for name in removed {
                 println!("removed {name}");
             }
             Ok(())

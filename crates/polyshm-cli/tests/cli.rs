@@ -1,10 +1,12 @@
 //! `polyshm shm …` driven as a user would: the built binary, its exit codes, its
 //! standard streams.
 
+mod common;
+
 use polyshm::shm::{admin, unique_name, SharedMemory, ShmError};
 use std::io::{Seek, SeekFrom, Write};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Removes the named segments on drop, whatever happened.
 struct Cleanup(Vec<String>);
@@ -20,26 +22,12 @@ impl Drop for Cleanup {
     }
 }
 
-/// Run `polyshm args…` with `stdin`, killing it if it runs longer than 30 s (the
-/// watchdog: a hang fails the test).
+/// Run `polyshm args…` with `stdin`, its output drained while it runs, killing it if
+/// it runs longer than 30 s (the watchdog: a hang fails the test).
 fn polyshm(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyshm"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn polyshm");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("polyshm {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyshm"));
+    cmd.args(args);
+    common::run(cmd, stdin, Duration::from_secs(30))
 }
 
 fn ok(args: &[&str], stdin: &[u8]) -> Vec<u8> {
@@ -188,10 +176,15 @@ fn clean_removes_only_dead_owners_segments() {
     let Some(dir) = polyshm::sys::SEGMENT_DIR.filter(|_| shell_segments()) else {
         return;
     };
-    let dead = unique_name("t-cldead");
-    let live = unique_name("t-cllive");
-    let kept = unique_name("t-clkept");
-    let foreign = unique_name("t-clfor");
+    // One prefix for the four, so that `shm clean PREFIX` sees them all and nothing
+    // of other test runs (a global clean would take their leftovers too).
+    let run = unique_name("tcl");
+    let (dead, live, kept, foreign) = (
+        format!("{run}d"),
+        format!("{run}l"),
+        format!("{run}k"),
+        format!("{run}f"),
+    );
     let _cleanup = Cleanup(vec![dead.clone(), live.clone(), kept.clone()]);
     let foreign_path = format!("{dir}/polyshm.{foreign}");
     struct RmFile(String);
@@ -219,8 +212,8 @@ fn clean_removes_only_dead_owners_segments() {
 
     assert_eq!(listed(&dead).unwrap()["owner_alive"], false);
     assert_eq!(listed(&live).unwrap()["owner_alive"], true);
-    let out = String::from_utf8(ok(&["shm", "clean"], b"")).unwrap();
-    assert!(out.contains(&format!("removed {dead}")), "{out}");
+    let out = String::from_utf8(ok(&["shm", "clean", &run], b"")).unwrap();
+    assert_eq!(out, format!("removed {dead}\n"));
     assert!(!exists(&dead));
     assert!(exists(&live) && exists(&kept));
     assert!(std::path::Path::new(&foreign_path).exists());
@@ -234,4 +227,22 @@ fn clean_removes_only_dead_owners_segments() {
     assert!(!exists(&live));
     ok(&["shm", "rm", &kept], b"");
     assert!(!exists(&kept));
+}
+
+/// Regression (test helper): the helper used to wait for the child before it read the
+/// child's pipes, so a command writing more than a pipe holds (64 KiB on Linux) blocked
+/// forever. A 1 MiB `shm read` must come back whole.
+#[test]
+fn defect_helper_drains_output_larger_than_a_pipe() {
+    let name = unique_name("t-clibig");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    let shm = SharedMemory::create(&name, 1 << 20).unwrap();
+    let pattern: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    shm.write_at(0, &pattern).unwrap();
+    let out = ok(&["shm", "read", &name], b"");
+    assert!(
+        out == pattern,
+        "{} bytes back, not the 1 MiB written",
+        out.len()
+    );
 }

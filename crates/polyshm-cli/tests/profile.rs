@@ -2,9 +2,11 @@
 //! parses, the report is written, and no segment is left behind. This is the check
 //! CI runs (through `cargo test --workspace`).
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Longer than a quick run ever takes, even unoptimised on a busy 2-CPU machine; a
 /// run past it is a hang, and the test fails instead of stalling CI.
@@ -26,32 +28,11 @@ fn leftover_segments(pid: u32) -> Vec<String> {
 #[test]
 fn quick_profile_measures_every_scenario() {
     let out = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyshm"))
-        .args(["profile", "--quick", "--out"])
-        .arg(out.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`polyshm profile --quick` still ran after {WATCHDOG:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyshm"));
+    cmd.args(["profile", "--quick", "--out"]).arg(out.path());
+    // Output drained while it runs: a chatty run cannot block on a full pipe.
+    let (run, pid) = common::run_pid(cmd, b"", WATCHDOG);
+    let (status, stderr) = (run.status, String::from_utf8_lossy(&run.stderr));
     assert!(status.success(), "profile failed: {status}\n{stderr}");
 
     let text = std::fs::read_to_string(out.path().join("results.json")).unwrap();

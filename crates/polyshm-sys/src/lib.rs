@@ -4,8 +4,8 @@
 //! Every backend (`os/linux.rs`, `os/macos.rs`, `os/windows.rs`, and `os/stub.rs`
 //! for anything else) exports the same items:
 //!
-//! - [`Mapping`], [`create_segment`], [`open_segment`], [`unlink_segment`],
-//!   [`list_segments`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
+//! - [`Mapping`], [`create_segment`] (and [`create_segment_with_hook`]), [`open_segment`], [`unlink_segment`],
+//!   [`list_segments`], [`segment_modified`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
 //!   `CreateFileMappingW` + `MapViewOfFile` on Windows);
 //! - [`Parker`]: wait and wake on a 32-bit word in shared memory (a futex on Linux);
 //! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`],
@@ -58,11 +58,11 @@ mod os;
 mod posix;
 
 pub use os::{
-    adopt_child, cpu_count, create_segment, current_process, current_thread_id, is_alive,
-    kill_process, kill_with_parent, list_segments, open_segment, pin_current_thread,
-    unlink_segment, wait_socket, yield_now, Mapping, Parker, CAN_LIST_SEGMENTS, HAS_TIMED_WAIT,
-    HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM, SEGMENTS_PERSIST, SEGMENT_DIR,
-    THREAD_IDS_CHECKABLE, TIMED_SOCKET_IO_IS_EXACT,
+    adopt_child, cpu_count, create_segment, create_segment_with_hook, current_process,
+    current_thread_id, is_alive, kill_process, kill_with_parent, list_segments, open_segment,
+    pin_current_thread, segment_modified, unlink_segment, wait_socket, yield_now, Mapping, Parker,
+    CAN_LIST_SEGMENTS, HAS_TIMED_WAIT, HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM,
+    SEGMENTS_PERSIST, SEGMENT_DIR, THREAD_IDS_CHECKABLE, TIMED_SOCKET_IO_IS_EXACT,
 };
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process

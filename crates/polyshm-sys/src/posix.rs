@@ -6,6 +6,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 use std::io;
 use std::ptr::NonNull;
+use std::time::Duration;
 
 /// A mapped view of a named segment. Unmapped on drop.
 #[derive(Debug)]
@@ -49,7 +50,9 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly what `mmap` returned and nothing else unmaps
-        // them; users of the pointer borrow `self`, so none outlive this drop.
+        // them. After this no access may happen: the crates above reach the pointer
+        // only through the value that owns this mapping (a segment kept alive by an
+        // `Arc` in every handle placed in it), so none is left when it drops.
         unsafe {
             let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
         }
@@ -98,12 +101,24 @@ fn populate_flags() -> MapFlags {
 /// Fails with `AlreadyExists` if the name is taken, and with `StorageFull` (ENOSPC)
 /// when the pages cannot be reserved; the half-made segment is then unlinked.
 pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
+    create_segment_with_hook(name, size, || {})
+}
+
+/// [`create_segment`], running `hook` once the name exists and before the segment is
+/// sized (between `shm_open` and `ftruncate`: the segment is 0 bytes long meanwhile).
+/// For fault injection: a test pauses or kills a creator there.
+pub fn create_segment_with_hook(
+    name: &str,
+    size: usize,
+    hook: impl FnOnce(),
+) -> io::Result<Mapping> {
     let os = os_name(name);
     let fd = shm::open(
         os.as_str(),
         shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
         Mode::from_bits_truncate(0o600),
     )?;
+    hook();
     let made = (|| {
         rustix::fs::ftruncate(&fd, size as u64)?;
         crate::os::reserve(&fd, size)?;
@@ -128,6 +143,21 @@ pub fn open_segment(name: &str) -> io::Result<Mapping> {
         ));
     }
     map(fd, len, MapFlags::SHARED)
+}
+
+/// `shm_open(O_RDONLY)` + `fstat`: when the segment's size or bytes last changed
+/// (`st_mtime`), without mapping it. Tells a segment whose creator died before it
+/// could write a header (it stays empty or all zero) from one being made right now.
+pub fn segment_modified(name: &str) -> io::Result<std::time::SystemTime> {
+    let fd = shm::open(os_name(name).as_str(), shm::OFlags::RDONLY, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    let since_epoch = Duration::new(
+        u64::try_from(st.st_mtime).unwrap_or(0),
+        u32::try_from(st.st_mtime_nsec)
+            .unwrap_or(0)
+            .min(999_999_999),
+    );
+    Ok(std::time::UNIX_EPOCH + since_epoch)
 }
 
 /// `shm_unlink`: the name goes away; mappings stay valid until unmapped.

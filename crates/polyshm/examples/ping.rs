@@ -19,11 +19,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         return child(&name);
     }
     let name = unique_name("ping");
-    let mut shm = SharedMemory::create(&name, 4096)?; // removed when `shm` drops
+    let shm = SharedMemory::create(&name, 4096)?; // removed when `shm` drops
     let request = RemoteSemaphore::in_segment(&shm, REQUEST)?;
     let reply = RemoteSemaphore::in_segment(&shm, REPLY)?;
-    shm.view_mut::<i64>(NUMBERS, 5)?
-        .copy_from_slice(&[1, 2, 3, 4, 5]);
+    shm.write_from::<i64>(NUMBERS, &[1, 2, 3, 4, 5])?;
 
     let mut drone = std::process::Command::new(std::env::current_exe()?)
         .env(SEGMENT_ENV, &name)
@@ -33,19 +32,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "the child (pid {}) summed 1..=5: {}",
         drone.id(),
-        shm.view::<i64>(SUM, 1)?[0]
+        shm.copy_out::<i64>(SUM, 1)?[0]
     );
     drone.wait()?;
     Ok(())
 }
 
 fn child(name: &str) -> Result<(), Box<dyn Error>> {
-    let mut shm = SharedMemory::open(name)?; // a client: never removes the segment
+    let shm = SharedMemory::open(name)?; // a client: never removes the segment
     let request = RemoteSemaphore::in_segment(&shm, REQUEST)?;
     let reply = RemoteSemaphore::in_segment(&shm, REPLY)?;
     request.wait_timeout(Duration::from_secs(10))?;
-    let sum: i64 = shm.view::<i64>(NUMBERS, 5)?.iter().sum();
-    shm.view_mut::<i64>(SUM, 1)?[0] = sum;
+    let sum: i64 = shm.copy_out::<i64>(NUMBERS, 5)?.iter().sum();
+    shm.write_from(SUM, &[sum])?;
     reply.signal()?;
     Ok(())
 }

@@ -45,7 +45,7 @@
 //! use polyshm::shm::{SharedMemory, unique_name};
 //! let shm = SharedMemory::create(&unique_name("example"), 1 << 20)?;
 //! shm.write_at(0, &42i64.to_ne_bytes())?;
-//! assert_eq!(shm.view::<i64>(0, 1)?[0], 42);
+//! assert_eq!(shm.copy_out::<i64>(0, 1)?[0], 42);
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -53,6 +53,8 @@
 pub mod child;
 pub mod codec;
 pub mod fault;
+#[doc(hidden)]
+pub mod hostile;
 pub mod relay;
 pub mod shm;
 pub mod sync;

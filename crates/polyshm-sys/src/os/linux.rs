@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, kill_process, open_segment, unlink_segment, wait_socket, yield_now,
-    Mapping,
+    cpu_count, create_segment, create_segment_with_hook, kill_process, open_segment,
+    segment_modified, unlink_segment, wait_socket, yield_now, Mapping,
 };
 
 /// Platform name, for reports.
@@ -38,10 +38,22 @@ pub const TIMED_SOCKET_IO_IS_EXACT: bool = true;
 pub const THREAD_IDS_CHECKABLE: bool = true;
 
 /// `fallocate(fd, 0, 0, size)`: reserve the pages now, so that a full `/dev/shm`
-/// is an `ENOSPC` from create, never a `SIGBUS` on first touch.
+/// is an `ENOSPC` from create, never a `SIGBUS` on first touch. Where the file system
+/// cannot (`EOPNOTSUPP`) the segment keeps the size `ftruncate` gave it and its pages
+/// are committed on first touch.
 pub(crate) fn reserve(fd: &OwnedFd, size: usize) -> io::Result<()> {
-    rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size as u64)
-        .map_err(Into::into)
+    reserve_with(|| rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size as u64))
+}
+
+/// [`reserve`] with the `fallocate` call given, so that a test can inject its errno.
+fn reserve_with(fallocate: impl FnOnce() -> rustix::io::Result<()>) -> io::Result<()> {
+    match fallocate() {
+        // The file system cannot reserve (EOPNOTSUPP), or the kernel lacks the call
+        // (ENOSYS): `ftruncate` has sized the segment already; its pages are then
+        // committed on first touch, as on macOS.
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
+        other => other.map_err(Into::into),
+    }
 }
 
 /// Names of the segments under `/dev/shm` (without the leading `/`).
@@ -102,14 +114,29 @@ pub fn current_thread_id() -> u32 {
 }
 
 /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks) and field 3 (state).
-fn stat_of(pid: u32) -> Option<(u64, char)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // `rest` starts at field 3; the start time is field 22, i.e. 19 further on.
-    let start = fields.nth(18)?.parse().ok()?;
+fn stat_of(pid: u32) -> Option<(u64, u8)> {
+    // Bytes, not text: the name in field 2 is whatever the process chose.
+    let line = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&line)
+}
+
+/// Parse a `/proc/<pid>/stat` line, as bytes: (field 22, the start time; field 3, the
+/// state).
+///
+/// Field 2 is the process name in parentheses: up to 15 bytes the process chose
+/// (`prctl(PR_SET_NAME)`, or the file name it was started from, cut by the kernel
+/// anywhere, even inside a UTF-8 sequence). It may hold `)`, `(`, spaces, newlines and
+/// words that look like fields, and no UTF-8 at all. Every later field is a number or a
+/// letter the kernel writes, so the fields start after the *last* `)`.
+pub(crate) fn parse_stat(line: &[u8]) -> Option<(u64, u8)> {
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let mut fields = line[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let state = *fields.next()?.first()?;
+    // The fields after the name start at field 3; the start time is field 22, i.e. 19
+    // further on.
+    let start = std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()?;
     Some((start, state))
 }
 
@@ -127,7 +154,7 @@ pub fn is_alive(id: ProcessId) -> bool {
     }
     match stat_of(id.pid) {
         None => false,
-        Some((_, 'Z' | 'X' | 'x')) => false,
+        Some((_, b'Z' | b'X' | b'x')) => false,
         Some((start, _)) => id.start_time == 0 || start == id.start_time,
     }
 }
@@ -159,4 +186,71 @@ pub fn kill_with_parent(parent: ProcessId) -> io::Result<bool> {
 /// work. On Windows it puts the child in a kill-on-close job object. Call both.
 pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_stat, reserve_with};
+    use rustix::io::Errno;
+
+    /// Defect 6 of issue 9: a file system without `fallocate` (`EOPNOTSUPP`, as some
+    /// tmpfs-like mounts and containers answer) made every create fail. The segment is
+    /// already sized by `ftruncate`: it falls back to committing pages on first touch.
+    /// A full file system is still an error.
+    #[test]
+    fn defect_6_fallocate_unsupported_falls_back() {
+        assert!(reserve_with(|| Err(Errno::OPNOTSUPP)).is_ok());
+        assert!(reserve_with(|| Err(Errno::NOSYS)).is_ok());
+        assert!(reserve_with(|| Ok(())).is_ok());
+        let full = reserve_with(|| Err(Errno::NOSPC)).unwrap_err();
+        assert_eq!(full.raw_os_error(), Some(Errno::NOSPC.raw_os_error()));
+    }
+
+    /// A stat line of a process named `comm` (as the kernel prints it), started at tick
+    /// 4242, in state `state`.
+    fn line(comm: &[u8], state: u8) -> Vec<u8> {
+        let mut l = b"1234 (".to_vec();
+        l.extend_from_slice(comm);
+        l.extend_from_slice(b") ");
+        l.push(state);
+        // Fields 4..=21, then 22 (the start time), then a few more.
+        l.extend_from_slice(b" 1 1234 1234 0 -1 4194560 100 0 0 0 3 1 0 0 20 0 1 0 4242 9000 300 18446744073709551615\n");
+        l
+    }
+
+    /// Defect 1 of issue 9: the name is bytes the process chose (`prctl(PR_SET_NAME)`),
+    /// 15 of them at most, cut by the kernel anywhere, even inside a UTF-8 sequence; it
+    /// may hold `)`, `(`, spaces and words that look like fields.
+    #[test]
+    fn defect_1_stat_with_paren_and_invalid_utf8() {
+        let names: [&[u8]; 7] = [
+            b"polyshm",
+            b"rechenzentrum-\xc3", // "rechenzentrum-über" cut by the kernel at 15 bytes
+            b") (\xff\xfe) Z 1 2",
+            b"a) R 7 (b",
+            b")",
+            b"",
+            b"x\n) Z 99 9",
+        ];
+        for name in names {
+            for state in [b'R', b'S', b'Z'] {
+                assert_eq!(
+                    parse_stat(&line(name, state)),
+                    Some((4242, state)),
+                    "name {:?}",
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+        // Lines that are not stat lines answer None, never a wrong value or a panic.
+        for bad in [
+            &b""[..],
+            b"1234 (no closing paren R 1 2 3",
+            b"1234 (x) R 1 2 3",
+            b"1234 (x) R 1 1234 1234 0 -1 4194560 100 0 0 0 3 1 0 0 20 0 1 0 notanumber",
+            b"1234 (x) ",
+        ] {
+            assert_eq!(parse_stat(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 }

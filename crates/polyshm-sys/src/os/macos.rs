@@ -21,8 +21,8 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use crate::posix::{
-    cpu_count, create_segment, kill_process, open_segment, unlink_segment, wait_socket, yield_now,
-    Mapping,
+    cpu_count, create_segment, create_segment_with_hook, kill_process, open_segment,
+    segment_modified, unlink_segment, wait_socket, yield_now, Mapping,
 };
 
 /// Platform name, for reports.

@@ -63,7 +63,19 @@ pub fn create_segment(_name: &str, _size: usize) -> io::Result<Mapping> {
     Err(unsupported())
 }
 /// Unsupported.
+pub fn create_segment_with_hook(
+    _name: &str,
+    _size: usize,
+    _hook: impl FnOnce(),
+) -> io::Result<Mapping> {
+    Err(unsupported())
+}
+/// Unsupported.
 pub fn open_segment(_name: &str) -> io::Result<Mapping> {
+    Err(unsupported())
+}
+/// Unsupported.
+pub fn segment_modified(_name: &str) -> io::Result<std::time::SystemTime> {
     Err(unsupported())
 }
 /// Unsupported.

@@ -196,6 +196,17 @@ fn map_view(handle: Handle, len: usize) -> io::Result<(NonNull<u8>, Handle)> {
 /// Fails with `AlreadyExists` if the name is taken (by a live segment: on Windows a
 /// segment nobody holds no longer exists).
 pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
+    create_segment_with_hook(name, size, || {})
+}
+
+/// [`create_segment`], running `hook` once the mapping exists and before it is mapped
+/// here (on Windows a mapping is sized when it is made: no opener sees it 0 bytes
+/// long). For fault injection.
+pub fn create_segment_with_hook(
+    name: &str,
+    size: usize,
+    hook: impl FnOnce(),
+) -> io::Result<Mapping> {
     if size == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -236,6 +247,7 @@ pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
         // The handle names the existing segment; dropping it leaves that one alone.
         return Err(io::Error::from_raw_os_error(ERROR_ALREADY_EXISTS as i32));
     }
+    hook();
     let (ptr, handle) = map_view(handle, size)?;
     Ok(Mapping {
         ptr,
@@ -243,6 +255,15 @@ pub fn create_segment(name: &str, size: usize) -> io::Result<Mapping> {
         name: name.to_owned(),
         _handle: handle,
     })
+}
+
+/// `Unsupported`: a Windows mapping has no modification time, and none outlives its
+/// last handle (there are no leftovers to judge by age).
+pub fn segment_modified(_name: &str) -> io::Result<std::time::SystemTime> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Windows file mappings have no modification time",
+    ))
 }
 
 /// `OpenFileMappingW` + `MapViewOfFile` of the whole mapping; the size comes from

@@ -44,6 +44,7 @@ pub mod probe;
 mod relay;
 mod udp;
 
+pub(crate) use relay::RELAY_VERSION;
 pub use relay::{Link, Relay, RelayOptions, Role};
 pub use udp::{UdpLink, UdpRelay};
 

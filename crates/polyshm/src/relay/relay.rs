@@ -51,7 +51,7 @@
 
 use super::{RelayError, RelayLink};
 use crate::shm::{RemoteSemaphore, SharedMemory, ShmError};
-use crate::sync::{WaitStrategy, LIVENESS_PERIOD};
+use crate::sync::{saturating_deadline, WaitStrategy, LIVENESS_PERIOD};
 use polyshm_sys::{current_process, is_alive, ProcessId};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 /// The relay magic, at the start of the data region.
 const RELAY_MAGIC: u64 = u64::from_ne_bytes(*b"PSRELAY\0");
 /// Relay layout version this build writes and reads.
-const RELAY_VERSION: u32 = 2;
+pub(crate) const RELAY_VERSION: u32 = 2;
 const ACCEPT_SEM: usize = 64;
 const SLOTS_AT: usize = 128;
 const TO_CLIENT_SEM: usize = 64;
@@ -72,6 +72,9 @@ const AREA_DATA: usize = 8;
 const MAX_SLOTS: u32 = 4096;
 /// Largest message capacity a client accepts (a sanity bound on untrusted input).
 const MAX_CAPACITY: u32 = 64 << 20;
+/// Most signals a slot's previous occupant can have left unconsumed (one message in
+/// flight per direction, and a handshake); more means the count was scribbled.
+const STALE_SIGNALS: u32 = 64;
 
 const FREE: u64 = 0;
 const CLAIMED: u64 = 1;
@@ -334,7 +337,7 @@ impl Relay {
     /// Wait at most `timeout` (`None`: for ever) for a client to connect, and finish
     /// its handshake. Slots left by clients that died while connecting are freed here.
     pub fn accept(&self, timeout: Option<Duration>) -> Result<Link, RelayError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
         loop {
             if let Some(link) = self.take_request()? {
                 return Ok(link);
@@ -429,7 +432,7 @@ impl Relay {
     /// ([`Link::connect_time`]).
     pub fn connect(name: &str, timeout: Duration) -> Result<Link, RelayError> {
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = saturating_deadline(started, timeout);
         let shm = Arc::new(SharedMemory::open(name)?);
         let geometry = read_geometry(&shm, deadline)?;
         let master = shm.owner();
@@ -486,9 +489,21 @@ impl Relay {
                 return Err(e);
             }
         };
-        // Fresh counts and areas: a previous occupant may have left signals behind.
-        while link.to_client.try_wait() {}
-        while link.to_master.try_wait() {}
+        // Fresh counts and areas: a previous occupant may have left signals behind (a
+        // few; a count past STALE_SIGNALS was scribbled, and draining it one by one
+        // would spin for minutes).
+        let scribbled = [&link.to_client, &link.to_master]
+            .iter()
+            .any(|sem| (0..=STALE_SIGNALS).all(|_| sem.try_wait()));
+        if scribbled {
+            // `link` drops and gives the slot back.
+            return Err(RelayError::Corrupt {
+                name: name.into(),
+                what: format!(
+                    "slot {slot} holds more than {STALE_SIGNALS} stale signals; remove the relay and start its master again"
+                ),
+            });
+        }
         link.area(true).0.store(0, Ordering::Relaxed);
         link.area(false).0.store(0, Ordering::Relaxed);
         let requested = (word & !PHASE) | REQUESTED;
@@ -708,7 +723,7 @@ impl Link {
         if sem.try_wait() {
             return Ok(());
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
         loop {
             let slice = match deadline {
                 Some(d) => d

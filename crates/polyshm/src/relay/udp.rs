@@ -20,7 +20,7 @@
 //! a [`RelayError::TimedOut`].
 
 use super::{RelayError, RelayLink};
-use crate::sync::LIVENESS_PERIOD;
+use crate::sync::{saturating_deadline, LIVENESS_PERIOD};
 use polyshm_sys::{current_process, is_alive, ProcessId};
 use std::cell::RefCell;
 use std::io::ErrorKind;
@@ -89,7 +89,7 @@ impl UdpRelay {
     /// Wait at most `timeout` (`None`: for ever) for a client's `connect`, and answer
     /// it from a new socket that becomes this end of the link.
     pub fn accept(&self, timeout: Option<Duration>) -> Result<UdpLink, RelayError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
         let mut buf = [0u8; 64];
         loop {
             let slice = match deadline {
@@ -143,7 +143,7 @@ impl UdpRelay {
         socket
             .send_to(&identity_datagram(CONNECT, current_process()), master)
             .map_err(io_err(addr, "send connect"))?;
-        let deadline = started + timeout;
+        let deadline = saturating_deadline(started, timeout);
         let mut buf = [0u8; 64];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -224,7 +224,7 @@ impl UdpLink {
     /// long); answers the payload length. Checks every [`LIVENESS_PERIOD`] that the
     /// peer lives.
     fn receive(&self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, RelayError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
         let mut short = false;
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));

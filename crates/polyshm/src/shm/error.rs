@@ -33,6 +33,15 @@ pub enum ShmError {
         /// The name given.
         name: String,
     },
+    /// The segment exists but its creator has not finished making it: it is still 0
+    /// bytes long or has no header yet (its creator is mid-way, or died mid-way).
+    #[error("segment {name:?} exists but its creator has not finished making it (no polyshm header after waiting {waited:?}); try again, or, if its creator died, `polyshm shm clean` removes it once it has been left unfinished for 30 s")]
+    NotReady {
+        /// The name given.
+        name: String,
+        /// How long this call waited for the header.
+        waited: std::time::Duration,
+    },
     /// Made by a polyshm with another layout.
     #[error("segment {name:?} has layout version {found}, this polyshm reads version {expected}; use the same polyshm version on both sides")]
     IncompatibleVersion {
@@ -94,6 +103,20 @@ pub enum ShmError {
         len: usize,
         /// Size of the data region.
         size: usize,
+    },
+    /// An access that covers the words of a [`RemoteSemaphore`](super::RemoteSemaphore)
+    /// or [`RemoteMutex`](super::RemoteMutex) this process placed in the segment with
+    /// `in_segment`: those are atomics that other processes change at any time.
+    #[error("segment {name:?}: the access of {len} bytes at offset {offset} covers the semaphore or mutex placed at offset {reserved_at} (64 bytes of atomics other processes change at any time); read and write around it, or drop its handle first")]
+    Reserved {
+        /// The name.
+        name: String,
+        /// Offset asked for.
+        offset: usize,
+        /// Length asked for.
+        len: usize,
+        /// Offset of the semaphore or mutex in the way.
+        reserved_at: usize,
     },
     /// A typed view at an offset the type cannot sit at.
     #[error("segment {name:?}: offset {offset} is not a multiple of {align}, the alignment of the element type")]

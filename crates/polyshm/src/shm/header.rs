@@ -1,4 +1,4 @@
-//! The header at the start of every polyshm segment (layout version 1).
+//! The header at the start of every polyshm segment (layout version 2).
 //!
 //! All integers are in the machine's byte order (little-endian on every platform
 //! polyshm supports). A program in another language finds the data like this: check
@@ -7,27 +7,44 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 8 | magic `b"POLYSHM\0"`, written last by the creator |
-//! | 8 | 4 | layout version, `1` |
-//! | 12 | 4 | `data_offset`: where the data region starts (128 in version 1; always a multiple of 64) |
+//! | 0 | 8 | magic `b"POLYSHM\0"`, published last by the creator (one 8-byte release store) |
+//! | 8 | 4 | layout version, `2` |
+//! | 12 | 4 | `data_offset`: where the data region starts (128 in versions 1 and 2; always a multiple of 64) |
 //! | 16 | 8 | `size`: bytes in the data region, as requested at creation |
 //! | 24 | 4 | owner pid |
 //! | 28 | 4 | flags: bit 0 = [`FLAG_PERSISTENT`] (kept until removed by name; `clean` leaves it); other bits zero, ignored when read |
 //! | 32 | 8 | owner start time (Linux: clock ticks since boot, field 22 of `/proc/<pid>/stat`; Windows: creation time in 100 ns units since 1601; macOS: µs since 1970) |
 //! | 40 | 8 | instance nonce (random, tells two segments of the same name apart) |
 //! | 48 | 16 | reserved, zero |
-//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder thread id, 0 when free) |
+//! | 64 | 64 | the access lock: a [`MutexState`] (lock word = holder pid + tag, its pid part 0 when free) |
 //! | 128 | `size` | data |
+//!
+//! **Publication.** The creator makes the segment (`shm_open(O_EXCL)`, then sizes
+//! it: until then it is 0 bytes long), then *stamps* it (owner start time, then owner
+//! pid with a release store: a reader that sees the pid sees the start time), then
+//! writes the rest of the body, and *publishes* it last by storing the magic with
+//! release ordering. A reader loads the magic with acquire ordering before it reads
+//! any other field, so a header with the magic is whole. Every field is read and
+//! written as an aligned atomic of its own size (other processes may write the flags
+//! word and the lock meanwhile).
+//!
+//! A segment that is 0 bytes long, or whose magic is still zero, is being made (or its
+//! creator died mid-way): opening it waits a bounded time, then answers
+//! [`ShmError::NotReady`]. `clean` removes such a segment once its stamped creator is
+//! dead, or, unstamped, once it has not changed for [`UNFINISHED_GRACE`].
 
 use super::ShmError;
+#[cfg_attr(loom, allow(unused_imports))] // used by the size check below, off under loom
 use crate::sync::MutexState;
 use polyshm_sys::ProcessId;
 
 /// The first eight bytes of every polyshm segment.
 pub const MAGIC: [u8; 8] = *b"POLYSHM\0";
-/// Layout version this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
-/// Where the data region starts in layout version 1.
+/// Layout version this build writes and reads. Version 2: the access lock's words
+/// hold a 64-bit lock word (holder pid + tag) and a seqlocked holder record, which a
+/// version-1 build would misread; the byte offsets are those of version 1.
+pub const LAYOUT_VERSION: u32 = 2;
+/// Where the data region starts (layout versions 1 and 2).
 pub const DATA_OFFSET: usize = 128;
 /// Offset of the access lock.
 pub const LOCK_OFFSET: usize = 64;
@@ -39,7 +56,134 @@ pub const FLAGS_OFFSET: usize = 28;
 /// alone although its creator is dead.
 pub const FLAG_PERSISTENT: u32 = 1;
 
+/// Offset of the owner pid (u32), the stamp a creator writes first.
+pub const OWNER_PID_OFFSET: usize = 24;
+/// Offset of the owner start time (u64).
+pub const OWNER_START_OFFSET: usize = 32;
+/// How long a segment with no header (0 bytes long, or all zero) must have stayed
+/// unchanged before `clean` takes its creator for dead: creators stamp their pid
+/// within microseconds of sizing the segment.
+pub const UNFINISHED_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long `open` waits for a creator to publish its header before answering
+/// [`ShmError::NotReady`].
+pub const READY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+// (Under `--cfg loom` the sync types hold loom's atomics and are larger.)
+#[cfg(not(loom))]
 const _: () = assert!(LOCK_OFFSET + std::mem::size_of::<MutexState>() == DATA_OFFSET);
+
+/// The magic as the one u64 the creator stores last.
+pub(crate) const MAGIC_WORD: u64 = u64::from_ne_bytes(MAGIC);
+
+/// Where each header field lies and how wide it is, in the order a reader loads them
+/// (the magic first, the owner pid before its start time).
+const FIELDS: [(usize, usize); 10] = [
+    (0, 8),
+    (8, 4),
+    (12, 4),
+    (16, 8),
+    (OWNER_PID_OFFSET, 4),
+    (FLAGS_OFFSET, 4),
+    (OWNER_START_OFFSET, 8),
+    (40, 8),
+    (48, 8),
+    (56, 8),
+];
+
+/// Copy the header bytes (0..64) of a mapping of `len` bytes at `base` into a local
+/// buffer, each field by an atomic load of its own width: the magic with acquire
+/// ordering first, then the rest (the owner pid with acquire, before its start time).
+/// Fields past `len` stay zero. The bytes are untrusted: parse them with
+/// [`Header::parse`]. Answers the buffer and how many of its bytes the mapping holds.
+///
+/// # Safety
+/// `base` must be 8-byte aligned and point to `len` bytes that stay mapped during the
+/// call; other processes may write them, but only with atomics or plain stores (no
+/// Rust reference of this process may cover them).
+pub(crate) unsafe fn snapshot(base: *const u8, len: usize) -> ([u8; DATA_OFFSET], usize) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    let mut b = [0u8; DATA_OFFSET];
+    for (at, width) in FIELDS {
+        if at + width > len {
+            continue;
+        }
+        let order = if at == 0 || at == OWNER_PID_OFFSET {
+            Ordering::Acquire
+        } else {
+            Ordering::Relaxed
+        };
+        // SAFETY: `at + width <= len` bytes are mapped (caller); `at` is a multiple of
+        // `width` and `base` is 8-aligned, so the atomic is aligned; atomics accept any
+        // bytes, and every polyshm writer of these bytes uses atomics of the same width.
+        unsafe {
+            if width == 8 {
+                let v = (*base.add(at).cast::<AtomicU64>()).load(order);
+                b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+            } else {
+                let v = (*base.add(at).cast::<AtomicU32>()).load(order);
+                b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+    }
+    (b, len.min(DATA_OFFSET))
+}
+
+/// Write header `h` into a fresh mapping at `base`, in publication order: the stamp
+/// (owner start time, then pid with release), the body, `between` (the caller's
+/// initialisation of the access lock, and a fault point), then the magic with release.
+///
+/// # Safety
+/// `base` must be 8-byte aligned and point to at least [`DATA_OFFSET`] mapped bytes
+/// that no Rust reference of this process covers.
+pub(crate) unsafe fn publish(base: *mut u8, h: &Header, between: impl FnOnce()) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    let w32 = |at: usize, v: u32, o: Ordering| {
+        // SAFETY: `at` is a multiple of 4 below DATA_OFFSET and `base` is 8-aligned
+        // with DATA_OFFSET mapped bytes (caller): an aligned atomic in the mapping,
+        // which no reference of this process covers.
+        unsafe { (*base.add(at).cast::<AtomicU32>()).store(v, o) }
+    };
+    let w64 = |at: usize, v: u64, o: Ordering| {
+        // SAFETY: as for `w32`, with `at` a multiple of 8.
+        unsafe { (*base.add(at).cast::<AtomicU64>()).store(v, o) }
+    };
+    w64(OWNER_START_OFFSET, h.owner.start_time, Ordering::Relaxed);
+    w32(OWNER_PID_OFFSET, h.owner.pid, Ordering::Release);
+    w32(8, h.version, Ordering::Relaxed);
+    w32(12, h.data_offset, Ordering::Relaxed);
+    w64(16, h.size, Ordering::Relaxed);
+    w32(FLAGS_OFFSET, h.flags, Ordering::Relaxed);
+    w64(40, h.nonce, Ordering::Relaxed);
+    between();
+    w64(0, MAGIC_WORD, Ordering::Release);
+}
+
+/// What a look at a segment's header found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// A published, well-formed header.
+    Ready(Header),
+    /// Not published yet: the creator is mid-way or died. `owner` when it stamped.
+    Unpublished { owner: Option<ProcessId> },
+}
+
+impl Seen {
+    /// Parse a [`snapshot`] of a mapping of `total` bytes.
+    pub(crate) fn parse(name: &str, bytes: &[u8], total: usize) -> Result<Seen, ShmError> {
+        match Header::parse(name, bytes, total)? {
+            Some(h) => Ok(Seen::Ready(h)),
+            None => {
+                let pid = u32_at(bytes, OWNER_PID_OFFSET);
+                Ok(Seen::Unpublished {
+                    owner: (pid != 0).then(|| ProcessId {
+                        pid,
+                        start_time: u64_at(bytes, OWNER_START_OFFSET),
+                    }),
+                })
+            }
+        }
+    }
+}
 
 /// A header as read from (untrusted) shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +210,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl Header {
-    /// Encode everything but the magic (which the creator writes last).
+    /// Encode everything but the magic (which the creator writes last), as bytes 0..64
+    /// with the magic left zero. (The creator itself stores field by field, see the
+    /// module docs; this is the layout for tests and other languages.)
     pub fn encode_body(&self) -> [u8; 64] {
         let mut b = [0u8; 64];
         b[8..12].copy_from_slice(&self.version.to_ne_bytes());
@@ -166,7 +312,7 @@ mod tests {
 
     fn good() -> Vec<u8> {
         let h = Header {
-            version: 1,
+            version: LAYOUT_VERSION,
             data_offset: 128,
             size: 100,
             owner: ProcessId {
@@ -180,6 +326,59 @@ mod tests {
         b[..8].copy_from_slice(&MAGIC);
         b.resize(128, 0);
         b
+    }
+
+    /// The creator's field-by-field publication and the reader's snapshot agree, on a
+    /// heap buffer (runs under miri): before the magic the reader sees an unpublished
+    /// segment with its stamped owner, after it the whole header.
+    #[test]
+    fn publish_then_snapshot_round_trips() {
+        let h = Header {
+            version: LAYOUT_VERSION,
+            data_offset: DATA_OFFSET as u32,
+            size: 100,
+            owner: ProcessId {
+                pid: 4242,
+                start_time: 77,
+            },
+            nonce: 0x1234_5678_9abc_def0,
+            flags: 0,
+        };
+        let mut buf = [0u64; DATA_OFFSET / 8 + 16];
+        let base = buf.as_mut_ptr().cast::<u8>();
+        let total = std::mem::size_of_val(&buf);
+        let mut seen_between = None;
+        // SAFETY: `buf` is 8-aligned, longer than DATA_OFFSET, and only reached through
+        // `base` until the end of the test.
+        unsafe {
+            publish(base, &h, || {
+                let (b, n) = snapshot(base, total);
+                seen_between = Some(Seen::parse("x", &b[..n], total).unwrap());
+            })
+        };
+        assert_eq!(
+            seen_between,
+            Some(Seen::Unpublished {
+                owner: Some(h.owner)
+            })
+        );
+        // SAFETY: as above.
+        let (b, n) = unsafe { snapshot(base, total) };
+        assert_eq!(Seen::parse("x", &b[..n], total).unwrap(), Seen::Ready(h));
+        // A mapping too short for the fields leaves them zero, and is refused.
+        // SAFETY: as above; 7 bytes is within the buffer.
+        let (b, n) = unsafe { snapshot(base, 7) };
+        assert_eq!(n, 7);
+        assert!(matches!(
+            Seen::parse("x", &b[..n], 7),
+            Err(ShmError::NotPolyshm { .. })
+        ));
+        // Unstamped and unpublished: no owner.
+        let zero = [0u8; DATA_OFFSET];
+        assert_eq!(
+            Seen::parse("x", &zero, total).unwrap(),
+            Seen::Unpublished { owner: None }
+        );
     }
 
     #[test]
@@ -204,12 +403,15 @@ mod tests {
             Header::parse("x", &foreign, 228),
             Err(ShmError::NotPolyshm { .. })
         ));
-        let mut v2 = b.clone();
-        v2[8] = 2;
-        assert!(matches!(
-            Header::parse("x", &v2, 228),
-            Err(ShmError::IncompatibleVersion { found: 2, .. })
-        ));
+        // Layout version 1 (its lock words mean something else) and a future one.
+        for other in [1u8, 3] {
+            let mut v = b.clone();
+            v[8] = other;
+            assert!(matches!(
+                Header::parse("x", &v, 228),
+                Err(ShmError::IncompatibleVersion { found, .. }) if found == u32::from(other)
+            ));
+        }
         let mut off = b.clone();
         off[12] = 100;
         assert!(matches!(

@@ -1,9 +1,9 @@
 //! [`RemoteMutex`]: a robust mutex placed in a segment.
 
-use super::shared_memory::{Segment, SharedMemory};
+use super::shared_memory::{Segment, SharedMemory, SYNC_BLOCK};
 use super::ShmError;
-use crate::sync::{LockError, MutexState, WaitStrategy};
-use polyshm_sys::{Parker, ProcessId};
+use crate::sync::{LockError, MutexState, Parker, WaitStrategy};
+use polyshm_sys::ProcessId;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -79,6 +79,9 @@ impl<G: std::fmt::Debug> std::error::Error for TryLockError<G> {}
 #[derive(Debug)]
 pub struct RemoteMutex {
     seg: Arc<Segment>,
+    /// The mutex's bytes, reserved in the data region (none for the access lock in
+    /// the header, which no byte access can reach).
+    _reserved: Option<Reservation>,
     state: NonNull<MutexState>,
     parker: Parker,
     strategy: WaitStrategy,
@@ -104,6 +107,7 @@ impl RemoteMutex {
         let state = NonNull::new(ptr.cast::<MutexState>()).expect("pointer into a mapping");
         Ok(RemoteMutex {
             seg,
+            _reserved: None,
             state,
             parker,
             strategy: WaitStrategy::default(),
@@ -113,10 +117,13 @@ impl RemoteMutex {
     /// A mutex in `shm`'s data region at `offset` (a multiple of 64). Zeroed memory
     /// is a free mutex, so a fresh segment needs no initialisation.
     pub fn in_segment(shm: &SharedMemory, offset: usize) -> Result<RemoteMutex, ShmError> {
-        place(shm, offset)?;
+        let reserved = place(shm, offset)?;
         let map_offset = shm.data_offset() + offset;
         // SAFETY: `place` checked bounds and alignment; `seg` is kept alive by the clone.
-        unsafe { RemoteMutex::at(shm.seg.clone(), shm.as_ptr().add(offset), map_offset) }
+        let mut m =
+            unsafe { RemoteMutex::at(shm.seg.clone(), shm.as_ptr().add(offset), map_offset)? };
+        m._reserved = Some(reserved);
+        Ok(m)
     }
 
     /// Create a segment named `name` holding one free mutex.
@@ -225,15 +232,33 @@ impl Drop for RemoteMutexGuard<'_> {
     }
 }
 
-/// Check that a 64-byte sync block fits at `offset` of `shm`'s data region.
-pub(crate) fn place(shm: &SharedMemory, offset: usize) -> Result<(), ShmError> {
-    shm.seg.check_range(offset, 64)?;
-    if !offset.is_multiple_of(64) {
+/// Check that a 64-byte sync block fits at `offset` of `shm`'s data region, and
+/// reserve it there: while the answer lives, no byte access of this process (views,
+/// `read_at`, `write_at`) may cover it.
+pub(crate) fn place(shm: &SharedMemory, offset: usize) -> Result<Reservation, ShmError> {
+    shm.seg.check_range(offset, SYNC_BLOCK)?;
+    if !offset.is_multiple_of(SYNC_BLOCK) {
         return Err(ShmError::Misaligned {
             name: shm.name().into(),
             offset,
-            align: 64,
+            align: SYNC_BLOCK,
         });
     }
-    Ok(())
+    Ok(Reservation {
+        id: shm.seg.reserve(offset),
+        seg: shm.seg.clone(),
+    })
+}
+
+/// A sync block reserved in a segment's data region; released on drop.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    seg: Arc<Segment>,
+    id: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.seg.release(self.id);
+    }
 }

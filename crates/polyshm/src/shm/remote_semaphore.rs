@@ -2,11 +2,10 @@
 //! segment + offset, and the registry of known semaphores (the study's
 //! `KnownSemaphores`).
 
-use super::remote_mutex::place;
+use super::remote_mutex::{place, Reservation};
 use super::shared_memory::{Segment, SharedMemory};
 use super::ShmError;
-use crate::sync::{SemaphoreError, SemaphoreState, WaitStrategy};
-use polyshm_sys::Parker;
+use crate::sync::{Parker, SemaphoreError, SemaphoreState, WaitStrategy};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +30,8 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct RemoteSemaphore {
     seg: Arc<Segment>,
+    /// The semaphore's bytes, reserved in the data region.
+    _reserved: Reservation,
     state: NonNull<SemaphoreState>,
     parker: Parker,
     strategy: WaitStrategy,
@@ -38,7 +39,8 @@ pub struct RemoteSemaphore {
 }
 
 // SAFETY: the state is atomics in shared memory, the mapping is kept alive by `seg`,
-// and the parker is a handle usable from any thread.
+// the reservation is a segment handle plus an id (its table sits behind a mutex), and
+// the parker is a handle usable from any thread.
 unsafe impl Send for RemoteSemaphore {}
 // SAFETY: as above; all methods take `&self` and go through atomics.
 unsafe impl Sync for RemoteSemaphore {}
@@ -47,7 +49,7 @@ impl RemoteSemaphore {
     /// The semaphore in `shm`'s data region at `offset` (a multiple of 64). Zeroed
     /// memory is a semaphore with no signals.
     pub fn in_segment(shm: &SharedMemory, offset: usize) -> Result<RemoteSemaphore, ShmError> {
-        place(shm, offset)?;
+        let reserved = place(shm, offset)?;
         let key = format!("{}@{}", shm.seg.os_name, shm.data_offset() + offset);
         let parker = Parker::new(&key)
             .map_err(|e| ShmError::from_io(shm.name(), "open the wake object", e))?;
@@ -58,6 +60,7 @@ impl RemoteSemaphore {
         let known_id = known::add(shm.name(), offset);
         Ok(RemoteSemaphore {
             seg: shm.seg.clone(),
+            _reserved: reserved,
             state,
             parker,
             strategy: WaitStrategy::default(),
@@ -66,11 +69,16 @@ impl RemoteSemaphore {
     }
 
     /// Create a segment named `name` holding one semaphore with `initial` signals.
+    /// The count is set before the segment can be opened: no opener sees another.
     pub fn create(name: &str, initial: u32) -> Result<RemoteSemaphore, ShmError> {
-        let shm = SharedMemory::create(name, 64)?;
-        let sem = RemoteSemaphore::in_segment(&shm, 0)?;
-        sem.state().init(initial);
-        Ok(sem)
+        let shm = SharedMemory::create_initialised(name, 64, |data| {
+            crate::fault_point!("shm.semaphore.create.before_init");
+            // SAFETY: `data` is the start of the fresh data region: 64 bytes, 64-byte
+            // aligned, unpublished (no other process can open it yet) and covered by
+            // no reference; `SemaphoreState` is 64 bytes of atomics.
+            unsafe { (*data.cast::<SemaphoreState>()).init(initial) };
+        })?;
+        RemoteSemaphore::in_segment(&shm, 0)
     }
 
     /// Open the semaphore made by [`create`](Self::create).
@@ -119,6 +127,11 @@ impl RemoteSemaphore {
     /// Signals pending now (a snapshot).
     pub fn count(&self) -> u32 {
         self.state().count()
+    }
+
+    /// Waiters counted as asleep (or about to sleep) now: a snapshot, for diagnostics.
+    pub fn sleepers(&self) -> u32 {
+        self.state().sleepers()
     }
 
     /// Name of the segment the semaphore lives in.

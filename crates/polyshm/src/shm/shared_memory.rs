@@ -1,15 +1,18 @@
 //! [`SharedMemory`]: the study's class of the same name.
 
 use super::header::{
-    random_u64, Header, DATA_OFFSET, FLAGS_OFFSET, FLAG_PERSISTENT, LAYOUT_VERSION, LOCK_OFFSET,
-    MAGIC,
+    publish, random_u64, snapshot, Header, Seen, DATA_OFFSET, FLAGS_OFFSET, FLAG_PERSISTENT,
+    LAYOUT_VERSION, LOCK_OFFSET, READY_PATIENCE,
 };
 use super::remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError};
 use super::{name, registry, ShmError};
 use crate::sync::WaitStrategy;
 use polyshm_sys::{Mapping, ProcessId};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Size of a sync block (a semaphore or mutex state) placed with `in_segment`.
+pub(crate) const SYNC_BLOCK: usize = 64;
 use std::time::{Duration, Instant};
 
 /// A mapped segment, shared by the handles placed in it (the segment itself, its
@@ -24,6 +27,44 @@ pub(crate) struct Segment {
     /// [`SharedMemory::persist`]).
     pub(crate) owner: AtomicBool,
     registry_id: u64,
+    /// The sync blocks reserved in this segment, shared by every handle of this
+    /// process to the same segment (same name and nonce), whichever mapping it uses.
+    reserved: Arc<Reservations>,
+}
+
+/// The 64-byte sync blocks placed with `in_segment` in one segment whose handles live
+/// in this process: no byte access of this process may cover them.
+#[derive(Debug)]
+pub(crate) struct Reservations {
+    /// (reservation id, offset in the data region).
+    table: Mutex<Vec<(u64, usize)>>,
+    /// The span `[start, end)` of the data region that holds every reserved block
+    /// (`start >= end` when none is reserved): an access outside it needs no lock.
+    span: (AtomicUsize, AtomicUsize),
+}
+
+impl Reservations {
+    /// The table of segment `os_name` instance `nonce`, shared with every other live
+    /// handle of this process to it.
+    fn of(os_name: &str, nonce: u64) -> Arc<Reservations> {
+        type Known = Vec<(String, u64, std::sync::Weak<Reservations>)>;
+        static KNOWN: Mutex<Known> = Mutex::new(Vec::new());
+        let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|(_, _, w)| w.strong_count() > 0);
+        if let Some(r) = known
+            .iter()
+            .find(|(n, x, _)| n == os_name && *x == nonce)
+            .and_then(|(_, _, w)| w.upgrade())
+        {
+            return r;
+        }
+        let r = Arc::new(Reservations {
+            table: Mutex::new(Vec::new()),
+            span: (AtomicUsize::new(usize::MAX), AtomicUsize::new(0)),
+        });
+        known.push((os_name.to_owned(), nonce, Arc::downgrade(&r)));
+        r
+    }
 }
 
 impl Segment {
@@ -36,6 +77,81 @@ impl Segment {
     /// Size of the data region.
     pub(crate) fn data_len(&self) -> usize {
         self.header.size as usize
+    }
+
+    /// Check that `len` bytes at `offset` lie in the data region and cover no sync
+    /// block placed with `in_segment` ([`ShmError::Reserved`]). A block counts from
+    /// the moment `in_segment` returns: an access that another thread of this process
+    /// began before that is not stopped (place sync blocks before sharing the handle
+    /// between threads).
+    pub(crate) fn check_access(&self, offset: usize, len: usize) -> Result<(), ShmError> {
+        self.check_range(offset, len)?;
+        let end = offset + len; // checked by check_range
+                                // Outside the span of every reserved block (or nothing reserved): no lock.
+        let (lo, hi) = (
+            self.reserved.span.0.load(Ordering::Acquire),
+            self.reserved.span.1.load(Ordering::Acquire),
+        );
+        if len == 0 || end <= lo || offset >= hi {
+            return Ok(());
+        }
+        let table = self
+            .reserved
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match table
+            .iter()
+            .map(|&(_, at)| at)
+            .filter(|&at| at < end && offset < at + SYNC_BLOCK)
+            .min()
+        {
+            None => Ok(()),
+            Some(reserved_at) => Err(ShmError::Reserved {
+                name: self.name.clone(),
+                offset,
+                len,
+                reserved_at,
+            }),
+        }
+    }
+
+    /// Reserve the 64-byte sync block at `offset` of the data region (in bounds,
+    /// checked by the caller) until the returned id is released.
+    pub(crate) fn reserve(&self, offset: usize) -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut table = self
+            .reserved
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        table.push((id, offset));
+        self.store_span(&table);
+        id
+    }
+
+    /// Publish the span of the blocks in `table` (called with the table locked).
+    fn store_span(&self, table: &[(u64, usize)]) {
+        let lo = table.iter().map(|&(_, at)| at).min().unwrap_or(usize::MAX);
+        let hi = table
+            .iter()
+            .map(|&(_, at)| at + SYNC_BLOCK)
+            .max()
+            .unwrap_or(0);
+        self.reserved.span.0.store(lo, Ordering::Release);
+        self.reserved.span.1.store(hi, Ordering::Release);
+    }
+
+    /// Release a reservation made by [`reserve`](Self::reserve).
+    pub(crate) fn release(&self, id: u64) {
+        let mut table = self
+            .reserved
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        table.retain(|&(i, _)| i != id);
+        self.store_span(&table);
     }
 
     /// Check that `len` bytes at `offset` lie in the data region.
@@ -51,7 +167,9 @@ impl Segment {
         }
     }
 
-    fn create(name: &str, size: usize) -> Result<Segment, ShmError> {
+    /// Make segment `name`; `init` gets the start of the data region (`size` zeroed
+    /// bytes no one else can see yet) to initialise before the header is published.
+    fn create(name: &str, size: usize, init: impl FnOnce(*mut u8)) -> Result<Segment, ShmError> {
         let os_name = name::os_name(name)?;
         if size == 0 {
             return Err(ShmError::ZeroSize { name: name.into() });
@@ -64,22 +182,24 @@ impl Segment {
                 requested: size as u64,
                 detail: "larger than the address space".into(),
             })?;
-        let map =
-            polyshm_sys::create_segment(&os_name, total).map_err(|e| match e.raw_os_error() {
-                // ENOSPC, EFBIG, ENOMEM, EINVAL (ftruncate beyond limits)
-                Some(28 | 27 | 12 | 22) => ShmError::NoSpace {
-                    name: name.into(),
-                    requested: size as u64,
-                    detail: e.to_string(),
-                },
-                // The platform layer's "cannot commit that much" (Windows).
-                _ if e.kind() == std::io::ErrorKind::StorageFull => ShmError::NoSpace {
-                    name: name.into(),
-                    requested: size as u64,
-                    detail: e.to_string(),
-                },
-                _ => ShmError::from_io(name, "create", e),
-            })?;
+        let map = polyshm_sys::create_segment_with_hook(&os_name, total, || {
+            crate::fault_point!("shm.create.before_size");
+        })
+        .map_err(|e| match e.raw_os_error() {
+            // ENOSPC, EFBIG, ENOMEM, EINVAL (ftruncate beyond limits)
+            Some(28 | 27 | 12 | 22) => ShmError::NoSpace {
+                name: name.into(),
+                requested: size as u64,
+                detail: e.to_string(),
+            },
+            // The platform layer's "cannot commit that much" (Windows).
+            _ if e.kind() == std::io::ErrorKind::StorageFull => ShmError::NoSpace {
+                name: name.into(),
+                requested: size as u64,
+                detail: e.to_string(),
+            },
+            _ => ShmError::from_io(name, "create", e),
+        })?;
         let header = Header {
             version: LAYOUT_VERSION,
             data_offset: DATA_OFFSET as u32,
@@ -88,17 +208,20 @@ impl Segment {
             nonce: random_u64(),
             flags: 0,
         };
-        let body = header.encode_body();
-        // SAFETY: the mapping is at least DATA_OFFSET (128) bytes, fresh, and not yet
-        // visible as a polyshm segment (the magic is still zero); we write the header
-        // body (bytes 8..64), initialise the lock, and publish the magic last.
+        crate::fault_point!("shm.create.before_stamp");
+        // SAFETY: the mapping is fresh, page-aligned, at least DATA_OFFSET bytes long,
+        // and no Rust reference covers it; until the magic is stored it is not a
+        // polyshm segment to anyone else. The access lock is initialised before the
+        // magic is published, through its atomics.
         unsafe {
-            std::ptr::copy_nonoverlapping(body.as_ptr().add(8), map.as_ptr().add(8), 56);
-            (*(map.as_ptr().add(LOCK_OFFSET) as *const crate::sync::MutexState)).init();
-            fence(Ordering::Release);
-            std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), map.as_ptr(), 8);
+            publish(map.as_ptr(), &header, || {
+                (*(map.as_ptr().add(LOCK_OFFSET) as *const crate::sync::MutexState)).init();
+                init(map.as_ptr().add(DATA_OFFSET));
+                crate::fault_point!("shm.create.before_publish");
+            });
         }
         let registry_id = registry::add(name, size, true);
+        let reserved = Reservations::of(&os_name, header.nonce);
         Ok(Segment {
             name: name.into(),
             os_name,
@@ -106,17 +229,34 @@ impl Segment {
             header,
             owner: AtomicBool::new(true),
             registry_id,
+            reserved,
         })
     }
 
     pub(crate) fn open(name: &str) -> Result<Segment, ShmError> {
         let os_name = name::os_name(name)?;
-        let map = polyshm_sys::open_segment(&os_name).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => ShmError::NotPolyshm { name: name.into() },
-            _ => ShmError::from_io(name, "open", e),
-        })?;
-        let header = read_header(name, &map)?;
+        let give_up = Instant::now() + READY_PATIENCE;
+        let (map, header) = loop {
+            // A segment 0 bytes long has not been sized by its creator yet: map it
+            // again once it has (a mapping keeps the size it was made with).
+            let waited = match polyshm_sys::open_segment(&os_name) {
+                Ok(map) => match peek_header(name, &map)? {
+                    Seen::Ready(h) => break (map, h),
+                    Seen::Unpublished { .. } => true,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
+                Err(e) => return Err(ShmError::from_io(name, "open", e)),
+            };
+            if waited && Instant::now() >= give_up {
+                return Err(ShmError::NotReady {
+                    name: name.into(),
+                    waited: READY_PATIENCE,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let registry_id = registry::add(name, header.size as usize, false);
+        let reserved = Reservations::of(&os_name, header.nonce);
         Ok(Segment {
             name: name.into(),
             os_name,
@@ -124,27 +264,22 @@ impl Segment {
             header,
             owner: AtomicBool::new(false),
             registry_id,
+            reserved,
         })
     }
 }
 
-/// Read and check the header of a mapping, waiting briefly for a creator that has not
-/// yet published its magic.
-pub(crate) fn read_header(name: &str, map: &Mapping) -> Result<Header, ShmError> {
-    let give_up = Instant::now() + Duration::from_millis(200);
-    loop {
-        let mut bytes = [0u8; DATA_OFFSET];
-        let n = map.len().min(DATA_OFFSET);
-        // SAFETY: copies n <= map.len() bytes out of the live mapping into a local
-        // buffer; the bytes are untrusted and parsed as such.
-        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), bytes.as_mut_ptr(), n) };
-        fence(Ordering::Acquire);
-        match Header::parse(name, &bytes[..n], map.len())? {
-            Some(h) => return Ok(h),
-            None if Instant::now() < give_up => std::thread::sleep(Duration::from_millis(2)),
-            None => return Err(ShmError::NotPolyshm { name: name.into() }),
-        }
+/// Look at the header of a mapping once: published and well-formed, not published
+/// yet, or an error saying what is wrong with it.
+pub(crate) fn peek_header(name: &str, map: &Mapping) -> Result<Seen, ShmError> {
+    if map.len() < 8 {
+        return Err(ShmError::NotPolyshm { name: name.into() });
     }
+    // SAFETY: the mapping is page-aligned and `map.len()` bytes long while `map` is
+    // borrowed; this process holds no reference over its header (the header is only
+    // ever read through `snapshot`, and written through atomics).
+    let (bytes, n) = unsafe { snapshot(map.as_ptr(), map.len()) };
+    Seen::parse(name, &bytes[..n], map.len())
 }
 
 impl Drop for Segment {
@@ -157,9 +292,9 @@ impl Drop for Segment {
             // leak its segment); the nonce where the system cannot tell.
             let ours = match polyshm_sys::open_segment(&self.os_name) {
                 Ok(m) => m.same_segment(&self.map).unwrap_or_else(|| {
-                    read_header(&self.name, &m)
-                        .map(|h| h.nonce == self.header.nonce)
-                        .unwrap_or(false)
+                    // One look, no waiting: a segment not published yet is not ours.
+                    matches!(peek_header(&self.name, &m),
+                        Ok(Seen::Ready(h)) if h.nonce == self.header.nonce)
                 }),
                 Err(_) => false,
             };
@@ -217,7 +352,18 @@ impl SharedMemory {
     /// The pages are reserved now: a full `/dev/shm` is a [`ShmError::NoSpace`] here,
     /// never a crash later.
     pub fn create(name: &str, size: usize) -> Result<SharedMemory, ShmError> {
-        Self::wrap(Segment::create(name, size)?)
+        Self::wrap(Segment::create(name, size, |_| {})?)
+    }
+
+    /// [`create`](Self::create), with `init` run on the start of the data region
+    /// (`size` zeroed bytes, 64-byte aligned) before the segment can be opened by
+    /// anyone: what `init` writes is there when an opener first sees the segment.
+    pub(crate) fn create_initialised(
+        name: &str,
+        size: usize,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<SharedMemory, ShmError> {
+        Self::wrap(Segment::create(name, size, init)?)
     }
 
     /// Open an existing segment as a client; checks its header.
@@ -303,12 +449,20 @@ impl SharedMemory {
     }
 
     /// Copy `buf.len()` bytes from the data region at `offset` (unprotected).
+    ///
+    /// The bytes are a snapshot: another process may be writing them meanwhile, and
+    /// then some are old and some new (see the trust model in [`shm`](super)).
+    /// Refuses a range that covers a semaphore or mutex placed with `in_segment`
+    /// ([`ShmError::Reserved`]).
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ShmError> {
-        self.seg.check_range(offset, buf.len())?;
-        // SAFETY: the range is inside the data region (checked above) and the mapping
-        // lives as long as `self`; `buf` is a distinct local buffer, so they do not
-        // overlap. Bytes another process writes meanwhile arrive as some mix of old and
-        // new bytes, which `u8` can hold.
+        self.seg.check_access(offset, buf.len())?;
+        // SAFETY: the range is inside the data region (checked) and the mapping lives
+        // as long as `self`; `buf` is this process's own memory, so they do not
+        // overlap. No Rust reference of this process covers the source: views borrow
+        // `self` exclusively, and sync blocks are refused above. Another process may
+        // write the bytes meanwhile; the copy then holds some mix of old and new bytes,
+        // which `u8` can hold (the trust model: wrong data, never UB in this process's
+        // references).
         unsafe {
             std::ptr::copy_nonoverlapping(
                 self.seg.data_ptr().add(offset),
@@ -319,12 +473,15 @@ impl SharedMemory {
         Ok(())
     }
 
-    /// Copy `data` into the data region at `offset` (unprotected).
+    /// Copy `data` into the data region at `offset` (unprotected). Refuses a range
+    /// that covers a semaphore or mutex placed with `in_segment`
+    /// ([`ShmError::Reserved`]).
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
-        self.seg.check_range(offset, data.len())?;
-        // SAFETY: as in `read_at`; the destination is shared memory that no Rust
-        // reference covers (typed views borrow `self` mutably or are read-only
-        // snapshots of plain-old-data, for which any byte pattern is valid).
+        self.seg.check_access(offset, data.len())?;
+        // SAFETY: in bounds and not overlapping `data` (this process's own memory), as
+        // in `read_at`. No Rust reference of this process covers the destination:
+        // `view`/`view_mut` borrow `self` exclusively, so none lives during this
+        // `&self` call, and the atomics of sync blocks are refused above.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 data.as_ptr(),
@@ -335,13 +492,50 @@ impl SharedMemory {
         Ok(())
     }
 
+    /// Copy `out.len()` values of plain-old-data type `T` from `offset` (any offset:
+    /// no alignment needed). A safe typed read, as [`read_at`](Self::read_at).
+    pub fn read_into<T: bytemuck::Pod>(
+        &self,
+        offset: usize,
+        out: &mut [T],
+    ) -> Result<(), ShmError> {
+        self.read_at(offset, bytemuck::cast_slice_mut(out))
+    }
+
+    /// `count` values of plain-old-data type `T` copied out from `offset`.
+    pub fn copy_out<T: bytemuck::Pod>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<T>, ShmError> {
+        let bytes = count.saturating_mul(std::mem::size_of::<T>());
+        self.seg.check_access(offset, bytes)?;
+        let mut out = vec![T::zeroed(); count];
+        self.read_into(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Copy the values `data` to `offset` (any offset). A safe typed write, as
+    /// [`write_at`](Self::write_at).
+    pub fn write_from<T: bytemuck::Pod>(&self, offset: usize, data: &[T]) -> Result<(), ShmError> {
+        self.write_at(offset, bytemuck::cast_slice(data))
+    }
+
     fn check_view<T: bytemuck::Pod>(
         &self,
         offset: usize,
         count: usize,
     ) -> Result<*mut T, ShmError> {
-        let bytes = count.saturating_mul(std::mem::size_of::<T>());
-        self.seg.check_range(offset, bytes)?;
+        let bytes =
+            count
+                .checked_mul(std::mem::size_of::<T>())
+                .ok_or_else(|| ShmError::OutOfBounds {
+                    name: self.seg.name.clone(),
+                    offset,
+                    len: usize::MAX,
+                    size: self.seg.data_len(),
+                })?;
+        self.seg.check_access(offset, bytes)?;
         let align = std::mem::align_of::<T>();
         let ptr = self.seg.data_ptr().wrapping_add(offset);
         if !(ptr as usize).is_multiple_of(align) {
@@ -354,32 +548,56 @@ impl SharedMemory {
         Ok(ptr.cast())
     }
 
-    /// A read-only view of `count` values of plain-old-data type `T` at `offset`.
+    /// A view in place of `count` values of plain-old-data type `T` at `offset`: a
+    /// hand-over from the protocol (see the trust model in [`shm`](super)). Copy with
+    /// [`read_into`](Self::read_into) / [`copy_out`](Self::copy_out) when there is
+    /// none.
     ///
-    /// Another process may change the values while the view lives (every bit pattern
-    /// is a valid `T`, so this is never undefined behaviour for `Pod` types, but values
-    /// may be torn): take [`lock`](Self::lock) if the writer does.
-    pub fn view<T: bytemuck::Pod>(&self, offset: usize, count: usize) -> Result<&[T], ShmError> {
+    /// Inside this process the view is safe by construction: it borrows the handle
+    /// exclusively (no `write_at` through it while the view lives), and a range that
+    /// covers a semaphore or mutex placed with `in_segment` is refused
+    /// ([`ShmError::Reserved`]).
+    ///
+    /// # Safety
+    /// While the view lives, no other process, and no other handle of this process to
+    /// the same segment, may write these bytes: the protocol must hand them over (as
+    /// the team's mailbox does after its semaphore). A write meanwhile is a data race
+    /// under a Rust reference: undefined behaviour, not merely a torn value.
+    pub unsafe fn view<T: bytemuck::Pod>(
+        &mut self,
+        offset: usize,
+        count: usize,
+    ) -> Result<&[T], ShmError> {
         let ptr = self.check_view::<T>(offset, count)?;
-        // SAFETY: in bounds and aligned (checked), the mapping outlives the borrow of
-        // `self`, `T: Pod` accepts any bytes, and no `&mut` into the segment can exist
-        // while `self` is borrowed shared.
+        // SAFETY: in bounds, aligned and clear of sync blocks (checked); the mapping
+        // outlives the borrow of `self`, which is exclusive, so no write of this handle
+        // happens while the slice lives; `T: Pod` accepts any bytes; other writers are
+        // excluded by the caller's hand-over (the function's contract).
         Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
     }
 
-    /// A mutable view of `count` values of plain-old-data type `T` at `offset`.
-    pub fn view_mut<T: bytemuck::Pod>(
+    /// A mutable view in place of `count` values of plain-old-data type `T` at
+    /// `offset`: a hand-over from the protocol, as [`view`](Self::view). Copy with
+    /// [`write_from`](Self::write_from) when there is none.
+    ///
+    /// # Safety
+    /// While the view lives, no other process, and no other handle of this process to
+    /// the same segment, may read or write these bytes (the protocol hands them over).
+    pub unsafe fn view_mut<T: bytemuck::Pod>(
         &mut self,
         offset: usize,
         count: usize,
     ) -> Result<&mut [T], ShmError> {
         let ptr = self.check_view::<T>(offset, count)?;
-        // SAFETY: as in `view`; `&mut self` makes this the only view in this process.
+        // SAFETY: as in `view`; `&mut self` makes this the only access of this handle
+        // while the slice lives, and other accessors are excluded by the contract.
         Ok(unsafe { std::slice::from_raw_parts_mut(ptr, count) })
     }
 
     /// Raw pointer to the first data byte, for code that manages its own layout (the
-    /// team's mailboxes). Valid while `self` lives; [`len`](Self::len) bytes.
+    /// team's mailboxes). Valid while `self` lives; [`len`](Self::len) bytes. Other
+    /// processes write these bytes: go through atomics or copies, and form a reference
+    /// only across a hand-over (see the trust model in [`shm`](super)).
     pub fn as_ptr(&self) -> *mut u8 {
         self.seg.data_ptr()
     }

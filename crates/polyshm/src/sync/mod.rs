@@ -10,10 +10,15 @@
 //! the CPU each turn) and then sleeps in the kernel.
 
 mod atomic;
+mod host;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod mutex;
+mod parker;
 mod semaphore;
 mod strategy;
 
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
-pub use semaphore::{SemaphoreError, SemaphoreState};
-pub use strategy::{Deadline, WaitStrategy};
+pub use parker::Parker;
+pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
+pub use strategy::{saturating_deadline, Deadline, WaitStrategy};

@@ -6,9 +6,12 @@
 //! `signal` is `#signalLocal` + `#signalRemote`, `wait` is `#waitRemote` + `#waitLocal`.
 
 use super::atomic::{AtomicU32, Ordering};
-use super::{Deadline, WaitStrategy};
-use polyshm_sys::{Parker, WaitOutcome};
+use super::{Deadline, Parker, WaitStrategy};
 use std::time::Duration;
+
+/// Longest single sleep of a waiter before it re-checks the count: bounds the delay
+/// after a signaler that died between its increment and its wake-up.
+pub const RECHECK_PERIOD: Duration = Duration::from_millis(50);
 
 /// Failure of a semaphore operation.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,11 +40,23 @@ pub struct SemaphoreState {
     _pad: [u32; 14],
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<SemaphoreState>() == 64);
 
 impl SemaphoreState {
     /// A state with `initial` signals.
+    #[cfg(not(loom))]
     pub const fn new(initial: u32) -> SemaphoreState {
+        SemaphoreState {
+            count: AtomicU32::new(initial),
+            sleepers: AtomicU32::new(0),
+            _pad: [0; 14],
+        }
+    }
+
+    /// A state with `initial` signals (loom's atomics have no `const` constructor).
+    #[cfg(loom)]
+    pub fn new(initial: u32) -> SemaphoreState {
         SemaphoreState {
             count: AtomicU32::new(initial),
             sleepers: AtomicU32::new(0),
@@ -60,8 +75,20 @@ impl SemaphoreState {
         self.count.load(Ordering::Acquire)
     }
 
+    /// Waiters counted as asleep (or about to sleep) now: a snapshot, for diagnostics.
+    pub fn sleepers(&self) -> u32 {
+        self.sleepers.load(Ordering::Relaxed)
+    }
+
     /// Add one signal; enters the kernel only when a waiter sleeps.
+    ///
+    /// The count of sleepers is a hint, kept honest by the signals: a wake that finds
+    /// nobody asleep resets it (a waiter that died counted would otherwise cost every
+    /// later signal a system call). With two or more waiters on one semaphore, such a
+    /// reset can leave a live waiter asleep uncounted; it then takes its signal at its
+    /// next re-check, at most [`RECHECK_PERIOD`] later. Nothing is ever lost.
     pub fn signal(&self, parker: &Parker) -> Result<(), SemaphoreError> {
+        crate::fault_point!("semaphore.signal.before_increment");
         let mut c = self.count.load(Ordering::Relaxed);
         loop {
             if c == u32::MAX {
@@ -75,10 +102,22 @@ impl SemaphoreState {
                 Err(now) => c = now,
             }
         }
-        // SeqCst on both sides (count RMW here, sleepers RMW in `wait`) makes sure
-        // that either the sleeper sees the new count or we see the sleeper.
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
-            parker.wake(&self.count, 1);
+        crate::fault_point!("semaphore.signal.after_increment");
+        // Read `sleepers` with a read-modify-write: the waiter counts itself with one
+        // too, so the two are ordered in `sleepers`' modification order. If ours comes
+        // first, the waiter's acquires our increment of the count (it sees the signal);
+        // if the waiter's comes first, we see the sleeper. (Plain SeqCst loads would
+        // need the store-buffering guarantee of SeqCst, which loom cannot check.)
+        let sleepers = self.sleepers.fetch_add(0, Ordering::SeqCst);
+        if sleepers != 0 && parker.wake(&self.count, 1) == 0 {
+            // Counted sleepers, yet none asleep on the word: they are about to sleep
+            // (and will see the new count, which the sleep compares against), or they
+            // died counted. Forget the count, so that a dead waiter does not make every
+            // later signal pay a system call; a live one counts itself again on its next
+            // turn (sleeps are bounded, see `wait`).
+            let _ =
+                self.sleepers
+                    .compare_exchange(sleepers, 0, Ordering::SeqCst, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -99,7 +138,8 @@ impl SemaphoreState {
     }
 
     /// Wait for a signal, for at most `timeout` (`None`: for ever), spinning first as
-    /// `strategy` says.
+    /// `strategy` says. A sleeping waiter re-checks the count at least every
+    /// [`RECHECK_PERIOD`].
     pub fn wait(
         &self,
         parker: &Parker,
@@ -115,23 +155,34 @@ impl SemaphoreState {
         }
         loop {
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            crate::fault_point!("semaphore.wait.after_sleepers_inc");
             if self.try_wait() {
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                self.leave();
                 return Ok(());
             }
-            let outcome = parker.wait(&self.count, 0, deadline.remaining(None));
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            // Never an unbounded sleep: a signaler that died between its increment and
+            // its wake leaves a count nobody announces, found on the next turn.
+            parker.wait(&self.count, 0, deadline.remaining(Some(RECHECK_PERIOD)));
+            self.leave();
             if self.try_wait() {
                 return Ok(());
             }
-            if outcome == WaitOutcome::TimedOut || deadline.passed() {
+            if deadline.passed() {
                 return Err(SemaphoreError::TimedOut(timeout.unwrap_or_default()));
             }
         }
     }
+
+    /// Stop counting this waiter as a sleeper (never below 0: a signal may have
+    /// forgotten the count already).
+    fn leave(&self) {
+        let _ = self
+            .sleepers
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -57,6 +57,16 @@ impl WaitStrategy {
     }
 }
 
+/// `from + t`, or, where that sum would overflow `Instant` (a timeout of
+/// `Duration::MAX` means "for ever"), a point a century after `from`: a wait until
+/// then is a wait for ever, and no caller panics adding a user's timeout.
+pub fn saturating_deadline(from: Instant, t: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(t.min(CENTURY))
+        .or_else(|| from.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(from)
+}
+
 /// A point in time a wait must not pass; `None` waits for ever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline(pub Option<Instant>);
@@ -65,9 +75,10 @@ impl Deadline {
     /// No deadline.
     pub const NEVER: Deadline = Deadline(None);
 
-    /// `timeout` from now (`None`: never).
+    /// `timeout` from now (`None`: never). A timeout too long to add to now (such
+    /// as `Duration::MAX`) is never, not a panic.
     pub fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline(timeout.map(|t| Instant::now() + t))
+        Deadline(timeout.and_then(|t| Instant::now().checked_add(t)))
     }
 
     /// Whether the deadline has passed.
@@ -82,5 +93,22 @@ impl Deadline {
             (Some(l), Some(c)) => Some(l.min(c)),
             (l, c) => l.or(c),
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Defect 10 (issue 9, the sync part): `Instant + Duration::MAX` overflows; such a
+    /// timeout means "never", not a panic.
+    #[test]
+    fn defect_10_deadline_after_duration_max_is_never() {
+        assert_eq!(Deadline::after(Some(Duration::MAX)), Deadline::NEVER);
+        assert!(!Deadline::after(Some(Duration::MAX)).passed());
+        assert_eq!(Deadline::after(None), Deadline::NEVER);
+        let d = Deadline::after(Some(Duration::from_secs(3600)));
+        assert!(d.0.is_some() && !d.passed());
+        assert!(Deadline::after(Some(Duration::ZERO)).passed());
     }
 }

@@ -107,7 +107,10 @@ impl TeamBuilder {
     }
 
     /// Let [`Team::map`] try a task again (on the replacement drone) when its drone
-    /// died: only for idempotent tasks.
+    /// died: only for idempotent tasks. A task is run at most 4 times in all (3
+    /// retries); after the 4th death the caller gets [`TeamError::DroneDied`].
+    /// `run`, `submit` and loans never retry; a panic, a passed deadline or any other
+    /// error is never retried, and neither is a task whose reply arrived.
     pub fn retry_dead(mut self, yes: bool) -> Self {
         self.config.retry_dead = yes;
         self

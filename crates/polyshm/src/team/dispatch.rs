@@ -10,6 +10,7 @@ use super::launch::{Drone, MASTER_SLICE};
 use super::protocol::{check_name, Head, Status};
 use super::tasks::Tasks;
 use super::transport::{LinkError, Watch};
+use crate::sync::saturating_deadline;
 use polyshm_sys::ProcessId;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,15 +86,12 @@ impl<'t> Session<'t> {
     }
 
     /// The payload of the last reply (valid until the next exchange).
-    pub(crate) fn reply(&self) -> &[u8] {
-        self.slot
-            .as_ref()
-            .expect("a session holds a live drone")
-            .link
-            .reply_payload()
+    pub(crate) fn reply(&mut self) -> &[u8] {
+        self.drone().link.reply_payload()
     }
 
-    /// Lend the request area for `len` bytes.
+    /// Lend the request area for `len` bytes (it stays where it is until the next
+    /// exchange).
     pub(crate) fn loan(&mut self, task: &str, len: usize) -> Result<&mut [u8], TeamError> {
         self.inner.check_size(task, len)?;
         let index = self.lease.index;
@@ -105,21 +103,6 @@ impl<'t> Session<'t> {
                 task: task.into(),
                 detail: e.to_string(),
             })
-    }
-
-    /// The loaned area, `len` bytes (prepared by [`loan`](Self::loan)).
-    pub(crate) fn loaned(&self, len: usize) -> &[u8] {
-        self.slot
-            .as_ref()
-            .expect("a session holds a live drone")
-            .link
-            .loaned(len)
-    }
-
-    /// The loaned area, writable.
-    pub(crate) fn loaned_mut(&mut self, len: usize) -> &mut [u8] {
-        // Already grown by `loan`: this only views it again, and cannot fail.
-        self.drone().link.loan(len).unwrap_or_default()
     }
 
     /// One roundtrip: the request to `task`, its reply left in the link (see
@@ -144,7 +127,7 @@ impl<'t> Session<'t> {
         let start = Instant::now();
         let watch = Watch {
             peer: drone.id,
-            deadline: task_timeout.map(|t| (start, start + t)),
+            deadline: task_timeout.map(|t| (start, saturating_deadline(start, t))),
             cancel,
             slice: MASTER_SLICE,
         };

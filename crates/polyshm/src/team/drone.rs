@@ -277,7 +277,8 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
                     TaskOutput::InPlace(n) => link.send_in_place(&reply, n, &watch),
                 };
                 match sent {
-                    Ok(()) => {}
+                    // The reply is out: a drone that dies from here on has delivered.
+                    Ok(()) => crate::fault_point!("team.drone.after_reply"),
                     Err(LinkError::PeerDied(_)) => return Ok(()),
                     Err(e) => return Err(e.to_string()),
                 }

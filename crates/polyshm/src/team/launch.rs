@@ -12,6 +12,7 @@ use super::transport::shm::ShmMaster;
 use super::transport::socket::{Listener, SocketLink};
 use super::transport::{LinkError, MasterLink, Transport, Watch};
 use crate::child::{ChildProcess, Spawn};
+use crate::sync::saturating_deadline;
 use polyshm_sys::ProcessId;
 use std::time::{Duration, Instant};
 
@@ -108,7 +109,7 @@ impl Inner {
         let start = Instant::now();
         let watch = Watch {
             peer: id,
-            deadline: Some((start, start + c.connect_timeout)),
+            deadline: Some((start, saturating_deadline(start, c.connect_timeout))),
             cancel: None,
             slice: Duration::from_millis(20),
         };

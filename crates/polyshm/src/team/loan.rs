@@ -15,7 +15,7 @@
 use super::call::PodCall;
 use super::dispatch::{codec_error, Payload, Session};
 use super::error::TeamError;
-use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 /// A request area on loan from a drone: `n` elements of the key's item type to fill in
 /// place ([`Deref`](std::ops::Deref) to `[T]`), then [`send`](Self::send).
@@ -24,29 +24,38 @@ use std::marker::PhantomData;
 pub struct Loan<'t, K: PodCall> {
     session: Session<'t>,
     key: K,
-    len: usize,
+    /// The lent area (`n` elements): the drone's request area or the link's buffer.
+    area: NonNull<K::Item>,
+    n: usize,
 }
+
+// SAFETY: `area` points into memory owned by the drone's link, which `session` holds
+// exclusively; moving the loan to another thread moves that exclusive access with it.
+unsafe impl<K: PodCall> Send for Loan<'_, K> {}
 
 impl<'t, K: PodCall> Loan<'t, K> {
     pub(crate) fn new(mut session: Session<'t>, key: &K, n: usize) -> Result<Self, TeamError> {
         let len = n
             .checked_mul(std::mem::size_of::<K::Item>())
             .ok_or_else(|| TeamError::Arguments(format!("a loan of {n} elements overflows")))?;
-        let area = session.loan(key.name(), len)?;
-        // Checked once here: the area is the same on every later view.
-        crate::codec::pod_view_mut::<K::Item>(area).map_err(codec_error(key.name()))?;
+        let bytes = session.loan(key.name(), len)?;
+        // Length and alignment checked here, once.
+        let items =
+            crate::codec::pod_view_mut::<K::Item>(bytes).map_err(codec_error(key.name()))?;
+        let area = NonNull::from(items).cast::<K::Item>();
         Ok(Loan {
             session,
             key: key.clone(),
-            len,
+            area,
+            n,
         })
     }
 
     /// Send the request and wait for the reply, read in place.
     pub fn send(mut self) -> Result<Reply<'t, K::ReplyItem>, TeamError> {
         let name = self.key.name().to_string();
-        self.session
-            .exchange(&name, Payload::Loaned(self.len), None)?;
+        let len = self.n * std::mem::size_of::<K::Item>();
+        self.session.exchange(&name, Payload::Loaned(len), None)?;
         Reply::new(self.session, &name)
     }
 }
@@ -54,36 +63,52 @@ impl<'t, K: PodCall> Loan<'t, K> {
 impl<K: PodCall> std::ops::Deref for Loan<'_, K> {
     type Target = [K::Item];
     fn deref(&self) -> &[K::Item] {
-        bytemuck::cast_slice(self.session.loaned(self.len))
+        // SAFETY: `area` is `n` aligned elements lent by the link (checked in `new`);
+        // the memory stays where it is and nobody else touches it while `session` holds
+        // the drone exclusively and the link is not used (only `send`, which consumes
+        // the loan, uses it again); the drone does not touch its mailbox until a
+        // request is signalled; any bytes are a valid `Pod`.
+        unsafe { std::slice::from_raw_parts(self.area.as_ptr(), self.n) }
     }
 }
 
 impl<K: PodCall> std::ops::DerefMut for Loan<'_, K> {
     fn deref_mut(&mut self) -> &mut [K::Item] {
-        bytemuck::cast_slice_mut(self.session.loaned_mut(self.len))
+        // SAFETY: as in `deref`; `&mut self` makes this the only view of the area.
+        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr(), self.n) }
     }
 }
 
 impl<K: PodCall> std::fmt::Debug for Loan<'_, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Loan(`{}`, {} bytes)", self.key.name(), self.len)
+        write!(f, "Loan(`{}`, {} elements)", self.key.name(), self.n)
     }
 }
 
 /// A reply read where the transport holds it: derefs to `[R]`. While it lives its
 /// drone serves nobody else, so the memory stays as the drone left it.
 pub struct Reply<'t, R: bytemuck::Pod> {
-    session: Session<'t>,
-    _item: PhantomData<R>,
+    _session: Session<'t>,
+    /// The reply's payload, where the link holds it.
+    data: NonNull<R>,
+    n: usize,
 }
 
+// SAFETY: `data` points into memory owned by the drone's link, which the session holds
+// exclusively, and the reply only reads it; `R: Pod` values are plain bytes.
+unsafe impl<R: bytemuck::Pod> Send for Reply<'_, R> {}
+// SAFETY: as for `Send`: shared access only reads.
+unsafe impl<R: bytemuck::Pod> Sync for Reply<'_, R> {}
+
 impl<'t, R: bytemuck::Pod> Reply<'t, R> {
-    pub(crate) fn new(session: Session<'t>, task: &str) -> Result<Self, TeamError> {
+    pub(crate) fn new(mut session: Session<'t>, task: &str) -> Result<Self, TeamError> {
         // Length and alignment checked once; the bytes do not move while the guard lives.
-        crate::codec::pod_view::<R>(session.reply()).map_err(codec_error(task))?;
+        let items = crate::codec::pod_view::<R>(session.reply()).map_err(codec_error(task))?;
+        let (data, n) = (NonNull::from(items).cast::<R>(), items.len());
         Ok(Reply {
-            session,
-            _item: PhantomData,
+            _session: session,
+            data,
+            n,
         })
     }
 }
@@ -91,12 +116,18 @@ impl<'t, R: bytemuck::Pod> Reply<'t, R> {
 impl<R: bytemuck::Pod> std::ops::Deref for Reply<'_, R> {
     type Target = [R];
     fn deref(&self) -> &[R] {
-        bytemuck::cast_slice(self.session.reply())
+        // SAFETY: `data` is `n` aligned values of the reply's payload (checked in
+        // `new`), in memory of the drone's link (the mailbox's result or request area,
+        // or the socket link's buffer), which stays where it is while the session holds
+        // the drone exclusively and the link is not used again (the guard never uses
+        // it); the drone does not write its mailbox until the next request; any bytes
+        // are a valid `Pod`.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.n) }
     }
 }
 
-impl<R: bytemuck::Pod + std::fmt::Debug> std::fmt::Debug for Reply<'_, R> {
+impl<R: bytemuck::Pod> std::fmt::Debug for Reply<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Reply({} elements)", self.len())
+        write!(f, "Reply({} elements)", self.n)
     }
 }

@@ -48,12 +48,12 @@ mod handle;
 mod handshake;
 mod launch;
 mod loan;
-mod protocol;
+pub(crate) mod protocol;
 mod script;
 mod tasks;
 #[allow(clippy::module_inception)]
 mod team;
-mod transport;
+pub(crate) mod transport;
 
 pub use builder::{TeamBuilder, DEFAULT_WAIT};
 pub use call::{builtin, Call, InPlaceTask, Input, PodCall, PodTask, Task, TaskKind};

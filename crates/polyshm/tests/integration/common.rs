@@ -30,10 +30,11 @@ pub fn run_child() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     match role.as_str() {
-        "sem-pong" => crate::semaphore::child_pong(&arg, n),
-        "mutex-count" => crate::mutex::child_count(&arg, n),
-        "mutex-hold" => crate::mutex::child_hold(&arg),
+        "shm-create" => crate::publication::child_create(&arg, n),
+        "sem-create" => crate::publication::child_sem_create(&arg, n),
         "perm-open" => crate::errors::child_open_denied(&arg),
+        r if r.starts_with("mutex-") => crate::mutex::child(r, &arg, n),
+        r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
         other => crate::relay::child(other, &arg, n),
     }
 }
@@ -66,6 +67,11 @@ impl ChildProc {
             );
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// The child's exit status, if it has exited (does not wait).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
     }
 
     /// Wait for the child and assert it succeeded.
@@ -245,5 +251,36 @@ impl Drop for Watchdog {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The calling thread, as a test can watch it from another thread: its
+/// `/proc/<pid>/task/<tid>` directory where the OS has one (Linux), else `None`.
+pub fn this_thread() -> Option<std::path::PathBuf> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .map(|p| std::path::Path::new("/proc").join(p))
+}
+
+/// The hand-shake "that thread sleeps in the kernel on a futex": wait (at most
+/// [`PATIENCE`]) until the kernel reports `thread` (from [`this_thread`]) waiting in a
+/// futex call. Answers false at once where the OS cannot tell (no `/proc`): the caller
+/// then only knows the thread was about to wait.
+pub fn wait_until_asleep_on_futex(thread: Option<&std::path::Path>) -> bool {
+    let Some(dir) = thread else {
+        return false;
+    };
+    let until = Instant::now() + PATIENCE;
+    loop {
+        let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
+        if wchan.contains("futex") {
+            return true;
+        }
+        assert!(
+            Instant::now() < until,
+            "thread {} never slept on a futex within {PATIENCE:?} (last in {wchan:?})",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
     }
 }

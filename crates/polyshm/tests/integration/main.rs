@@ -9,7 +9,9 @@
 
 mod common;
 mod errors;
+mod hostile;
 mod mutex;
+mod publication;
 mod relay;
 mod semaphore;
 

@@ -481,3 +481,38 @@ fn defect_8_relay_failed_link_setup_frees_the_slot() {
     drop(cleanup);
     assert_gone(&name);
 }
+
+/// Defect 10: a timeout of `Duration::MAX` means "for ever" in every relay call (it
+/// used to panic adding it to `Instant::now()`).
+#[test]
+fn defect_10_relay_timeouts_of_duration_max_mean_for_ever() {
+    let dog = Watchdog::new("relay Duration::MAX", Duration::from_secs(60));
+    let relay = new_relay("t-relay-max", 2);
+    let name = relay.name().to_owned();
+    dog.segment(&name);
+    std::thread::scope(|s| {
+        let c = s.spawn(|| {
+            let link = Relay::connect(&name, Duration::MAX).unwrap();
+            link.send(b"ping").unwrap();
+            link.wait(Some(Duration::MAX)).unwrap();
+        });
+        let link = relay.accept(Some(Duration::MAX)).unwrap();
+        assert_eq!(link.recv(Some(Duration::MAX)).unwrap(), b"ping");
+        link.signal().unwrap();
+        c.join().unwrap();
+    });
+
+    let udp = UdpRelay::bind().unwrap();
+    let addr = udp.name().to_owned();
+    std::thread::scope(|s| {
+        let c = s.spawn(|| {
+            let link = UdpRelay::connect(&addr, Duration::MAX).unwrap();
+            link.send(b"ping").unwrap();
+            link.wait(Some(Duration::MAX)).unwrap();
+        });
+        let link = udp.accept(Some(Duration::MAX)).unwrap();
+        assert_eq!(link.recv(Some(Duration::MAX)).unwrap(), b"ping");
+        link.signal().unwrap();
+        c.join().unwrap();
+    });
+}

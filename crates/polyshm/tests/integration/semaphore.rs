@@ -26,8 +26,41 @@ fn strategy(block: bool) -> WaitStrategy {
     }
 }
 
+/// Child roles of this module (see `common::run_child`).
+pub fn child(role: &str, arg: &str, n: u64) {
+    match role {
+        "sem-pong" => child_pong(arg, n),
+        "sem-signal" => child_signal(arg),
+        "sem-wait" => child_wait(arg),
+        other => panic!("unknown child role {other:?}"),
+    }
+}
+
+// Layout of the fault-point tests' segment.
+const TARGET: usize = 0;
+const GO: usize = 64;
+
+/// Child side: on GO, signal TARGET once (fault points may pause or kill it).
+fn child_signal(name: &str) {
+    let shm = SharedMemory::open(name).unwrap();
+    let target = RemoteSemaphore::in_segment(&shm, TARGET).unwrap();
+    RemoteSemaphore::in_segment(&shm, GO)
+        .unwrap()
+        .wait_timeout(PATIENCE)
+        .unwrap();
+    target.signal().unwrap();
+}
+
+/// Child side: wait on TARGET with blocking waits (a fault point kills it).
+fn child_wait(name: &str) {
+    let shm = SharedMemory::open(name).unwrap();
+    let mut target = RemoteSemaphore::in_segment(&shm, TARGET).unwrap();
+    target.set_wait_strategy(WaitStrategy::Block);
+    target.wait_timeout(PATIENCE).unwrap();
+}
+
 /// Child side: answer `n` pings, each carrying the next sequence number.
-pub fn child_pong(name: &str, n: u64) {
+fn child_pong(name: &str, n: u64) {
     let block = std::env::var("POLYSHM_TEST_BLOCK").is_ok();
     let shm = SharedMemory::open(name).unwrap();
     let mut ping = RemoteSemaphore::in_segment(&shm, PING).unwrap();
@@ -108,6 +141,128 @@ fn wait_timeout_times_out_and_a_later_signal_is_kept() {
         assert!(RemoteSemaphore::known()
             .iter()
             .any(|k| k.segment == name && k.offset == 0));
+    }
+    assert_gone(&name);
+}
+
+/// Defect 7 (issue 9), first half: a signaler killed between its increment and its
+/// wake left an untimed waiter asleep for ever on a count that was already 1. The
+/// waiter is put to sleep first (the signaler pauses before its increment), then the
+/// signaler increments and is killed before waking anyone.
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_7_an_untimed_wait_survives_a_signaler_killed_before_its_wake() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let name = unique_name("t-semkill");
+    let dog = Watchdog::new("semaphore signaler killed", Duration::from_secs(60));
+    dog.segment(&name);
+    {
+        let shm = SharedMemory::create(&name, 4096).unwrap();
+        let mut target = RemoteSemaphore::in_segment(&shm, TARGET).unwrap();
+        target.set_wait_strategy(WaitStrategy::Block);
+        let go = RemoteSemaphore::in_segment(&shm, GO).unwrap();
+        let mut child = spawn_child(
+            "sem-signal",
+            &name,
+            0,
+            &[(
+                "POLYSHM_FAULTS",
+                "semaphore.signal.before_increment=sleep(500);semaphore.signal.after_increment=kill",
+            )],
+        );
+        dog.child(&child);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                go.signal().unwrap();
+                target.wait();
+                done.store(true, Ordering::SeqCst);
+            });
+            let status = child.wait();
+            assert!(
+                !status.success(),
+                "the signaler was not killed at its fault point"
+            );
+            // The signal is counted; the waiter must take it although nobody woke it.
+            let until = std::time::Instant::now() + PATIENCE;
+            while !done.load(Ordering::SeqCst) {
+                if std::time::Instant::now() > until {
+                    // Let the scope end: hand the stuck waiter a wake-up it will take.
+                    target.signal().unwrap();
+                    target.signal().unwrap();
+                    panic!("the untimed wait slept on past a pending signal");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        assert_eq!(target.count(), 0);
+    }
+    assert_gone(&name);
+}
+
+/// Defect 7 (issue 9), second half: a waiter killed while counted as a sleeper left
+/// `sleepers` at 1 for ever (every later signal then paid a system call). The next
+/// signal finds nobody asleep and forgets the dead count.
+#[cfg(feature = "failpoints")]
+#[test]
+fn defect_7_a_waiter_killed_while_counted_as_sleeper_is_forgotten() {
+    let name = unique_name("t-semdead");
+    let dog = Watchdog::new("semaphore sleeper killed", Duration::from_secs(60));
+    dog.segment(&name);
+    {
+        let shm = SharedMemory::create(&name, 4096).unwrap();
+        let mut target = RemoteSemaphore::in_segment(&shm, TARGET).unwrap();
+        target.set_wait_strategy(WaitStrategy::Block);
+        let mut child = spawn_child(
+            "sem-wait",
+            &name,
+            0,
+            &[("POLYSHM_FAULTS", "semaphore.wait.after_sleepers_inc=kill")],
+        );
+        dog.child(&child);
+        assert!(
+            !child.wait().success(),
+            "the waiter was not killed at its fault point"
+        );
+        assert_eq!(target.sleepers(), 1, "the dead waiter is counted");
+        target.signal().unwrap();
+        assert_eq!(
+            target.sleepers(),
+            0,
+            "the dead waiter's count outlived a signal"
+        );
+        target.wait_timeout(PATIENCE).unwrap();
+        // And the semaphore still works both ways for live waiters.
+        std::thread::scope(|s| {
+            s.spawn(|| target.wait_timeout(PATIENCE).unwrap());
+            target.signal().unwrap();
+        });
+        assert_eq!((target.count(), target.sleepers()), (0, 0));
+    }
+    assert_gone(&name);
+}
+
+/// Defect 10 (issue 9, the sync part): a timeout of `Duration::MAX` (any overflow of
+/// `Instant + Duration`) means "for ever", never a panic. The signal is sent only once
+/// the waiter counts itself as a sleeper, i.e. after it computed its deadline.
+#[test]
+fn defect_10_wait_timeout_of_duration_max_means_for_ever() {
+    let name = unique_name("t-durmax");
+    {
+        let mut sem = RemoteSemaphore::create(&name, 0).unwrap();
+        for s in [WaitStrategy::Block, WaitStrategy::default()] {
+            sem.set_wait_strategy(s);
+            std::thread::scope(|scope| {
+                let waiter = scope.spawn(|| sem.wait_timeout(Duration::MAX));
+                let until = std::time::Instant::now() + PATIENCE;
+                while sem.sleepers() == 0 && !waiter.is_finished() {
+                    assert!(std::time::Instant::now() < until, "the waiter never slept");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                sem.signal().unwrap();
+                assert_eq!(waiter.join().expect("the wait panicked"), Ok(()));
+            });
+        }
     }
     assert_gone(&name);
 }

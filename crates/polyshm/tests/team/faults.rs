@@ -436,6 +436,20 @@ type CaseFn = fn(Transport) -> Result<(), Failed>;
 /// The trials for transport `t`, named `faults::<transport>::...`: the table of
 /// [`STEPS`] × {drone with `run`, drone with `retry_dead`, master}, the widened
 /// signalled-before-death case, and the defect 9 checks that apply to `t`.
+/// Defect 10: a task or connect timeout of `Duration::MAX` means "no timeout" (adding
+/// it to the start time used to panic in the master).
+fn defect_10_team_timeouts_of_duration_max(t: Transport) -> Result<(), Failed> {
+    let team = Team::builder(support::tasks().0)
+        .drones(1)
+        .transport(t)
+        .connect_timeout(Duration::MAX)
+        .task_timeout(Duration::MAX)
+        .spawn()?;
+    let sum = team.run(&support::keys().add, (2, 3))?;
+    assert_eq!(sum, 5);
+    Ok(())
+}
+
 pub fn trials(t: Transport) -> Vec<Trial> {
     let tid = t.id().replace('-', "_");
     let mut out = Vec::new();
@@ -455,6 +469,10 @@ pub fn trials(t: Transport) -> Vec<Trial> {
     let mailbox = matches!(t, Transport::Shm | Transport::Hybrid { .. });
     let socket = matches!(t, Transport::Tcp | Transport::Unix);
     let mut defects: Vec<(&str, CaseFn)> = vec![
+        (
+            "defect_10_team_timeouts_of_duration_max",
+            defect_10_team_timeouts_of_duration_max,
+        ),
         (
             "defect_9_reply_signalled_before_death_is_a_result",
             defect_9_reply_signalled_before_death,

@@ -13,12 +13,14 @@
 mod conformance;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod hostile;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
 use polyshm::team::{drone_main, Transport};
 
 fn main() {
+    support::stall_if_asked();
     #[cfg(feature = "failpoints")]
     faults::fault_once();
     drone_main(&support::tasks().0);
@@ -28,6 +30,9 @@ fn main() {
     }
     if let Ok(t) = std::env::var(support::MASTER_ENV) {
         support::doomed_master(&t);
+    }
+    if let Ok(t) = std::env::var(hostile::SCRIBBLED_ENV) {
+        hostile::scribbled_master(&t);
     }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
@@ -49,6 +54,7 @@ fn main() {
                 .map(|trial| trial.with_ignored_flag(absent)),
         );
     }
+    trials.extend(hostile::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     let left = support::segments_of(std::process::id());
     if !left.is_empty() {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 /// Selects the "doomed master" role of this binary.
 pub const MASTER_ENV: &str = "POLYSHM_TEST_MASTER";
+/// Where the doomed master's busy tasks mark their start (a path prefix).
+pub const MARKS_ENV: &str = "POLYSHM_TEST_MARKS";
 
 /// Longest a trial may take before the watchdog fails it.
 const WATCHDOG: Duration = Duration::from_secs(120);
@@ -26,6 +28,10 @@ pub struct Keys {
     /// Sleeps `ms`, appends a line to `path` (one per run), answers a + b.
     #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
     pub count_add: Task<(String, u64, i64, i64), i64>,
+    /// Counts its run (one byte appended to `path`), then does `what`.
+    pub counted: Task<(String, Then, u64), u64>,
+    /// A drone trying to start drones of its own: answers its error.
+    pub start_a_team: Task<(), String>,
     pub double_f64: PodTask<f64, f64>,
     pub grow_u8: PodTask<u64, u8>,
     pub negate_in_place: InPlaceTask<i64>,
@@ -69,6 +75,32 @@ pub fn tasks() -> (Tasks, Keys) {
             writeln!(f, "{}", std::process::id()).expect("count");
             a + b
         }),
+        counted: t.task("counted", |(path, what, v): (String, Then, u64)| {
+            count_run(&path);
+            match what {
+                Then::Answer => v,
+                Then::Panic => panic!("counted task told to panic"),
+                Then::Die => {
+                    kill9(std::process::id());
+                    unreachable!("killed")
+                }
+                Then::Sleep => {
+                    std::thread::sleep(Duration::from_millis(v));
+                    v
+                }
+                Then::DieAfterReply => {
+                    die_after_reply();
+                    v
+                }
+            }
+        }),
+        start_a_team: t.task("start_a_team", |()| {
+            match Team::builder(tasks().0).drones(1).spawn() {
+                Ok(_) => "a drone started a team".to_string(),
+                Err(e @ polyshm::team::TeamError::Config(_)) => format!("Config: {e}"),
+                Err(e) => format!("other: {e}"),
+            }
+        }),
         double_f64: t.pod_task("double_f64", |v| v.iter().map(|x| x * 2.0).collect()),
         grow_u8: t.pod_task("grow_u8", |v| vec![7u8; v[0] as usize]),
         negate_in_place: t.in_place_task("negate_in_place", |v: &mut [i64]| {
@@ -86,6 +118,49 @@ pub fn keys() -> Keys {
 /// The pid of each drone now serving (0 for a slot awaiting its replacement).
 pub fn pids(team: &Team) -> Vec<u32> {
     team.pids().iter().map(|p| p.map_or(0, |p| p.pid)).collect()
+}
+
+/// What the `counted` task does after counting its run.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub enum Then {
+    /// Answer `v`.
+    Answer,
+    /// Panic.
+    Panic,
+    /// Kill its drone (-9).
+    Die,
+    /// Sleep `v` ms, then answer `v`.
+    Sleep,
+    /// Answer `v`, and have the drone die (-9) right after it sent the reply.
+    DieAfterReply,
+}
+
+/// Append one byte to `path`: the task ran once more.
+fn count_run(path: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(b"x"))
+        .expect("count a run");
+}
+
+/// How many times the `counted` tasks given `path` ran.
+pub fn runs(path: &TempPath) -> u64 {
+    std::fs::metadata(&path.0).map_or(0, |m| m.len())
+}
+
+/// Arm this drone's `team.drone.after_reply` fault point: the drone kills itself once
+/// the reply of the running task is sent.
+#[cfg(feature = "failpoints")]
+fn die_after_reply() {
+    polyshm::fault::configure("team.drone.after_reply", "kill").expect("arm the fault point");
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn die_after_reply() {
+    panic!("DieAfterReply needs the failpoints feature");
 }
 
 /// A trial run under a watchdog: a hang fails it instead of stalling the run.
@@ -162,6 +237,22 @@ pub fn kill9(pid: u32) {
     }
 }
 
+/// Wait (bounded) until the file `mark` holds a pid (a task wrote it when it
+/// started); answers the pid.
+pub fn wait_for_pid_in(mark: &TempPath, within: Duration) -> Result<u32, Failed> {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if let Some(pid) = std::fs::read_to_string(&mark.0)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            return Ok(pid);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(format!("no task marked {} within {within:?}", mark.as_string()).into())
+}
+
 /// Wait (bounded) until `pid` is no longer alive; answers whether it died in time.
 pub fn wait_dead(pid: u32, within: Duration) -> bool {
     let id = polyshm::sys::ProcessId { pid, start_time: 0 };
@@ -183,16 +274,29 @@ pub fn doomed_master(transport: &str) -> ! {
     // One roundtrip, so that the mailboxes are in use.
     let _: i64 = team.run(&keys().add, (1, 2)).expect("add");
     let pids: Vec<String> = pids(&team).iter().map(u32::to_string).collect();
+    // Both drones busy: each runs a task that writes its pid to `<marks>.<i>` (the
+    // test's proof that it started), then sleeps far past the test's patience.
+    let marks = std::env::var(MARKS_ENV).expect("where the tasks mark their start");
+    let _busy: Vec<_> = (0..2)
+        .map(|i| team.submit(&keys().mark_and_sleep, (format!("{marks}.{i}"), 60_000)))
+        .collect();
     println!("drones {}", pids.join(" "));
     std::thread::sleep(Duration::from_secs(60));
     std::process::exit(2);
 }
 
-/// Run the doomed master on `t`, kill it with -9, check its drones die and its
-/// segments are all reclaimable by `clean`.
+/// Run the doomed master on `t`, wait until both its drones run a task (each wrote
+/// its pid), kill the master with -9, check its busy drones die (the parent-death
+/// signal: their tasks would sleep a minute more) and its segments are all
+/// reclaimable by `clean`.
 pub fn master_killed(t: Transport) -> Result<(), Failed> {
+    let marks = TempPath::new("busy");
+    let mark_files: Vec<TempPath> = (0..2)
+        .map(|i| TempPath(format!("{}.{i}", marks.as_string()).into()))
+        .collect();
     let mut child = Command::new(std::env::current_exe()?)
         .env(MASTER_ENV, t.id())
+        .env(MARKS_ENV, marks.as_string())
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()?;
@@ -215,6 +319,15 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
         .map(|p| p.parse().expect("pid"))
         .collect();
     assert_eq!(pids.len(), 2);
+    // The hand-shake: both tasks started, one on each drone.
+    let mut busy: Vec<u32> = mark_files
+        .iter()
+        .map(|m| wait_for_pid_in(m, Duration::from_secs(30)))
+        .collect::<Result<_, _>>()?;
+    busy.sort_unstable();
+    let mut want = pids.clone();
+    want.sort_unstable();
+    assert_eq!(busy, want, "each drone runs one of the tasks");
     kill9(master_pid);
     let _ = reap.0.wait();
     for p in &pids {
@@ -234,7 +347,12 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
             "a killed master leaves its mailboxes for clean"
         );
     }
-    let cleaned = polyshm::shm::admin::clean()?;
+    // Only what this master left: a global clean would also take the leftovers of
+    // other test runs, and hide them from the CI's leak check.
+    let mut cleaned = Vec::new();
+    for s in &left {
+        cleaned.extend(polyshm::shm::admin::clean_matching(s)?);
+    }
     for s in &left {
         assert!(cleaned.contains(s), "clean did not remove {s}");
     }
@@ -242,4 +360,42 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     assert!(after.is_empty(), "left after clean: {after:?}");
     drop(reap);
     Ok(())
+}
+
+/// File names of drone programs that stall: started, they never connect.
+const STALL_STEM: &str = "stall-drone-";
+
+/// In a copy of this binary named `stall-drone-…`: sleep, never connect (the master
+/// kills it at its connect timeout), then exit. Elsewhere: return at once.
+pub fn stall_if_asked() {
+    let me = std::env::args_os().next().unwrap_or_default();
+    let stem = std::path::Path::new(&me)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem.starts_with(STALL_STEM) {
+        std::thread::sleep(Duration::from_secs(30));
+        std::process::exit(4);
+    }
+}
+
+/// A hard link (or copy) of this binary under a `stall-drone-…` name, removed on drop.
+pub struct StallProgram(pub TempPath);
+
+impl StallProgram {
+    pub fn new() -> Result<StallProgram, Failed> {
+        let exe = std::env::current_exe()?;
+        let dir = exe.parent().ok_or("the test binary has no directory")?;
+        let ext = exe.extension().map(|e| format!(".{}", e.to_string_lossy()));
+        let name = format!(
+            "{STALL_STEM}{}{}",
+            polyshm::shm::unique_name("x"),
+            ext.unwrap_or_default()
+        );
+        let path = TempPath(dir.join(name));
+        if std::fs::hard_link(&exe, &path.0).is_err() {
+            std::fs::copy(&exe, &path.0)?;
+        }
+        Ok(StallProgram(path))
+    }
 }

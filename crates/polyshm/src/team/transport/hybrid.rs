@@ -108,7 +108,7 @@ impl MasterLink for HybridMaster {
         }
     }
 
-    fn reply_payload(&self) -> &[u8] {
+    fn reply_payload(&mut self) -> &[u8] {
         // Checked when the reply came (`recv_reply`); the areas only grow.
         self.mb.reply_view(self.reply, false).unwrap_or(&[])
     }
@@ -116,10 +116,6 @@ impl MasterLink for HybridMaster {
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
         // The request travels by socket: an ordinary buffer.
         self.sock.loan(len)
-    }
-
-    fn loaned(&self, len: usize) -> &[u8] {
-        self.sock.loaned(len)
     }
 }
 

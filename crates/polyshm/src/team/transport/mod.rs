@@ -108,7 +108,8 @@ impl std::str::FromStr for Transport {
 
 /// Why a frame did not get through.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum LinkError {
+#[non_exhaustive]
+pub enum LinkError {
     /// The peer process is gone (or closed its end).
     #[error("the peer ({0}) is gone")]
     PeerDied(ProcessId),
@@ -251,13 +252,12 @@ pub(crate) trait MasterLink: Send {
     /// anything acts on it); its payload is then [`reply_payload`](Self::reply_payload).
     fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError>;
     /// The payload of the last reply received (valid until the next send).
-    fn reply_payload(&self) -> &[u8];
+    fn reply_payload(&mut self) -> &[u8];
     /// Make the request area hold `len` bytes and lend it (8-byte aligned): the
     /// mailbox's own request area where the request travels through shared memory,
     /// else a buffer of the link's.
+    /// It stays where it is until the link is used again.
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError>;
-    /// The area [`loan`](Self::loan) prepared for `len` bytes, read-only.
-    fn loaned(&self, len: usize) -> &[u8];
 }
 
 /// The drone's end of a connection: requests in, replies out.

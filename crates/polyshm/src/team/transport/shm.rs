@@ -90,7 +90,7 @@ impl MasterLink for ShmMaster {
         }
     }
 
-    fn reply_payload(&self) -> &[u8] {
+    fn reply_payload(&mut self) -> &[u8] {
         let (len, in_request) = self.reply;
         // Checked when the reply came (`recv_reply`).
         self.mb.reply_view(len, in_request).unwrap_or(&[])
@@ -98,11 +98,6 @@ impl MasterLink for ShmMaster {
 
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
         self.mb.request_area(len)
-    }
-
-    fn loaned(&self, len: usize) -> &[u8] {
-        // Prepared by `loan` (the areas only grow).
-        self.mb.request_view(len).unwrap_or(&[])
     }
 }
 

@@ -405,7 +405,7 @@ impl MasterLink for SocketLink {
         Ok(head)
     }
 
-    fn reply_payload(&self) -> &[u8] {
+    fn reply_payload(&mut self) -> &[u8] {
         self.last_payload()
     }
 
@@ -423,11 +423,6 @@ impl MasterLink for SocketLink {
         }
         self.last = 0;
         Ok(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len])
-    }
-
-    fn loaned(&self, len: usize) -> &[u8] {
-        let all = bytemuck::cast_slice::<u64, u8>(&self.buf);
-        &all[..len.min(all.len())]
     }
 
     fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {

@@ -69,19 +69,10 @@ impl Mailbox {
     pub fn request_area(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
         self.grow(len, len)?;
         let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
-    }
-
-    /// Master: the request area lent by [`request_area`](Self::request_area), read-only.
-    pub fn request_view(&self, len: usize) -> Result<&[u8], LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "{len} request bytes, the area holds {}",
-                self.req_cap
-            )));
-        }
-        let (seg, req, _) = self.areas();
-        Ok(seg.view::<u8>(req, len)?)
+        // SAFETY: the mailbox hand-over: between the drone's reply (signalled on
+        // `to_master`) and the next request (signalled on `to_drone`) the drone does
+        // not touch the areas; the master lends the request area only then.
+        Ok(unsafe { seg.view_mut::<u8>(req, len)? })
     }
 
     /// Master: describe a request whose `len` payload bytes the caller already wrote
@@ -100,19 +91,23 @@ impl Mailbox {
 
     /// Master: a reply's payload, read-only: in the result area, or for an in-place
     /// reply in the request area (`len` must fit the area).
-    pub fn reply_view(&self, len: usize, in_request: bool) -> Result<&[u8], LinkError> {
-        let (seg, req, res) = self.areas();
+    pub fn reply_view(&mut self, len: usize, in_request: bool) -> Result<&[u8], LinkError> {
+        let (req_cap, res_cap) = (self.req_cap, self.res_cap);
+        let (seg, req, res) = self.areas_mut();
         let (at, cap) = if in_request {
-            (req, self.req_cap)
+            (req, req_cap)
         } else {
-            (res, self.res_cap)
+            (res, res_cap)
         };
         if len > cap {
             return Err(proto(format!(
                 "the drone says {len} result bytes, the area holds {cap}"
             )));
         }
-        Ok(seg.view::<u8>(at, len)?)
+        // SAFETY: the mailbox hand-over: the master reads the reply after `to_master`
+        // was signalled, and the drone does not touch the areas again until the next
+        // request is signalled on `to_drone`.
+        Ok(unsafe { seg.view::<u8>(at, len)? })
     }
 
     /// Drone: the request's head and payload length (checked).
@@ -130,7 +125,10 @@ impl Mailbox {
             )));
         }
         let (seg, req, _) = self.areas_mut();
-        Ok(seg.view_mut::<u8>(req, len)?)
+        // SAFETY: the mailbox hand-over: the drone reads the request after `to_drone`
+        // was signalled, and the master does not touch the request area again until
+        // the drone signals `to_master`.
+        Ok(unsafe { seg.view_mut::<u8>(req, len)? })
     }
 
     /// Drone: describe a reply whose payload is the first `len` bytes of the request

@@ -68,7 +68,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// One drone's mailbox, seen from the master (owner) or the drone (client).
 #[derive(Debug)]
-pub(crate) struct Mailbox {
+pub struct Mailbox {
     ctl: SharedMemory,
     to_drone: RemoteSemaphore,
     to_master: RemoteSemaphore,
@@ -322,12 +322,12 @@ impl Mailbox {
     }
 
     /// Wait until the drone signals.
-    pub fn wait_master(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
+    pub(crate) fn wait_master(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
         self.wait(&self.to_master, watch)
     }
 
     /// Wait until the master signals.
-    pub fn wait_drone(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
+    pub(crate) fn wait_drone(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
         self.wait(&self.to_drone, watch)
     }
 

@@ -1,0 +1,235 @@
+//! Doors for hostile bytes: each function puts bytes of the caller's choosing where a
+//! peer could have written them, then runs the crate's own decoder on them, so that
+//! the fuzz targets (`fuzz/`) and the property tests exercise the real code.
+//!
+//! The property every door must keep: whatever the bytes, the answer is `Ok` or a typed
+//! error — never a panic, an out-of-bounds access or a hang. Where a decoder answers
+//! `Ok`, the door also checks what the caller may then rely on (a length that fits its
+//! area) and panics if that breaks, so a fuzzer reports it.
+//!
+//! Not a stable API: for polyshm's own tests.
+
+use crate::relay::{Relay, RelayError, RelayLink, RelayOptions};
+use crate::shm::header::{Header, DATA_OFFSET};
+use crate::shm::{unique_name, SharedMemory, ShmError};
+use crate::sync::WaitStrategy;
+use crate::team::protocol::parse_name;
+use crate::team::transport::socket::{SocketLink, Stream};
+use crate::team::transport::{DroneLink, Watch};
+
+// The team's wire types, private to the team, shown here to polyshm's own tests and
+// fuzz targets only.
+pub use crate::team::protocol::{
+    Head, Hello, Kind, ProtocolError, Status, HEAD_LEN, HELLO_MAGIC, MAX_NAME, WELCOME_MAGIC,
+};
+pub use crate::team::transport::mailbox::Mailbox;
+pub use crate::team::transport::LinkError;
+use std::time::Duration;
+
+/// Parse `bytes` as the first bytes of a segment of `total` bytes
+/// ([`Header::parse`]).
+pub fn segment_header(bytes: &[u8], total: usize) -> Result<Option<Header>, ShmError> {
+    let h = Header::parse("hostile", bytes, total)?;
+    if let Some(h) = &h {
+        // What a mapper relies on: the data region lies inside the segment.
+        let end = (h.data_offset as u64).checked_add(h.size);
+        assert!(
+            end.is_some_and(|e| e <= total as u64) && h.data_offset as usize >= DATA_OFFSET,
+            "header accepted with data {}+{} in {total} bytes",
+            h.data_offset,
+            h.size
+        );
+    }
+    Ok(h)
+}
+
+/// The bytes of a valid segment header ([`Header::encode_body`] with the magic).
+pub fn encode_segment_header(h: &Header) -> Vec<u8> {
+    let mut b = h.encode_body().to_vec();
+    b[..8].copy_from_slice(&crate::shm::header::MAGIC);
+    b.resize(DATA_OFFSET, 0);
+    b
+}
+
+/// A frame head as decoded: (kind, status, name, seq, payload length).
+pub type FrameHead = (Kind, Status, String, u64, u64);
+
+/// Decode a frame head and its name from `bytes` (the first [`HEAD_LEN`] bytes, then
+/// the name), as [`SocketLink`] reads them.
+pub fn frame_head(bytes: &[u8]) -> Result<FrameHead, ProtocolError> {
+    let hb: &[u8; HEAD_LEN] = bytes
+        .get(..HEAD_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ProtocolError(format!("{} bytes, a head has {HEAD_LEN}", bytes.len())))?;
+    let (kind, status, nl, seq, len) = crate::team::protocol::Head::decode(hb)?;
+    assert!(nl <= MAX_NAME, "a name of {nl} bytes accepted");
+    let name = bytes
+        .get(HEAD_LEN..HEAD_LEN + nl)
+        .ok_or_else(|| ProtocolError("the name is cut short".into()))?;
+    Ok((kind, status, parse_name(name)?, seq, len))
+}
+
+/// Decode a hello or welcome ([`Hello::decode`]).
+pub fn hello(magic: [u8; 8], bytes: &[u8]) -> Result<Hello, ProtocolError> {
+    Hello::decode(magic, bytes)
+}
+
+/// Send `bytes` down a loopback TCP connection and receive one frame from it with
+/// [`SocketLink::recv`]; answers the frame's name, sequence number and payload.
+/// The sender closes after the bytes, so a frame cut short ends in an error.
+pub fn socket_frame(bytes: &[u8]) -> Result<(String, u64, Vec<u8>), LinkError> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    let mut tx = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (rx, _) = listener.accept()?;
+    let rx = Stream::Tcp(rx);
+    rx.configure(Duration::from_millis(20))?;
+    std::io::Write::write_all(&mut tx, bytes)?;
+    tx.shutdown(std::net::Shutdown::Write)?;
+    let mut link = SocketLink::new(rx);
+    let watch = Watch::peer(polyshm_sys::current_process(), Duration::from_millis(20));
+    let mut out = None;
+    link.recv(&watch, &mut |h, p| {
+        out = Some((h.name.clone(), h.seq, p.to_vec()))
+    })?;
+    out.ok_or_else(|| ProtocolError("no frame delivered".into()).into())
+}
+
+/// A live mailbox (master and drone ends) and a third mapping of its control segment
+/// through which hostile bytes are written. Dropping it removes the segments.
+#[derive(Debug)]
+pub struct MailboxProbe {
+    master: Mailbox,
+    drone: Mailbox,
+    raw: SharedMemory,
+}
+
+/// What the mailbox decoders answered for one set of bytes.
+#[derive(Debug)]
+pub struct MailboxOutcome {
+    /// The drone's [`Mailbox::read_request`]: (task name, seq, payload length).
+    pub request: Result<(String, u64, usize), LinkError>,
+    /// The master's [`Mailbox::read_reply`]: (status, seq, length, in place).
+    pub reply: Result<(Status, u64, usize, bool), LinkError>,
+    /// The drone's [`Mailbox::read_hello`], then [`Hello::decode`].
+    pub hello: Result<Hello, LinkError>,
+}
+
+/// The relay layout version this build writes (to craft relay segments).
+pub const RELAY_VERSION: u32 = crate::relay::RELAY_VERSION;
+
+/// Where the hostile bytes go in the control segment: the descriptors, the areas
+/// field, the hello and the task name (offsets 192 to 896 of the mailbox layout).
+pub const MAILBOX_SCRIBBLE_AT: usize = 192;
+/// How many bytes from [`MAILBOX_SCRIBBLE_AT`] a probe writes.
+pub const MAILBOX_SCRIBBLE_LEN: usize = 896 - 192;
+
+impl MailboxProbe {
+    /// A fresh mailbox.
+    pub fn new() -> Result<MailboxProbe, LinkError> {
+        let master = Mailbox::create(WaitStrategy::Block)?;
+        let drone = Mailbox::open(master.name(), WaitStrategy::Block)?;
+        let raw = SharedMemory::open(master.name())?;
+        Ok(MailboxProbe { master, drone, raw })
+    }
+
+    /// The control segment's name.
+    pub fn name(&self) -> &str {
+        self.master.name()
+    }
+
+    /// The master end (to write valid requests with the real encoder).
+    pub fn master(&mut self) -> &mut Mailbox {
+        &mut self.master
+    }
+
+    /// The drone end (to write valid replies with the real encoder).
+    pub fn drone(&mut self) -> &mut Mailbox {
+        &mut self.drone
+    }
+
+    /// The bytes now at [`MAILBOX_SCRIBBLE_AT`].
+    pub fn snapshot(&self) -> Result<Vec<u8>, ShmError> {
+        let mut b = vec![0u8; MAILBOX_SCRIBBLE_LEN];
+        self.raw.read_at(MAILBOX_SCRIBBLE_AT, &mut b)?;
+        Ok(b)
+    }
+
+    /// Write `bytes` (at most [`MAILBOX_SCRIBBLE_LEN`], the rest zero) over the
+    /// descriptors, areas field, hello and name, then run every decoder.
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<MailboxOutcome, ShmError> {
+        let mut b = vec![0u8; MAILBOX_SCRIBBLE_LEN];
+        let n = bytes.len().min(b.len());
+        b[..n].copy_from_slice(&bytes[..n]);
+        self.raw.write_at(MAILBOX_SCRIBBLE_AT, &b)?;
+        Ok(self.decode_in_place())
+    }
+
+    /// Run every decoder on what the mailbox holds now.
+    pub fn decode_in_place(&mut self) -> MailboxOutcome {
+        let request = self.drone.read_request().and_then(|(h, len)| {
+            // What the drone relies on: the payload it was promised exists.
+            let got = self.drone.request(len)?.len();
+            assert_eq!(got, len, "request of {len} bytes lent as {got}");
+            Ok((h.name, h.seq, len))
+        });
+        let reply = self.master.read_reply().and_then(|(h, len, in_place)| {
+            if h.status != Status::NeedSpace {
+                let got = self.master.reply_view(len, in_place)?.len();
+                assert_eq!(got, len, "result of {len} bytes lent as {got}");
+            }
+            Ok((h.status, h.seq, len, in_place))
+        });
+        let hello = self.drone.read_hello().and_then(|b| {
+            Hello::decode(crate::team::protocol::HELLO_MAGIC, &b).map_err(LinkError::from)
+        });
+        MailboxOutcome {
+            request,
+            reply,
+            hello,
+        }
+    }
+}
+
+/// Bytes of a relay segment's data region offered to [`Relay::connect`]: a segment of
+/// `bytes.len()` bytes (at least 1) holding them is made, and a client connects to it
+/// with a zero timeout. The master (this process) never accepts: the connect ends in a
+/// typed error, or `Ok` if the bytes already carry the master's answer.
+pub fn relay_connect(bytes: &[u8]) -> Result<(), RelayError> {
+    let shm = SharedMemory::create(&unique_name("hrel"), bytes.len().max(1))?;
+    shm.write_at(0, bytes)?;
+    let link = Relay::connect(shm.name(), Duration::ZERO)?;
+    assert!(
+        link.message_capacity() <= shm.len(),
+        "a message area past the segment"
+    );
+    Ok(())
+}
+
+/// Bytes written over slot 0 of a live relay (`slots` slots of `capacity`-byte
+/// areas), then the master accepts (zero timeout) and, if a link comes of it,
+/// receives one message (zero timeout). Answers the message, if any.
+pub fn relay_slot(slots: u32, capacity: u32, bytes: &[u8]) -> Result<Option<Vec<u8>>, RelayError> {
+    let relay = Relay::create(
+        &unique_name("hslot"),
+        RelayOptions {
+            slots,
+            message_capacity: capacity,
+        },
+    )?;
+    let raw = SharedMemory::open(relay.name())?;
+    let slot0 = 128;
+    let n = bytes.len().min(raw.len().saturating_sub(slot0));
+    raw.write_at(slot0, &bytes[..n])?;
+    let link = match relay.accept(Some(Duration::ZERO)) {
+        Ok(link) => link,
+        Err(RelayError::TimedOut { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut buf = Vec::new();
+    link.recv_into(&mut buf, Some(Duration::ZERO))?;
+    assert!(
+        buf.len() <= relay.message_capacity(),
+        "a message past its area"
+    );
+    Ok(Some(buf))
+}
