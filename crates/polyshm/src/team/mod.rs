@@ -49,6 +49,7 @@ mod handshake;
 mod launch;
 mod loan;
 pub(crate) mod protocol;
+#[cfg(feature = "script")]
 mod script;
 mod tasks;
 #[allow(clippy::module_inception)]
