@@ -17,10 +17,11 @@
 
 use crate::support::{self, segments_of, trial, wait_dead, TempPath};
 use libtest_mimic::{Failed, Trial};
+use polyshm::child::Spawn;
 use polyshm::fault::FAULTS_ENV;
 use polyshm::team::{builtin, Team, TeamError, Transport, DRONE_ENV};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// Selects the fault-master role of this binary; the value is the case (see
@@ -142,24 +143,16 @@ fn run_case(c: &Case<'_>) -> Result<Outcome, Failed> {
         &c.task_ms.to_string(),
     ]
     .join("|");
-    let mut child = Command::new(std::env::current_exe()?)
+    // Killed and reaped when `reap` drops, whatever happens here.
+    let mut reap = Spawn::this_program()?
         .env(FAULT_MASTER_ENV, spec)
         .env(FAULTS_ENV, c.master_faults)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()?;
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let master_pid = child.id();
-    let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let mut reap = Reap(child);
+        .start()?;
+    let master_pid = reap.id();
+    let stdout = reap.take_stdout().expect("piped");
+    let mut stderr = reap.take_stderr().expect("piped");
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s);
@@ -170,7 +163,7 @@ fn run_case(c: &Case<'_>) -> Result<Outcome, Failed> {
         .lines()
         .map_while(Result::ok)
         .collect();
-    let status = reap.0.wait()?;
+    let status = reap.wait()?;
     let stderr = err_reader.join().unwrap_or_default();
     let drone = lines
         .iter()

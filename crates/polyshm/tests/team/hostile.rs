@@ -11,10 +11,11 @@
 
 use crate::support::{self, trial};
 use libtest_mimic::{Failed, Trial};
+use polyshm::child::Spawn;
 use polyshm::shm::{admin, SharedMemory};
 use polyshm::team::{TeamError, Transport};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -225,28 +226,29 @@ fn scribble(t: Transport) -> Result<(), Failed> {
         // Windows, where a segment cannot be listed).
         return Ok(());
     }
-    let mut child = Command::new(std::env::current_exe()?)
+    let mut child = Spawn::this_program()?
         .env(SCRIBBLED_ENV, t.id())
         .stdout(Stdio::piped())
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()?;
-    struct Reap(std::process::Child);
+        .start()?;
+    /// Kills and reaps the master (the `ChildProcess` guard), then removes the
+    /// mailboxes it left: its drones die with it, a crashed master leaves its segments.
+    struct Reap(polyshm::child::ChildProcess);
     impl Drop for Reap {
         fn drop(&mut self) {
             let pid = self.0.id();
             let _ = self.0.kill();
             let _ = self.0.wait();
-            // Its drones die with it; a crashed master leaves its mailboxes.
             for s in support::segments_of(pid) {
                 let _ = admin::remove(&s);
             }
         }
     }
     let pid = child.id();
-    let out = child.stdout.take().expect("piped");
-    let err = child.stderr.take().expect("piped");
-    let mut stdin = child.stdin.take().expect("piped");
+    let out = child.take_stdout().expect("piped");
+    let err = child.take_stderr().expect("piped");
+    let mut stdin = child.take_stdin().expect("piped");
     let mut reap = Reap(child);
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {

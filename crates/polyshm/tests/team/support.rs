@@ -1,9 +1,10 @@
 //! Tasks, watchdog and helpers shared by the trials.
 
 use libtest_mimic::{Failed, Trial};
+use polyshm::child::Spawn;
 use polyshm::team::{InPlaceTask, PodTask, Task, Tasks, Team, Transport};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Selects the "doomed master" role of this binary.
@@ -294,22 +295,14 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     let mark_files: Vec<TempPath> = (0..2)
         .map(|i| TempPath(format!("{}.{i}", marks.as_string()).into()))
         .collect();
-    let mut child = Command::new(std::env::current_exe()?)
+    // Killed and reaped when `reap` drops, whatever happens here.
+    let mut reap = Spawn::this_program()?
         .env(MASTER_ENV, t.id())
         .env(MARKS_ENV, marks.as_string())
         .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()?;
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let master_pid = child.id();
-    let out = child.stdout.take().expect("piped");
-    let mut reap = Reap(child);
+        .start()?;
+    let master_pid = reap.id();
+    let out = reap.take_stdout().expect("piped");
     let mut line = String::new();
     BufReader::new(out).read_line(&mut line)?;
     let pids: Vec<u32> = line
@@ -329,7 +322,7 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     want.sort_unstable();
     assert_eq!(busy, want, "each drone runs one of the tasks");
     kill9(master_pid);
-    let _ = reap.0.wait();
+    let _ = reap.wait();
     for p in &pids {
         if !wait_dead(*p, Duration::from_secs(3)) {
             return Err(format!("drone {p} outlived its master (killed -9) by 3 s").into());
