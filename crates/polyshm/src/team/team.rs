@@ -141,7 +141,10 @@ impl Team {
     /// item type: fill it in place, then [`send`](Loan::send) it, and read the
     /// [`Reply`](super::Reply) where it lies. Through [`Transport::Shm`] the area is
     /// the drone's mailbox (the request is never copied); over sockets an ordinary
-    /// buffer. The drone is held until the loan, and then the reply, drop.
+    /// buffer. The drone is held until the loan, and then the reply, drop: like a
+    /// `MutexGuard`, so another call that needs that drone (any call on a one-drone
+    /// team) waits until they drop — drop the reply before calling again from the
+    /// same thread.
     pub fn loan<K: PodCall>(&self, key: &K, n: usize) -> Result<Loan<'_, K>, TeamError> {
         self.inner.check_key(key)?;
         let session = self.inner.checkout(key.name(), None)?;
