@@ -34,7 +34,7 @@
 
 use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
-use crate::sync::{SemaphoreError, WaitStrategy};
+use crate::sync::{Deadline, SemaphoreError, WaitStrategy};
 use crate::team::protocol::ProtocolError;
 
 mod frames;
@@ -55,8 +55,6 @@ pub(crate) const INLINE_CAP: usize = 64 * 1024;
 const PAGE: usize = 4096;
 /// Offset in a descriptor of the flag "the payload lies in the request area".
 const IN_REQUEST: usize = 4;
-/// Polls of the semaphore between two yields while spinning.
-const SPIN_POLLS: usize = 4;
 
 fn proto(msg: String) -> LinkError {
     LinkError::Protocol(ProtocolError(msg))
@@ -284,23 +282,11 @@ impl Mailbox {
     }
 
     fn wait(&self, sem: &RemoteSemaphore, watch: &Watch<'_>) -> Result<(), LinkError> {
-        // The team's own spin: a few polls, then yield the CPU, for at most the budget.
-        // (Few polls per turn: a PAUSE costs ~140 cycles on recent x86, so 32 of them
-        // would keep a peer on the same CPU waiting ~1.5 µs per turn.)
-        if let WaitStrategy::SpinThenBlock { budget } = self.strategy {
-            let start = std::time::Instant::now();
-            loop {
-                for _ in 0..SPIN_POLLS {
-                    if sem.try_wait() {
-                        return Ok(());
-                    }
-                    std::hint::spin_loop();
-                }
-                if start.elapsed() >= budget {
-                    break;
-                }
-                polyshm_sys::yield_now();
-            }
+        // The strategy's bounded spin (a few polls, then yield the CPU, for at most the
+        // budget), the one `sync` gives every waiter; then bounded sleeps that check
+        // the peer between them.
+        if self.strategy.spin(Deadline::NEVER, || sem.try_wait()) {
+            return Ok(());
         }
         loop {
             match sem.wait_timeout(watch.next_slice()) {
