@@ -20,7 +20,8 @@ use crate::team::transport::{DroneLink, Watch};
 // The team's wire types, private to the team, shown here to polyshm's own tests and
 // fuzz targets only.
 pub use crate::team::protocol::{
-    Head, Hello, Kind, ProtocolError, Status, HEAD_LEN, HELLO_MAGIC, MAX_NAME, WELCOME_MAGIC,
+    Head, Hello, Kind, ProtocolError, Status, CRATE_VERSION, HEAD_LEN, HELLO_MAGIC, MAX_NAME,
+    PROTOCOL_VERSION, WELCOME_MAGIC,
 };
 pub use crate::team::transport::mailbox::Mailbox;
 pub use crate::team::transport::LinkError;
@@ -55,7 +56,7 @@ pub fn encode_segment_header(h: &Header) -> Vec<u8> {
 pub type FrameHead = (Kind, Status, String, u64, u64);
 
 /// Decode a frame head and its name from `bytes` (the first [`HEAD_LEN`] bytes, then
-/// the name), as [`SocketLink`] reads them.
+/// the name), as the socket link reads them.
 pub fn frame_head(bytes: &[u8]) -> Result<FrameHead, ProtocolError> {
     let hb: &[u8; HEAD_LEN] = bytes
         .get(..HEAD_LEN)
@@ -75,7 +76,7 @@ pub fn hello(magic: [u8; 8], bytes: &[u8]) -> Result<Hello, ProtocolError> {
 }
 
 /// Send `bytes` down a loopback TCP connection and receive one frame from it with
-/// [`SocketLink::recv`]; answers the frame's name, sequence number and payload.
+/// the socket link's `recv`; answers the frame's name, sequence number and payload.
 /// The sender closes after the bytes, so a frame cut short ends in an error.
 pub fn socket_frame(bytes: &[u8]) -> Result<(String, u64, Vec<u8>), LinkError> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;

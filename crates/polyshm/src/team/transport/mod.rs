@@ -15,6 +15,7 @@
 //! peer still lives, that the deadline has not passed and that nobody cancelled.
 
 pub(crate) mod hybrid;
+pub(crate) mod listener;
 pub(crate) mod mailbox;
 pub(crate) mod shm;
 pub(crate) mod socket;
