@@ -53,7 +53,11 @@
 //! **What it cannot make this process do:** access memory out of bounds (every offset
 //! and length it wrote is checked before use, against sizes this process fixed), hang
 //! without a bound (waits have timeouts or notice a dead peer), or crash on bad bytes
-//! (decoders answer errors, never panic, on any input).
+//! (decoders answer errors, never panic, on any input). One wait is the caller's to
+//! bound: a peer that stays alive and never answers (it swallowed a signal, or it is
+//! simply slow) looks like a long task, and the team waits for it as long as
+//! `TeamBuilder::task_timeout` allows, which is for ever by default. Set a task
+//! timeout where drones are not trusted.
 //!
 //! **The one exception: truncation.** A process with write access may shrink the
 //! segment's file (`ftruncate` on `/dev/shm/polyshm.<name>`). Every process that maps

@@ -70,6 +70,7 @@ impl ChildProc {
     }
 
     /// The child's exit status, if it has exited (does not wait).
+    #[cfg(feature = "failpoints")]
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait")
     }

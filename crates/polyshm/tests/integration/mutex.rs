@@ -316,6 +316,7 @@ fn defect_2_a_waiter_never_pairs_a_new_holder_with_an_old_record() {
 }
 
 /// What the survivor must get when the holder is killed at a fault point.
+#[cfg(feature = "failpoints")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
     /// The killed process never held the lock, or had released it.

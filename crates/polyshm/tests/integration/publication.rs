@@ -4,7 +4,9 @@
 //! `shm.create.before_publish`) pause or kill it in the middle of making a segment, so
 //! that the window the race needs is wide on purpose.
 
-use crate::common::{shm_path, spawn_child, Cleanup, Watchdog, PATIENCE};
+use crate::common::{shm_path, Cleanup, PATIENCE};
+#[cfg(feature = "failpoints")]
+use crate::common::{spawn_child, Watchdog};
 use polyshm::shm::{admin, unique_name, RemoteSemaphore, SharedMemory, ShmError};
 use std::time::{Duration, Instant};
 
