@@ -208,3 +208,54 @@ fn an_eight_byte_segment_with_the_magic_is_truncated() {
     drop(cleanup);
     assert_gone(&name);
 }
+
+/// Child role `nospace-as`: under an address-space limit just above what this process
+/// maps already, creating a segment larger than the room left fails in `mmap`
+/// (ENOMEM, after the pages were reserved): that is [`ShmError::NoSpace`], not an I/O
+/// error, and the half-made segment is gone.
+#[cfg(unix)]
+pub fn child_no_address_space(name: &str) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let vm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    let room = 64 << 20;
+    let old = getrlimit(Resource::As);
+    setrlimit(
+        Resource::As,
+        Rlimit {
+            current: Some(vm_kb * 1024 + room),
+            maximum: old.maximum,
+        },
+    )
+    .expect("setrlimit(RLIMIT_AS)");
+    let size = 4 * room as usize;
+    match SharedMemory::create(name, size) {
+        Err(ShmError::NoSpace { requested, .. }) if requested == size as u64 => {}
+        other => panic!("expected NoSpace for {size} bytes under RLIMIT_AS, got {other:?}"),
+    }
+    assert_gone(name);
+}
+
+/// A segment the address space cannot hold (ENOMEM from `mmap`, here under an
+/// `RLIMIT_AS` set in a child process) is [`ShmError::NoSpace`], like a full
+/// `/dev/shm`. Where there is no `/proc` to size the limit from, skipped.
+#[cfg(unix)]
+#[test]
+fn an_address_space_limit_is_no_space() {
+    use crate::common::{spawn_child, Watchdog};
+    use std::time::Duration;
+    if !std::path::Path::new("/proc/self/status").exists() {
+        return;
+    }
+    let name = unique_name("t-mut-as");
+    let dog = Watchdog::new("address space limit", Duration::from_secs(60));
+    dog.segment(&name);
+    let mut child = spawn_child("nospace-as", &name, 0, &[]);
+    dog.child(&child);
+    child.expect_success();
+    assert_gone(&name);
+}
