@@ -96,6 +96,8 @@ fn persist_sets_the_shared_flag_and_the_owner_drop_leaves_the_segment() {
 #[test]
 fn only_the_persistent_bit_counts() {
     let name = unique_name("t-mut-flags");
+    let mut cleanup = Cleanup::default(); // removes it even if a drop fails to
+    cleanup.segment(&name);
     let owner = SharedMemory::create(&name, 64).unwrap();
     scribble(&name, FLAGS_OFFSET, &6u32.to_ne_bytes());
     assert!(!owner.is_persistent());
@@ -111,6 +113,8 @@ fn only_the_persistent_bit_counts() {
 #[test]
 fn accessors_follow_the_header() {
     let name = unique_name("t-mut-acc");
+    let mut cleanup = Cleanup::default(); // removes it even if a drop fails to
+    cleanup.segment(&name);
     let owner = SharedMemory::create(&name, 1).unwrap();
     assert_eq!(owner.name(), name);
     assert_eq!((owner.len(), owner.is_empty()), (1, false));
@@ -133,6 +137,8 @@ fn accessors_follow_the_header() {
 #[test]
 fn registry_lists_live_handles() {
     let name = unique_name("t-mut-reg");
+    let mut cleanup = Cleanup::default(); // removes it even if a drop fails to
+    cleanup.segment(&name);
     let mine = |e: &Entry| e.name == name;
     let owner = SharedMemory::create(&name, 77).unwrap();
     let client = SharedMemory::open(&name).unwrap();
@@ -173,6 +179,8 @@ fn registry_lists_live_handles() {
 #[test]
 fn nonce_differs_between_two_creations_of_one_name() {
     let name = unique_name("t-mut-nonce");
+    let mut cleanup = Cleanup::default(); // removes it even if a drop fails to
+    cleanup.segment(&name);
     let first = SharedMemory::create(&name, 64).unwrap();
     let a = header_of(&name).nonce;
     drop(first);
