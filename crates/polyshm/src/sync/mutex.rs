@@ -444,4 +444,48 @@ mod tests {
         assert_eq!(m.deaths(), 1);
         assert!(m.unlock(&p));
     }
+
+    /// A waiter that goes to sleep marks the lock word with the waiters bit (bit 63 of
+    /// the documented word layout, which other languages read), and the release that
+    /// finds the bit advances the wake counter the sleepers wait on. (Without them a
+    /// release would never wake a sleeper: it would wait for its liveness period.)
+    #[test]
+    fn a_sleeping_waiter_sets_bit_63_and_the_release_advances_the_wake_counter() {
+        const BIT_63: u64 = 1 << 63;
+        let p = Parker::new("m").unwrap();
+        let m = Arc::new(MutexState::new());
+        m.lock(&p, WaitStrategy::Block, None).unwrap();
+        assert_eq!(m.word.load(Ordering::Acquire) & BIT_63, 0);
+        let m2 = m.clone();
+        let waiter = std::thread::spawn(move || {
+            let p = Parker::new("m").unwrap();
+            m2.lock(&p, WaitStrategy::Block, Some(Duration::from_secs(30)))
+                .unwrap();
+            assert!(m2.unlock(&p));
+        });
+        // Watchdog bound, not a timing assertion: the waiter marks the word before its
+        // first sleep.
+        let give_up = std::time::Instant::now() + Duration::from_secs(20);
+        while m.word.load(Ordering::Acquire) & BIT_63 == 0 {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the waiter never set the waiters bit"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            pid_of(m.word.load(Ordering::Acquire)),
+            current_process().pid
+        );
+        let wake_before = m.wake.load(Ordering::Acquire);
+        assert!(m.unlock(&p));
+        assert!(m.wake.load(Ordering::Acquire) > wake_before);
+        waiter.join().unwrap();
+        let w = m.word.load(Ordering::Acquire);
+        assert_eq!(
+            (pid_of(w), w & BIT_63),
+            (0, 0),
+            "word {w:#x} after the last release"
+        );
+    }
 }
