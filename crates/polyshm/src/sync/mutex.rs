@@ -488,4 +488,26 @@ mod tests {
             "word {w:#x} after the last release"
         );
     }
+
+    /// Every acquisition advances the 31-bit tag in bits 32..63 of the word (so that a
+    /// record left by an earlier holder never matches a later one of the same pid), a
+    /// release frees the word but keeps the tag, and the tag wraps without touching
+    /// the waiters bit.
+    #[test]
+    fn every_acquisition_advances_the_tag_and_a_release_keeps_it() {
+        let p = Parker::new("m").unwrap();
+        let m = MutexState::new();
+        let me = u64::from(current_process().pid);
+        for tag in 1..=3u64 {
+            m.lock(&p, WaitStrategy::Block, None).unwrap();
+            assert_eq!(m.word.load(Ordering::Acquire), tag << 32 | me);
+            assert!(m.unlock(&p));
+            assert_eq!(m.word.load(Ordering::Acquire), tag << 32);
+        }
+        m.word.store(0x7FFF_FFFF << 32, Ordering::Release);
+        m.lock(&p, WaitStrategy::Block, None).unwrap();
+        assert_eq!(m.word.load(Ordering::Acquire), me, "the tag wraps to 0");
+        assert!(m.unlock(&p));
+        assert_eq!(m.word.load(Ordering::Acquire), 0);
+    }
 }
