@@ -509,5 +509,25 @@ mod tests {
         assert_eq!(m.word.load(Ordering::Acquire), me, "the tag wraps to 0");
         assert!(m.unlock(&p));
         assert_eq!(m.word.load(Ordering::Acquire), 0);
+        // Nobody ever waited: no release advanced the wake counter.
+        assert_eq!(m.wake.load(Ordering::Acquire), 0);
+    }
+
+    /// `init` resets whatever a previous user (or a scribbler) left: a free word, no
+    /// record, no deaths, the wake counter at zero.
+    #[test]
+    fn init_resets_every_word() {
+        let p = Parker::new("m").unwrap();
+        let m = MutexState::new();
+        m.word.store(4_194_305 | (9 << 32), Ordering::Relaxed);
+        m.deaths.store(5, Ordering::Relaxed);
+        m.wake.store(3, Ordering::Relaxed);
+        m.seq.store(7, Ordering::Relaxed);
+        m.init();
+        assert_eq!(m.holder(), None);
+        assert_eq!((m.deaths(), m.wake.load(Ordering::Relaxed)), (0, 0));
+        assert_eq!(m.seq.load(Ordering::Relaxed), 0);
+        assert_eq!(m.lock(&p, WaitStrategy::Block, None), Ok(()));
+        assert!(m.unlock(&p));
     }
 }
