@@ -430,4 +430,113 @@ mod tests {
             Err(ShmError::NotPolyshm { .. })
         ));
     }
+
+    /// Each length check of `parse` rejects at its boundary exactly: one byte short is
+    /// refused with the error of that check, the boundary itself passes on to the next.
+    #[test]
+    fn parse_length_checks_reject_at_each_boundary_exactly() {
+        // Fewer than 8 bytes: not polyshm; 8 bytes of magic: a truncated polyshm header.
+        let b = good();
+        assert!(matches!(
+            Header::parse("x", &b[..7], 7),
+            Err(ShmError::NotPolyshm { .. })
+        ));
+        assert!(matches!(
+            Header::parse("x", &b[..8], 8),
+            Err(ShmError::Truncated {
+                needed: 128,
+                actual: 8,
+                ..
+            })
+        ));
+        // 15 bytes (magic and a wrong version): truncated before the version is read;
+        // 16 bytes: the version is read, and refused.
+        let mut v1 = good();
+        v1[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        assert!(matches!(
+            Header::parse("x", &v1[..15], 15),
+            Err(ShmError::Truncated { actual: 15, .. })
+        ));
+        assert!(matches!(
+            Header::parse("x", &v1[..16], 16),
+            Err(ShmError::IncompatibleVersion { found: 1, .. })
+        ));
+        // 127 bytes of a good header: truncated; 128 (with the data): accepted.
+        assert!(matches!(
+            Header::parse("x", &b[..127], 127),
+            Err(ShmError::Truncated {
+                needed: 128,
+                actual: 127,
+                ..
+            })
+        ));
+        assert!(matches!(Header::parse("x", &b, 228), Ok(Some(_))));
+        // The segment must hold data_offset + size bytes: one fewer is truncated.
+        assert!(matches!(
+            Header::parse("x", &b, 227),
+            Err(ShmError::Truncated {
+                needed: 228,
+                actual: 227,
+                ..
+            })
+        ));
+    }
+
+    /// All-zero first bytes mean "being made" only in a segment long enough for a
+    /// header (128 bytes); a shorter one is not polyshm.
+    #[test]
+    fn zero_magic_is_unpublished_only_from_128_bytes() {
+        let zero = [0u8; DATA_OFFSET];
+        assert!(matches!(Header::parse("x", &zero, 128), Ok(None)));
+        assert!(matches!(
+            Header::parse("x", &zero[..127], 127),
+            Err(ShmError::NotPolyshm { .. })
+        ));
+        // A foreign first word is not polyshm whatever the length.
+        let mut foreign = zero;
+        foreign[3] = 1;
+        assert!(matches!(
+            Header::parse("x", &foreign, 4096),
+            Err(ShmError::NotPolyshm { .. })
+        ));
+    }
+
+    /// The data offset must be at least 128 and a multiple of 64: 64 (a multiple, too
+    /// small) and 129 (large enough, not a multiple) are corrupt, 192 is accepted and
+    /// read back.
+    #[test]
+    fn data_offset_bounds() {
+        let with_offset = |off: u32| {
+            let mut b = good();
+            b[12..16].copy_from_slice(&off.to_ne_bytes());
+            b
+        };
+        for bad in [0u32, 64, 127, 129, 160] {
+            assert!(
+                matches!(
+                    Header::parse("x", &with_offset(bad), 4096),
+                    Err(ShmError::Corrupt { .. })
+                ),
+                "data offset {bad} accepted"
+            );
+        }
+        let h = Header::parse("x", &with_offset(192), 292).unwrap().unwrap();
+        assert_eq!((h.data_offset, h.size), (192, 100));
+        assert!(matches!(
+            Header::parse("x", &with_offset(192), 291),
+            Err(ShmError::Truncated { needed: 292, .. })
+        ));
+    }
+
+    /// Two draws differ (a constant would make every nonce the same, and a segment
+    /// re-created under the same name indistinguishable from the old one).
+    #[test]
+    fn random_u64_varies() {
+        let draws: Vec<u64> = (0..4).map(|_| random_u64()).collect();
+        assert!(
+            draws.windows(2).all(|w| w[0] != w[1]),
+            "repeated draws: {draws:?}"
+        );
+        assert!(draws.iter().all(|&d| d > 1), "degenerate draws: {draws:?}");
+    }
 }

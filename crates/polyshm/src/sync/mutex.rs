@@ -444,4 +444,90 @@ mod tests {
         assert_eq!(m.deaths(), 1);
         assert!(m.unlock(&p));
     }
+
+    /// A waiter that goes to sleep marks the lock word with the waiters bit (bit 63 of
+    /// the documented word layout, which other languages read), and the release that
+    /// finds the bit advances the wake counter the sleepers wait on. (Without them a
+    /// release would never wake a sleeper: it would wait for its liveness period.)
+    #[test]
+    fn a_sleeping_waiter_sets_bit_63_and_the_release_advances_the_wake_counter() {
+        const BIT_63: u64 = 1 << 63;
+        let p = Parker::new("m").unwrap();
+        let m = Arc::new(MutexState::new());
+        m.lock(&p, WaitStrategy::Block, None).unwrap();
+        assert_eq!(m.word.load(Ordering::Acquire) & BIT_63, 0);
+        let m2 = m.clone();
+        let waiter = std::thread::spawn(move || {
+            let p = Parker::new("m").unwrap();
+            m2.lock(&p, WaitStrategy::Block, Some(Duration::from_secs(30)))
+                .unwrap();
+            assert!(m2.unlock(&p));
+        });
+        // Watchdog bound, not a timing assertion: the waiter marks the word before its
+        // first sleep.
+        let give_up = std::time::Instant::now() + Duration::from_secs(20);
+        while m.word.load(Ordering::Acquire) & BIT_63 == 0 {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the waiter never set the waiters bit"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            pid_of(m.word.load(Ordering::Acquire)),
+            current_process().pid
+        );
+        let wake_before = m.wake.load(Ordering::Acquire);
+        assert!(m.unlock(&p));
+        assert!(m.wake.load(Ordering::Acquire) > wake_before);
+        waiter.join().unwrap();
+        let w = m.word.load(Ordering::Acquire);
+        assert_eq!(
+            (pid_of(w), w & BIT_63),
+            (0, 0),
+            "word {w:#x} after the last release"
+        );
+    }
+
+    /// Every acquisition advances the 31-bit tag in bits 32..63 of the word (so that a
+    /// record left by an earlier holder never matches a later one of the same pid), a
+    /// release frees the word but keeps the tag, and the tag wraps without touching
+    /// the waiters bit.
+    #[test]
+    fn every_acquisition_advances_the_tag_and_a_release_keeps_it() {
+        let p = Parker::new("m").unwrap();
+        let m = MutexState::new();
+        let me = u64::from(current_process().pid);
+        for tag in 1..=3u64 {
+            m.lock(&p, WaitStrategy::Block, None).unwrap();
+            assert_eq!(m.word.load(Ordering::Acquire), tag << 32 | me);
+            assert!(m.unlock(&p));
+            assert_eq!(m.word.load(Ordering::Acquire), tag << 32);
+        }
+        m.word.store(0x7FFF_FFFF << 32, Ordering::Release);
+        m.lock(&p, WaitStrategy::Block, None).unwrap();
+        assert_eq!(m.word.load(Ordering::Acquire), me, "the tag wraps to 0");
+        assert!(m.unlock(&p));
+        assert_eq!(m.word.load(Ordering::Acquire), 0);
+        // Nobody ever waited: no release advanced the wake counter.
+        assert_eq!(m.wake.load(Ordering::Acquire), 0);
+    }
+
+    /// `init` resets whatever a previous user (or a scribbler) left: a free word, no
+    /// record, no deaths, the wake counter at zero.
+    #[test]
+    fn init_resets_every_word() {
+        let p = Parker::new("m").unwrap();
+        let m = MutexState::new();
+        m.word.store(4_194_305 | (9 << 32), Ordering::Relaxed);
+        m.deaths.store(5, Ordering::Relaxed);
+        m.wake.store(3, Ordering::Relaxed);
+        m.seq.store(7, Ordering::Relaxed);
+        m.init();
+        assert_eq!(m.holder(), None);
+        assert_eq!((m.deaths(), m.wake.load(Ordering::Relaxed)), (0, 0));
+        assert_eq!(m.seq.load(Ordering::Relaxed), 0);
+        assert_eq!(m.lock(&p, WaitStrategy::Block, None), Ok(()));
+        assert!(m.unlock(&p));
+    }
 }

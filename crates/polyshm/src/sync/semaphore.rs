@@ -226,4 +226,20 @@ mod tests {
         t.join().unwrap();
         assert_eq!(s.count(), 0);
     }
+
+    /// `init` resets the count and forgets counted sleepers; a signal that finds
+    /// sleepers counted but none asleep (a waiter that died counted) forgets them too.
+    #[test]
+    fn init_and_signal_reset_stale_sleepers() {
+        let p = Parker::new("t").unwrap();
+        let s = SemaphoreState::new(3);
+        s.sleepers.store(5, Ordering::Relaxed);
+        s.init(2);
+        assert_eq!((s.count(), s.sleepers()), (2, 0));
+        s.sleepers.store(4, Ordering::Relaxed);
+        s.signal(&p).unwrap();
+        assert_eq!((s.count(), s.sleepers()), (3, 0));
+        assert!(s.try_wait());
+        assert_eq!(s.count(), 2);
+    }
 }

@@ -33,6 +33,8 @@ pub fn run_child() {
         "shm-create" => crate::publication::child_create(&arg, n),
         "sem-create" => crate::publication::child_sem_create(&arg, n),
         "perm-open" => crate::errors::child_open_denied(&arg),
+        #[cfg(unix)]
+        "nospace-as" => crate::mutants::child_no_address_space(&arg),
         r if r.starts_with("mutex-") => crate::mutex::child(r, &arg, n),
         r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
         other => crate::relay::child(other, &arg, n),

@@ -10,6 +10,7 @@
 mod common;
 mod errors;
 mod hostile;
+mod mutants;
 mod mutex;
 mod publication;
 mod relay;
