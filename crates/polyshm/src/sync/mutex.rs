@@ -377,6 +377,34 @@ mod tests {
         assert!(!m.unlock(&p));
     }
 
+    /// `try_lock` takes a free lock, refuses this thread's own, and answers "held" for
+    /// another thread's (a mutant answering `Ok(false)` survived without this).
+    #[test]
+    fn try_lock_takes_a_free_lock_only() {
+        let p = Parker::new("m").unwrap();
+        let m = Arc::new(MutexState::new());
+        assert_eq!(m.try_lock(), Ok(true));
+        assert_eq!(m.holder(), Some(current_process()));
+        assert_eq!(m.try_lock(), Err(LockError::WouldDeadlock));
+        let m2 = m.clone();
+        assert_eq!(
+            std::thread::spawn(move || m2.try_lock()).join().unwrap(),
+            Ok(false)
+        );
+        assert!(m.unlock(&p));
+        let m2 = m.clone();
+        assert_eq!(
+            std::thread::spawn(move || {
+                let r = m2.try_lock();
+                let p = Parker::new("m").unwrap();
+                (r, m2.unlock(&p))
+            })
+            .join()
+            .unwrap(),
+            (Ok(true), true)
+        );
+    }
+
     #[test]
     fn threads_count_exactly_and_time_out() {
         let m = Arc::new(MutexState::new());
