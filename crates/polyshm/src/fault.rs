@@ -17,7 +17,7 @@
 //! sets the variable on the child it spawns, so one process of a pair fails while the
 //! other runs normally.
 //!
-//! In-process tests may also call [`configure`] directly.
+//! In-process tests may also call `configure` (feature `failpoints`) directly.
 
 /// The environment variable that configures fault points (see the module docs).
 pub const FAULTS_ENV: &str = "POLYSHM_FAULTS";

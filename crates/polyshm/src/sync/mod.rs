@@ -3,7 +3,7 @@
 //! [`SemaphoreState`] (the study's `RemoteSemaphore` counter) and [`MutexState`] (a
 //! robust mutex that notices a dead holder) are `#[repr(C)]` blocks that live in
 //! memory several processes map. They know nothing of segments: the caller hands them
-//! a place and a [`Parker`](polyshm_sys::Parker) for the sleep/wake path. The
+//! a place and a [`Parker`] for the sleep/wake path. The
 //! [`shm`](crate::shm) layer wraps them in named, owned handles.
 //!
 //! Every wait is bounded: a [`WaitStrategy`] spins for at most a fixed time (yielding
