@@ -266,3 +266,69 @@ fn mutex_takeover_unlock_after_release() {
 fn mutex_takeover_unlock_after_wake_count() {
     takeover_at("mutex.unlock.after_wake_count");
 }
+
+/// The mailbox hand-over of the team's `Shm` transport (study 8.7), on the real
+/// semaphores: the master writes the request area and its descriptor and signals
+/// `to_drone`; the drone waits, reads them, writes the result area and signals
+/// `to_master`; the master waits and reads the result, then reuses the areas for a
+/// second request. The areas are loom `UnsafeCell`s, so loom reports any interleaving
+/// in which one side touches an area while the other may still use it, and a lost
+/// wake-up as a deadlock (the parkers' timeouts never fire here). (The mailbox itself
+/// copies through segments, which loom cannot run; this is its protocol, step by
+/// step.) On the first version of the defect-7 fix this model found a lost wake-up:
+/// a signal's late reset of the sleeper count erased the registration the waiter had
+/// made for the next round (see `SemaphoreState::signal`).
+#[test]
+fn mailbox_hand_over_orders_every_area_access() {
+    use loom::cell::UnsafeCell;
+    struct Mailbox {
+        to_drone: SemaphoreState,
+        to_master: SemaphoreState,
+        /// (sequence number, request payload): the descriptor and the request area.
+        request: UnsafeCell<(u32, u64)>,
+        /// (sequence number, result payload).
+        result: UnsafeCell<(u32, u64)>,
+    }
+    // SAFETY: the two threads share the cells on purpose: loom's UnsafeCell checks
+    // every access and reports one that the protocol leaves unordered.
+    unsafe impl Sync for Mailbox {}
+    model("mailbox_hand_over_orders_every_area_access", || {
+        let m = Arc::new(Mailbox {
+            to_drone: SemaphoreState::new(0),
+            to_master: SemaphoreState::new(0),
+            request: UnsafeCell::new((0, 0)),
+            result: UnsafeCell::new((0, 0)),
+        });
+        // One parker per semaphore: a futex wakes only the sleepers on its own word.
+        let (pd, pm) = (Parker::model(false), Parker::model(false));
+        let drone = {
+            let (m, pd, pm) = (m.clone(), pd.clone(), pm.clone());
+            loom::thread::spawn(move || {
+                for _ in 0..2 {
+                    m.to_drone.wait(&pd, WaitStrategy::Block, None).unwrap();
+                    // SAFETY: loom's cell; the model checks the access.
+                    let (seq, x) = m.request.with(|r| unsafe { *r });
+                    // SAFETY: as above.
+                    m.result.with_mut(|r| unsafe { *r = (seq, x * 10) });
+                    m.to_master.signal(&pm).unwrap();
+                }
+            })
+        };
+        for seq in 1..=2u32 {
+            // SAFETY: loom's cell; the model checks the access.
+            m.request
+                .with_mut(|r| unsafe { *r = (seq, u64::from(seq) + 6) });
+            m.to_drone.signal(&pd).unwrap();
+            m.to_master.wait(&pm, WaitStrategy::Block, None).unwrap();
+            // SAFETY: as above.
+            let reply = m.result.with(|r| unsafe { *r });
+            assert_eq!(
+                reply,
+                (seq, (u64::from(seq) + 6) * 10),
+                "the reply to this request"
+            );
+        }
+        drone.join().unwrap();
+        assert_eq!((m.to_drone.count(), m.to_master.count()), (0, 0));
+    });
+}

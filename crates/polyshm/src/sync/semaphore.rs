@@ -35,13 +35,21 @@ pub enum SemaphoreError {
 pub struct SemaphoreState {
     /// Signals not yet taken. Also the futex word.
     count: AtomicU32,
-    /// Processes asleep (or about to sleep) on `count`.
+    /// Low 16 bits: waiters asleep (or about to sleep) on `count`. High 16 bits: a
+    /// generation, moved by every waiter that counts itself, so that a signal's reset
+    /// of a stale count cannot erase a newer registration (see [`SemaphoreState::signal`]).
     sleepers: AtomicU32,
     _pad: [u32; 14],
 }
 
 #[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<SemaphoreState>() == 64);
+
+/// The sleeper count's bits in `SemaphoreState::sleepers` (the high 16 bits are a
+/// generation, moved by every waiter that counts itself).
+const SLEEPERS_MASK: u32 = 0xffff;
+/// One step of the generation in `SemaphoreState::sleepers` (it wraps).
+const SLEEPERS_GENERATION: u32 = 1 << 16;
 
 impl SemaphoreState {
     /// A state with `initial` signals.
@@ -77,7 +85,7 @@ impl SemaphoreState {
 
     /// Waiters counted as asleep (or about to sleep) now: a snapshot, for diagnostics.
     pub fn sleepers(&self) -> u32 {
-        self.sleepers.load(Ordering::Relaxed)
+        self.sleepers.load(Ordering::Relaxed) & SLEEPERS_MASK
     }
 
     /// Add one signal; enters the kernel only when a waiter sleeps.
@@ -109,15 +117,28 @@ impl SemaphoreState {
         // if the waiter's comes first, we see the sleeper. (Plain SeqCst loads would
         // need the store-buffering guarantee of SeqCst, which loom cannot check.)
         let sleepers = self.sleepers.fetch_add(0, Ordering::SeqCst);
-        if sleepers != 0 && parker.wake(&self.count, 1) == 0 {
+        if sleepers & SLEEPERS_MASK != 0 && parker.wake(&self.count, 1) == 0 {
             // Counted sleepers, yet none asleep on the word: they are about to sleep
             // (and will see the new count, which the sleep compares against), or they
             // died counted. Forget the count, so that a dead waiter does not make every
             // later signal pay a system call; a live one counts itself again on its next
             // turn (sleeps are bounded, see `wait`).
-            let _ =
-                self.sleepers
-                    .compare_exchange(sleepers, 0, Ordering::SeqCst, Ordering::Relaxed);
+            // Only while our signal is still pending: a counted waiter that lives then
+            // sees it before it sleeps (the sleep compares the count against 0). Once
+            // the count is 0 the sleeper we read may be one that already took our
+            // signal and counted itself again for the next (this read can come that
+            // late): erasing it would leave it asleep uncounted, its next signal
+            // unannounced. The generation in `sleepers` makes the reset fail if any
+            // waiter left or counted itself since the read. Both found by the loom
+            // model `mailbox_hand_over_orders_every_area_access`.
+            if self.count.load(Ordering::SeqCst) != 0 {
+                let _ = self.sleepers.compare_exchange(
+                    sleepers,
+                    sleepers & !SLEEPERS_MASK,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
+            }
         }
         Ok(())
     }
@@ -154,7 +175,8 @@ impl SemaphoreState {
             return Ok(());
         }
         loop {
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            self.sleepers
+                .fetch_add(1 + SLEEPERS_GENERATION, Ordering::SeqCst);
             crate::fault_point!("semaphore.wait.after_sleepers_inc");
             if self.try_wait() {
                 self.leave();
@@ -178,7 +200,9 @@ impl SemaphoreState {
     fn leave(&self) {
         let _ = self
             .sleepers
-            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |n| n.checked_sub(1));
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |n| {
+                (n & SLEEPERS_MASK != 0).then(|| n - 1)
+            });
     }
 }
 
