@@ -2,9 +2,10 @@
 //! tasks, this test process writes crafted values into their live mailbox segments —
 //! lengths past the end, wrong magic and version, out-of-order sequence numbers,
 //! unknown kinds and statuses, forged area descriptors, spurious signals. Every call
-//! must come back as a typed error or a correct (checksum-verified) result; the master
-//! must not crash or hang (watchdog), and once the scribbling stops the team must
-//! serve correct results again.
+//! must come back as an answer or a typed error (an answer may be wrong while a
+//! scribble rewrites a request or reply in flight: forged data, which the trust model
+//! allows; they are counted); the master must not crash or hang (watchdog), and once
+//! the scribbling stops the team must serve correct (checksum-verified) results again.
 //!
 //! The master runs in a child process (this binary again, role [`SCRIBBLED_ENV`]) so
 //! that the scribbler finds its segments by owner and touches no other test's.
@@ -80,7 +81,7 @@ fn verified(v: &[i64]) -> bool {
 
 /// The scribbled master: a team on `transport`, CALLS echo calls while the scribbler
 /// writes, then (after a line on stdin) CALM_CALLS that must all be correct. Prints
-/// `result ok=… errors=… wrong=… calm_ok=…` and exits 0 when nothing was wrong.
+/// `result ok=… errors=… wrong=… calm_ok=…` and exits 0 unless it crashed.
 pub fn scribbled_master(transport: &str) -> ! {
     let t: Transport = transport.parse().expect("transport");
     let team = polyshm::team::Team::builder(support::tasks().0)
@@ -148,7 +149,14 @@ pub fn scribbled_master(transport: &str) -> ! {
     }
     println!("result ok={ok} errors={errors} wrong={wrong} calm_ok={calm_ok} kinds={kinds:?}");
     drop(team);
-    std::process::exit(if wrong == 0 { 0 } else { 1 });
+    // Wrong results while the scribbler writes are what the trust model allows: a
+    // hostile writer that rewrites a request or a reply in flight (a descriptor's
+    // length, an earlier reply with the awaited number) forges data the protocol
+    // cannot tell from real (a CI run saw one: a 20,000-value echo answered with 9,000
+    // values after a scribbled request length). What it must never cause is checked
+    // here and by the caller: no crash (this exit), no hang (the watchdog), every call
+    // an answer or a typed error, and correct answers again once the scribbling stops.
+    std::process::exit(0);
 }
 
 /// One crafted scribble into a mailbox control segment.
@@ -348,7 +356,7 @@ fn scribble(t: Transport) -> Result<(), Failed> {
     }
     if !status.success() {
         return Err(format!(
-            "the master got wrong results or crashed ({status}): {result}; stderr: {:?}",
+            "the scribbled master crashed ({status}): {result}; stderr: {:?}",
             errs.iter()
                 .filter(|l| l.contains("values back") || l.contains("panicked"))
                 .take(8)
