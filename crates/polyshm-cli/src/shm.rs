@@ -170,6 +170,7 @@ fn ls(json: bool) -> Result<()> {
                     "owner_pid": s.owner.map(|o| o.pid),
                     "owner_alive": s.owner_alive,
                     "persistent": s.persistent,
+                    "unfinished": s.unfinished,
                     "problem": s.problem,
                 })
             })

@@ -111,6 +111,7 @@ fn create_write_read_ls_rm() {
     assert_eq!(row["size"], 65536);
     assert_eq!(row["persistent"], true);
     assert_eq!(row["owner_alive"], false);
+    assert_eq!(row["unfinished"], false);
     assert!(row["problem"].is_null());
 
     ok(
@@ -245,4 +246,21 @@ fn defect_helper_drains_output_larger_than_a_pipe() {
         "{} bytes back, not the 1 MiB written",
         out.len()
     );
+}
+
+/// `shm ls --json` says which segments are unfinished (made, but their header not yet
+/// published: being made now, or their creator died mid-way), as `admin::list` does.
+#[test]
+fn ls_json_marks_an_unfinished_segment() {
+    if !shell_segments() {
+        return; // see where_segments_cannot_outlive_a_command_create_and_ls_say_so
+    }
+    let name = unique_name("t-cli-unf");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    // A segment with no header at all: what a creator killed before stamping leaves.
+    let os = polyshm::shm::name::os_name(&name).unwrap();
+    let raw = polyshm::sys::create_segment(&os, 4096).unwrap();
+    let row = listed(&name).expect("listed");
+    assert_eq!(row["unfinished"], true, "{row}");
+    drop(raw);
 }
