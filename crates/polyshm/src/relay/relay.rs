@@ -1,5 +1,12 @@
 //! [`Relay`]: the master's rendezvous segment, and [`Link`], one connected slot.
 //!
+//! One file, over 800 lines, on purpose: the slot word (phase, close bits, generation
+//! and the client's pid in one 64-bit value), its compare-and-swap transitions and both
+//! ends of a link (the master's `accept`, the client's `connect`, the link's release)
+//! are one state machine over private layout types; split, every transition would
+//! have to be made visible crate-wide to the other half. The layout table below is
+//! its map.
+//!
 //! # Layout (relay layout version 2), inside the data region of the relay's segment
 //!
 //! All offsets are from the start of the data region (see [`shm::header`](crate::shm::header)
