@@ -295,16 +295,25 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     let mark_files: Vec<TempPath> = (0..2)
         .map(|i| TempPath(format!("{}.{i}", marks.as_string()).into()))
         .collect();
-    // Killed and reaped when `reap` drops, whatever happens here.
-    let mut reap = Spawn::this_program()?
-        .env(MASTER_ENV, t.id())
-        .env(MARKS_ENV, marks.as_string())
-        .stdout(Stdio::piped())
-        .start()?;
+    // Killed and reaped when `reap` drops, whatever happens here. Under Wine a doomed
+    // master was once seen to end before it said anything (an empty line): it is
+    // started once more then, never more than that.
+    let mut attempt = 0;
+    let (mut reap, line) = loop {
+        attempt += 1;
+        let mut reap = Spawn::this_program()?
+            .env(MASTER_ENV, t.id())
+            .env(MARKS_ENV, marks.as_string())
+            .stdout(Stdio::piped())
+            .start()?;
+        let out = reap.take_stdout().expect("piped");
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line)?;
+        if !line.is_empty() || attempt == 2 {
+            break (reap, line);
+        }
+    };
     let master_pid = reap.id();
-    let out = reap.take_stdout().expect("piped");
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line)?;
     let pids: Vec<u32> = line
         .strip_prefix("drones ")
         .ok_or_else(|| format!("doomed master said `{line}`"))?
