@@ -119,10 +119,61 @@ pub struct MailboxOutcome {
 pub const RELAY_VERSION: u32 = crate::relay::RELAY_VERSION;
 
 /// Where the hostile bytes go in the control segment: the descriptors, the areas
-/// field, the hello and the task name (offsets 192 to 896 of the mailbox layout).
-pub const MAILBOX_SCRIBBLE_AT: usize = 192;
+/// field, the hello and the task name (from the request descriptor to the end of the
+/// fields, 192 to 896).
+pub const MAILBOX_SCRIBBLE_AT: usize = mailbox_layout::REQUEST;
 /// How many bytes from [`MAILBOX_SCRIBBLE_AT`] a probe writes.
-pub const MAILBOX_SCRIBBLE_LEN: usize = 896 - 192;
+pub const MAILBOX_SCRIBBLE_LEN: usize = mailbox_layout::CONTROL_LEN - MAILBOX_SCRIBBLE_AT;
+
+/// The mailbox control segment's layout, taken from the library's own layout types
+/// (offsets from the segment's data region; integers in machine byte order), for tests
+/// that write into live mailboxes. The table is in the mailbox's `layout` module.
+pub mod mailbox_layout {
+    use crate::team::transport::mailbox::layout as l;
+
+    /// The magic, 8 bytes.
+    pub const IDENT: usize = l::IDENT.offset;
+    /// The layout version (u32), from [`IDENT`].
+    pub const IDENT_LAYOUT: usize = l::IDENT_LAYOUT;
+    /// The layout version this build writes and reads.
+    pub const LAYOUT: u32 = l::LAYOUT;
+    /// The master's semaphore to wake the drone (its count, a u32, first).
+    pub const TO_DRONE: usize = l::TO_DRONE;
+    /// The drone's semaphore to wake the master (its count, a u32, first).
+    pub const TO_MASTER: usize = l::TO_MASTER;
+    /// The request descriptor.
+    pub const REQUEST: usize = l::REQUEST.offset;
+    /// The reply descriptor.
+    pub const REPLY: usize = l::REPLY.offset;
+    /// In a descriptor: the kind (u8).
+    pub const DESC_KIND: usize = l::DESC_KIND;
+    /// In a descriptor: the status (u8).
+    pub const DESC_STATUS: usize = l::DESC_STATUS;
+    /// In a descriptor: the task name's length (u16).
+    pub const DESC_NAME_LEN: usize = l::DESC_NAME_LEN;
+    /// In a descriptor: the sequence number (u64).
+    pub const DESC_SEQ: usize = l::DESC_SEQ;
+    /// In a descriptor: the payload length (u64).
+    pub const DESC_LEN: usize = l::DESC_LEN;
+    /// The areas field (64 bytes).
+    pub const AREAS: usize = l::AREAS.offset;
+    /// In the areas field: the generation (u64).
+    pub const AREAS_GEN: usize = l::AREAS_GEN;
+    /// In the areas field: the request area's capacity (u64).
+    pub const AREAS_REQ_CAP: usize = l::AREAS_REQ_CAP;
+    /// In the areas field: the result area's capacity (u64).
+    pub const AREAS_RES_CAP: usize = l::AREAS_RES_CAP;
+    /// In the areas field: the data segment name's length (u8).
+    pub const AREAS_NAME_LEN: usize = l::AREAS_NAME_LEN;
+    /// In the areas field: the data segment name.
+    pub const AREAS_NAME: usize = l::AREAS_NAME;
+    /// The hello: its length (u32), then its bytes.
+    pub const HELLO: usize = l::HELLO.offset;
+    /// Bytes of fields before the inline areas.
+    pub const CONTROL_LEN: usize = l::CONTROL_LEN;
+    /// Capacity of each inline area.
+    pub const INLINE_CAP: usize = l::INLINE_CAP;
+}
 
 impl MailboxProbe {
     /// A fresh mailbox.

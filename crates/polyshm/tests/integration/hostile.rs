@@ -6,7 +6,8 @@
 //! The same properties as the fuzz targets in `fuzz/` (which run far longer), here as
 //! property tests of ~256 cases each, through the doors of `polyshm::hostile`.
 
-use polyshm::hostile::{self, MailboxProbe, MAILBOX_SCRIBBLE_LEN};
+use polyshm::hostile::MAILBOX_SCRIBBLE_LEN;
+use polyshm::hostile::{self, mailbox_layout, MailboxProbe, MAILBOX_SCRIBBLE_AT};
 use polyshm::hostile::{Head, Hello, Kind, Status, HELLO_MAGIC, WELCOME_MAGIC};
 use polyshm::relay::RelayError;
 use polyshm::shm::header::{Header, FLAG_PERSISTENT, LAYOUT_VERSION};
@@ -210,13 +211,14 @@ fn mailbox_any_bytes_is_ok_or_a_typed_error() {
             |(mut b, keep_areas)| {
                 // Most cases keep the areas field (generation 0): else every request
                 // read stops at the (random) data segment name.
-                if keep_areas && b.len() > 128 {
-                    let end = b.len().min(192);
-                    b[128..end].fill(0);
+                let areas = mailbox_layout::AREAS - MAILBOX_SCRIBBLE_AT;
+                if keep_areas && b.len() > areas {
+                    let end = b.len().min(areas + 64);
+                    b[areas..end].fill(0);
                 }
                 let out = probe.borrow_mut().decode(&b).unwrap();
                 if let Ok((_, _, len)) = out.request {
-                    prop_assert!(len <= 64 * 1024);
+                    prop_assert!(len <= mailbox_layout::INLINE_CAP);
                 }
                 Ok(())
             },

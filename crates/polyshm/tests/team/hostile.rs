@@ -13,6 +13,12 @@
 use crate::support::{self, trial};
 use libtest_mimic::{Failed, Trial};
 use polyshm::child::Spawn;
+// The mailbox layout (offsets in the control segment's data region), the library's own.
+use polyshm::hostile::mailbox_layout::{
+    AREAS, AREAS_GEN, AREAS_NAME, AREAS_NAME_LEN, AREAS_REQ_CAP, AREAS_RES_CAP, DESC_KIND,
+    DESC_LEN, DESC_NAME_LEN, DESC_SEQ, DESC_STATUS, HELLO, IDENT, IDENT_LAYOUT, INLINE_CAP, LAYOUT,
+    REPLY, REQUEST, TO_DRONE, TO_MASTER,
+};
 use polyshm::shm::{admin, SharedMemory};
 use polyshm::team::{TeamError, Transport};
 use std::io::{BufRead, BufReader, Write};
@@ -28,16 +34,6 @@ const CALLS: u64 = 1500;
 const CALM_CALLS: u64 = 50;
 /// Longest the whole exchange may take before the test calls it a hang.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-// The mailbox layout (offsets in the control segment's data region; see
-// `crates/polyshm/src/team/transport/mailbox/mod.rs`).
-const TO_DRONE: usize = 64;
-const TO_MASTER: usize = 128;
-const REQ_DESC: usize = 192;
-const RES_DESC: usize = 256;
-const AREAS: usize = 320;
-const HELLO: usize = 384;
-const INLINE_CAP: u64 = 64 * 1024;
 
 pub fn trials() -> Vec<Trial> {
     [Transport::Shm, Transport::Hybrid { protected: true }]
@@ -168,11 +164,11 @@ fn scribble_once(seg: &SharedMemory, rng: &mut u64) {
         *rng
     };
     let r = next();
-    let desc = if r & 1 == 0 { REQ_DESC } else { RES_DESC };
-    let huge = [u64::MAX, INLINE_CAP + 1, 1 << 40, (1 << 20) + 1][(r >> 1) as usize % 4];
+    let desc = if r & 1 == 0 { REQUEST } else { REPLY };
+    let huge = [u64::MAX, INLINE_CAP as u64 + 1, 1 << 40, (1 << 20) + 1][(r >> 1) as usize % 4];
     let _ = match (r >> 8) % 9 {
         // A length past the end of its area.
-        0 => seg.write_at(desc + 16, &huge.to_le_bytes()),
+        0 => seg.write_at(desc + DESC_LEN, &huge.to_ne_bytes()),
         // An out-of-order sequence number: one behind or anything; in a request also
         // one ahead. (A reply's number one ahead — the number of the request the master
         // is waiting on — with a spurious signal is a forged reply, indistinguishable
@@ -180,36 +176,39 @@ fn scribble_once(seg: &SharedMemory, rng: &mut u64) {
         // exactly that, an earlier result delivered again.)
         1 => {
             let mut b = [0u8; 8];
-            let _ = seg.read_at(desc + 8, &mut b);
-            let seq = u64::from_le_bytes(b);
-            let ahead = if desc == REQ_DESC {
+            let _ = seg.read_at(desc + DESC_SEQ, &mut b);
+            let seq = u64::from_ne_bytes(b);
+            let ahead = if desc == REQUEST {
                 seq.wrapping_add(1)
             } else {
                 next()
             };
             let forged = [seq.wrapping_sub(1), ahead, next()][(r >> 16) as usize % 3];
-            seg.write_at(desc + 8, &forged.to_le_bytes())
+            seg.write_at(desc + DESC_SEQ, &forged.to_ne_bytes())
         }
         // An unknown kind or status.
-        2 => seg.write_at(desc + (r >> 16) as usize % 2, &[0x63]),
+        2 => seg.write_at(
+            desc + [DESC_KIND, DESC_STATUS][(r >> 16) as usize % 2],
+            &[0x63],
+        ),
         // A name length past the limit.
-        3 => seg.write_at(desc + 2, &u16::MAX.to_le_bytes()),
+        3 => seg.write_at(desc + DESC_NAME_LEN, &u16::MAX.to_ne_bytes()),
         // Wrong mailbox magic or layout version.
-        4 if r & 2 == 0 => seg.write_at(0, b"XXXXXXXX"),
-        4 => seg.write_at(8, &2u32.to_le_bytes()),
+        4 if r & 2 == 0 => seg.write_at(IDENT, b"XXXXXXXX"),
+        4 => seg.write_at(IDENT + IDENT_LAYOUT, &(LAYOUT + 1).to_ne_bytes()),
         // A forged area descriptor: a new generation naming no segment, or a name of
         // 200 bytes.
         5 => {
             let mut b = [0u8; 64];
-            b[..8].copy_from_slice(&next().to_le_bytes());
-            b[8..16].copy_from_slice(&huge.to_le_bytes());
-            b[16..24].copy_from_slice(&huge.to_le_bytes());
-            b[24] = if r & 2 == 0 { 200 } else { 6 };
-            b[32..38].copy_from_slice(b"nosuch");
+            b[AREAS_GEN..][..8].copy_from_slice(&next().to_ne_bytes());
+            b[AREAS_REQ_CAP..][..8].copy_from_slice(&huge.to_ne_bytes());
+            b[AREAS_RES_CAP..][..8].copy_from_slice(&huge.to_ne_bytes());
+            b[AREAS_NAME_LEN] = if r & 2 == 0 { 200 } else { 6 };
+            b[AREAS_NAME..][..6].copy_from_slice(b"nosuch");
             seg.write_at(AREAS, &b)
         }
         // A hello length past its area.
-        6 => seg.write_at(HELLO, &u32::MAX.to_le_bytes()),
+        6 => seg.write_at(HELLO, &u32::MAX.to_ne_bytes()),
         // A spurious signal: the waiter wakes to a stale descriptor (its old sequence
         // number) — it must see that the reply is not its own.
         7 => {

@@ -1,35 +1,43 @@
 //! The mailbox's frames: the request and reply descriptors, and the payload areas
 //! they describe, as each side writes and reads them (every field read is checked).
 
-use super::{proto, u64_at, Mailbox, IN_REQUEST, NAME, REQ_DESC, RES_DESC};
+use super::layout::{At, Desc, NAME, REPLY, REQUEST};
+use super::{proto, Mailbox};
 use crate::team::protocol::{parse_name, Head, Kind, Status, MAX_NAME};
 use crate::team::transport::{fault, LinkError, Step};
 
 impl Mailbox {
-    fn write_desc(&self, at: usize, head: &Head, len: u64) -> Result<(), LinkError> {
-        let mut b = [0u8; 24];
-        b[0] = head.kind as u8;
-        b[1] = head.status as u8;
-        b[2..4].copy_from_slice(&(head.name.len() as u16).to_le_bytes());
-        b[8..16].copy_from_slice(&head.seq.to_le_bytes());
-        b[16..24].copy_from_slice(&len.to_le_bytes());
-        self.ctl.write_at(at, &b)?;
-        self.ctl.write_at(at + IN_REQUEST, &[0])?;
+    /// Write a descriptor, whole (`in_request`: the payload lies in the request area).
+    fn write_desc(
+        &self,
+        at: At<Desc>,
+        head: &Head,
+        len: u64,
+        in_request: bool,
+    ) -> Result<(), LinkError> {
+        let desc = Desc {
+            kind: head.kind as u8,
+            status: head.status as u8,
+            name_len: head.name.len() as u16,
+            in_request: u8::from(in_request),
+            _pad: [0; 3],
+            seq: head.seq,
+            len,
+        };
+        at.store(&self.ctl, &desc)?;
         Ok(())
     }
 
-    fn read_desc(&self, at: usize, cap: usize) -> Result<(Head, usize), LinkError> {
-        let mut b = [0u8; 24];
-        self.ctl.read_at(at, &mut b)?;
-        let kind = Kind::from_u8(b[0])?;
-        let status = Status::from_u8(b[1])?;
-        let nl = u16::from_le_bytes([b[2], b[3]]) as usize;
+    /// Check a descriptor the peer wrote (a copy of it), its length against `cap`.
+    fn check_desc(&self, d: &Desc, cap: usize) -> Result<(Head, usize), LinkError> {
+        let kind = Kind::from_u8(d.kind)?;
+        let status = Status::from_u8(d.status)?;
+        let nl = d.name_len as usize;
         if nl > MAX_NAME {
             return Err(proto(format!("task name of {nl} bytes in the mailbox")));
         }
-        let seq = u64_at(&b, 8);
-        let len = u64_at(&b, 16);
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let seq = d.seq;
+        let len = usize::try_from(d.len).unwrap_or(usize::MAX);
         // NeedSpace asks for more room than there is: that is its point.
         if len > cap && status != Status::NeedSpace {
             return Err(proto(format!(
@@ -61,7 +69,7 @@ impl Mailbox {
         let (seg, req, _) = self.areas();
         seg.write_at(req, payload)?;
         fault(true, Step::MidWrite);
-        self.write_desc(REQ_DESC, head, payload.len() as u64)
+        self.write_desc(REQUEST, head, payload.len() as u64, false)
     }
 
     /// Master: lend the request area, grown to hold `len` bytes (and the result area
@@ -86,7 +94,7 @@ impl Mailbox {
         }
         self.ctl.write_at(NAME, head.name.as_bytes())?;
         fault(true, Step::MidWrite);
-        self.write_desc(REQ_DESC, head, len as u64)
+        self.write_desc(REQUEST, head, len as u64, false)
     }
 
     /// Master: a reply's payload, read-only: in the result area, or for an in-place
@@ -113,7 +121,8 @@ impl Mailbox {
     /// Drone: the request's head and payload length (checked).
     pub fn read_request(&mut self) -> Result<(Head, usize), LinkError> {
         self.refresh()?;
-        self.read_desc(REQ_DESC, self.req_cap)
+        let desc = REQUEST.load(&self.ctl)?;
+        self.check_desc(&desc, self.req_cap)
     }
 
     /// Drone: the request payload, in place (the task may change it).
@@ -134,9 +143,7 @@ impl Mailbox {
     /// Drone: describe a reply whose payload is the first `len` bytes of the request
     /// area (left there by a task that works in place).
     pub fn write_reply_in_place(&self, head: &Head, len: usize) -> Result<(), LinkError> {
-        self.write_desc(RES_DESC, head, len as u64)?;
-        self.ctl.write_at(RES_DESC + IN_REQUEST, &[1])?;
-        Ok(())
+        self.write_desc(REPLY, head, len as u64, true)
     }
 
     /// Drone: copy a result into the result area (it must fit; see NeedSpace).
@@ -156,21 +163,21 @@ impl Mailbox {
     /// Drone: describe the reply (its payload already in the result area, or a
     /// NeedSpace with the bytes needed).
     pub fn write_reply(&self, head: &Head, len: usize) -> Result<(), LinkError> {
-        self.write_desc(RES_DESC, head, len as u64)
+        self.write_desc(REPLY, head, len as u64, false)
     }
 
     /// Master: the reply's head, its length, and whether its payload lies in the
     /// request area (an in-place reply); the length is checked against that area.
     pub fn read_reply(&self) -> Result<(Head, usize, bool), LinkError> {
-        let mut flag = [0u8; 1];
-        self.ctl.read_at(RES_DESC + IN_REQUEST, &mut flag)?;
-        let in_request = flag[0] == 1;
+        // One copy: the flag and the length it is checked with come from the same read.
+        let desc = REPLY.load(&self.ctl)?;
+        let in_request = desc.in_request == 1;
         let cap = if in_request {
             self.req_cap
         } else {
             self.res_cap
         };
-        let (head, len) = self.read_desc(RES_DESC, cap)?;
+        let (head, len) = self.check_desc(&desc, cap)?;
         Ok((head, len, in_request))
     }
 }

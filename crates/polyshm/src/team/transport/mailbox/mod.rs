@@ -3,20 +3,8 @@
 //!
 //! One control segment per drone, created and owned by the master (its `Drop` unlinks
 //! it; after a master killed with -9, `polyshm shm clean` removes it since the owner is
-//! dead). Offsets are from the segment's data region:
-//!
-//! | offset | size | field |
-//! |---|---|---|
-//! | 0 | 64 | magic `b"PSHMMBX1"`, layout version (u32) |
-//! | 64 | 64 | `to_drone`: a semaphore, on its own cache line |
-//! | 128 | 64 | `to_master`: a semaphore, on its own cache line |
-//! | 192 | 64 | request descriptor: kind u8, status u8, name length u16, seq u64 @8, length u64 @16 |
-//! | 256 | 64 | reply descriptor, same layout, and at @4 a flag: 1 = the payload lies in the request area (an in-place reply); for NeedSpace the length is the bytes needed |
-//! | 320 | 64 | areas: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
-//! | 384 | 256 | hello: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) |
-//! | 640 | 256 | task name of the request |
-//! | 4096 | 64 KiB | inline request area (generation 0) |
-//! | 4096 + 64 KiB | 64 KiB | inline result area (generation 0) |
+//! dead). Its layout, the descriptors, the areas field, the hello and the task name,
+//! then the inline areas, is the table in [`layout`], checked there at compile time.
 //!
 //! A payload larger than its area never gets truncated: the master moves both areas to a
 //! new, larger data segment (request area at 0, result area at the request capacity
@@ -38,30 +26,15 @@ use crate::sync::{Deadline, SemaphoreError, WaitStrategy};
 use crate::team::protocol::ProtocolError;
 
 mod frames;
+pub(crate) mod layout;
 
-const MAGIC: [u8; 8] = *b"PSHMMBX1";
-const LAYOUT: u32 = 1;
-const TO_DRONE: usize = 64;
-const TO_MASTER: usize = 128;
-const REQ_DESC: usize = 192;
-const RES_DESC: usize = 256;
-const AREAS: usize = 320;
-const HELLO: usize = 384;
-const HELLO_MAX: usize = 252;
-const NAME: usize = 640;
-const INLINE: usize = 4096;
-/// Capacity of each inline area.
-pub(crate) const INLINE_CAP: usize = 64 * 1024;
+pub(crate) use layout::INLINE_CAP;
+use layout::{Areas, HelloBox, Ident, AREAS, DATA_NAME_MAX, HELLO, HELLO_MAX, IDENT, INLINE};
+use layout::{LAYOUT, MAGIC, TO_DRONE, TO_MASTER};
 const PAGE: usize = 4096;
-/// Offset in a descriptor of the flag "the payload lies in the request area".
-const IN_REQUEST: usize = 4;
 
 fn proto(msg: String) -> LinkError {
     LinkError::Protocol(ProtocolError(msg))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// One drone's mailbox, seen from the master (owner) or the drone (client).
@@ -102,10 +75,11 @@ impl Mailbox {
     /// Master: create a mailbox (its pages are faulted in at creation).
     pub fn create(strategy: WaitStrategy) -> Result<Mailbox, LinkError> {
         let ctl = SharedMemory::create(&unique_name("mbx"), INLINE + 2 * INLINE_CAP)?;
-        let mut head = [0u8; 12];
-        head[..8].copy_from_slice(&MAGIC);
-        head[8..12].copy_from_slice(&LAYOUT.to_le_bytes());
-        ctl.write_at(0, &head)?;
+        let ident = Ident {
+            magic: MAGIC,
+            layout: LAYOUT,
+        };
+        IDENT.store(&ctl, &ident)?;
         let mb = Mailbox::wrap(ctl, strategy)?;
         mb.write_areas(0, "")?;
         Ok(mb)
@@ -121,12 +95,10 @@ impl Mailbox {
                 INLINE + 2 * INLINE_CAP
             )));
         }
-        let mut head = [0u8; 12];
-        ctl.read_at(0, &mut head)?;
-        if head[..8] != MAGIC {
+        let Ident { magic, layout } = IDENT.load(&ctl)?;
+        if magic != MAGIC {
             return Err(proto(format!("segment `{name}` is not a polyshm mailbox")));
         }
-        let layout = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
         if layout != LAYOUT {
             return Err(proto(format!(
                 "mailbox `{name}` has layout {layout}, this drone reads layout {LAYOUT}; build master and drone from the same version"
@@ -152,13 +124,20 @@ impl Mailbox {
     }
 
     fn write_areas(&self, gen: u64, data_name: &str) -> Result<(), LinkError> {
-        let mut b = [0u8; 64];
-        b[0..8].copy_from_slice(&gen.to_le_bytes());
-        b[8..16].copy_from_slice(&(self.req_cap as u64).to_le_bytes());
-        b[16..24].copy_from_slice(&(self.res_cap as u64).to_le_bytes());
-        b[24] = data_name.len() as u8;
-        b[32..32 + data_name.len()].copy_from_slice(data_name.as_bytes());
-        self.ctl.write_at(AREAS, &b)?;
+        // Every segment name fits (checked in `layout`); a longer one is refused, not cut.
+        let mut name = [0u8; DATA_NAME_MAX];
+        name.get_mut(..data_name.len())
+            .ok_or_else(|| proto(format!("a data segment name of {} bytes", data_name.len())))?
+            .copy_from_slice(data_name.as_bytes());
+        let areas = Areas {
+            gen,
+            req_cap: self.req_cap as u64,
+            res_cap: self.res_cap as u64,
+            name_len: data_name.len() as u8,
+            _pad: [0; 7],
+            name,
+        };
+        AREAS.store(&self.ctl, &areas)?;
         Ok(())
     }
 
@@ -217,19 +196,18 @@ impl Mailbox {
 
     /// Drone: follow the master to the current areas, checking what it wrote.
     pub fn refresh(&mut self) -> Result<(), LinkError> {
-        let mut b = [0u8; 64];
-        self.ctl.read_at(AREAS, &mut b)?;
-        let gen = u64_at(&b, 0);
+        let a = AREAS.load(&self.ctl)?;
+        let gen = a.gen;
         if gen == self.gen {
             return Ok(());
         }
-        let req_cap = usize::try_from(u64_at(&b, 8)).unwrap_or(usize::MAX);
-        let res_cap = usize::try_from(u64_at(&b, 16)).unwrap_or(usize::MAX);
-        let nl = b[24] as usize;
-        if nl == 0 || nl > 32 {
+        let req_cap = usize::try_from(a.req_cap).unwrap_or(usize::MAX);
+        let res_cap = usize::try_from(a.res_cap).unwrap_or(usize::MAX);
+        let nl = a.name_len as usize;
+        if nl == 0 || nl > DATA_NAME_MAX {
             return Err(proto(format!("mailbox data segment name of {nl} bytes")));
         }
-        let name = std::str::from_utf8(&b[32..32 + nl])
+        let name = std::str::from_utf8(&a.name[..nl])
             .map_err(|_| proto("mailbox data segment name is not UTF-8".into()))?;
         let data = SharedMemory::open(name)?;
         let need = req_cap
@@ -259,26 +237,25 @@ impl Mailbox {
 
     /// Store handshake bytes.
     pub fn write_hello(&self, bytes: &[u8]) -> Result<(), LinkError> {
-        if bytes.len() > HELLO_MAX {
-            return Err(proto(format!("hello of {} bytes", bytes.len())));
-        }
-        self.ctl
-            .write_at(HELLO, &(bytes.len() as u32).to_le_bytes())?;
-        self.ctl.write_at(HELLO + 4, bytes)?;
+        let mut hello: HelloBox = bytemuck::Zeroable::zeroed();
+        hello
+            .bytes
+            .get_mut(..bytes.len())
+            .ok_or_else(|| proto(format!("hello of {} bytes", bytes.len())))?
+            .copy_from_slice(bytes);
+        hello.len = bytes.len() as u32;
+        HELLO.store(&self.ctl, &hello)?;
         Ok(())
     }
 
     /// Read handshake bytes (length checked).
     pub fn read_hello(&self) -> Result<Vec<u8>, LinkError> {
-        let mut lb = [0u8; 4];
-        self.ctl.read_at(HELLO, &mut lb)?;
-        let len = u32::from_le_bytes(lb) as usize;
+        let hello = HELLO.load(&self.ctl)?;
+        let len = hello.len as usize;
         if len > HELLO_MAX {
             return Err(proto(format!("hello of {len} bytes in the mailbox")));
         }
-        let mut b = vec![0u8; len];
-        self.ctl.read_at(HELLO + 4, &mut b)?;
-        Ok(b)
+        Ok(hello.bytes[..len].to_vec())
     }
 
     fn wait(&self, sem: &RemoteSemaphore, watch: &Watch<'_>) -> Result<(), LinkError> {
@@ -347,15 +324,18 @@ mod tests {
         assert_eq!(drone.request(len).unwrap(), [1, 2, 3]);
 
         // A length past the area.
-        master
-            .ctl
-            .write_at(REQ_DESC + 16, &u64::MAX.to_le_bytes())
-            .unwrap();
+        let mut desc = layout::REQUEST.load(&master.ctl).unwrap();
+        desc.len = u64::MAX;
+        layout::REQUEST.store(&master.ctl, &desc).unwrap();
         assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
         // An unknown kind, a name too long.
-        master.ctl.write_at(REQ_DESC, &[99]).unwrap();
+        desc.len = 3;
+        desc.kind = 99;
+        layout::REQUEST.store(&master.ctl, &desc).unwrap();
         assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
-        master.ctl.write_at(REQ_DESC, &[1, 0, 0xff, 0xff]).unwrap();
+        desc.kind = 1;
+        desc.name_len = u16::MAX;
+        layout::REQUEST.store(&master.ctl, &desc).unwrap();
         assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
         // A result length past the area, seen by the master.
         drone
@@ -372,20 +352,25 @@ mod tests {
         master.grow(1 << 20, 1 << 20).unwrap();
         drone.refresh().unwrap();
         assert_eq!(drone.res_cap(), 1 << 20);
-        let mut forged = [0u8; 64];
-        forged[0..8].copy_from_slice(&99u64.to_le_bytes());
-        forged[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
-        forged[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
         let small = SharedMemory::create(&unique_name("forged"), 4096).unwrap();
-        forged[24] = small.name().len() as u8;
-        forged[32..32 + small.name().len()].copy_from_slice(small.name().as_bytes());
-        master.ctl.write_at(AREAS, &forged).unwrap();
+        let mut forged = Areas {
+            gen: 99,
+            req_cap: 1 << 40,
+            res_cap: 1 << 40,
+            name_len: small.name().len() as u8,
+            _pad: [0; 7],
+            name: [0; DATA_NAME_MAX],
+        };
+        forged.name[..small.name().len()].copy_from_slice(small.name().as_bytes());
+        AREAS.store(&master.ctl, &forged).unwrap();
         assert!(matches!(drone.refresh(), Err(LinkError::Protocol(_))));
-        forged[24] = 200;
-        master.ctl.write_at(AREAS, &forged).unwrap();
+        forged.name_len = 200;
+        AREAS.store(&master.ctl, &forged).unwrap();
         assert!(matches!(drone.refresh(), Err(LinkError::Protocol(_))));
         // A hello length past its area.
-        master.ctl.write_at(HELLO, &u32::MAX.to_le_bytes()).unwrap();
+        let mut hello = HELLO.load(&master.ctl).unwrap();
+        hello.len = u32::MAX;
+        HELLO.store(&master.ctl, &hello).unwrap();
         assert!(drone.read_hello().is_err());
     }
 }
