@@ -26,7 +26,9 @@
 //! release ordering. A reader loads the magic with acquire ordering before it reads
 //! any other field, so a header with the magic is whole. Every field is read and
 //! written as an aligned atomic of its own size (other processes may write the flags
-//! word and the lock meanwhile).
+//! word and the lock meanwhile): the header's first 64 bytes are a `#[repr(C)]`
+//! struct of atomics in place, mirrored by a plain one for the copies a reader
+//! parses, both checked against the table above at compile time.
 //!
 //! A segment that is 0 bytes long, or whose magic is still zero, is being made (or its
 //! creator died mid-way): opening it waits a bounded time, then answers
@@ -36,7 +38,10 @@
 use super::ShmError;
 #[cfg_attr(loom, allow(unused_imports))] // used by the size check below, off under loom
 use crate::sync::MutexState;
+use bytemuck::{Pod, Zeroable};
 use polyshm_sys::ProcessId;
+use std::mem::{offset_of, size_of};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The first eight bytes of every polyshm segment.
 pub const MAGIC: [u8; 8] = *b"POLYSHM\0";
@@ -49,7 +54,7 @@ pub const DATA_OFFSET: usize = 128;
 /// Offset of the access lock.
 pub const LOCK_OFFSET: usize = 64;
 /// Offset of the flags word (a u32, changed atomically after creation).
-pub const FLAGS_OFFSET: usize = 28;
+pub const FLAGS_OFFSET: usize = offset_of!(HeaderWords, flags);
 /// Flag bit: the segment was made to outlive its creator (`polyshm shm create`, or
 /// [`SharedMemory::persist`](super::SharedMemory::persist)). It stays until removed by
 /// name (`polyshm shm rm`, [`admin::remove`](super::admin::remove)); `clean` leaves it
@@ -57,9 +62,9 @@ pub const FLAGS_OFFSET: usize = 28;
 pub const FLAG_PERSISTENT: u32 = 1;
 
 /// Offset of the owner pid (u32), the stamp a creator writes first.
-pub const OWNER_PID_OFFSET: usize = 24;
+pub const OWNER_PID_OFFSET: usize = offset_of!(HeaderWords, owner_pid);
 /// Offset of the owner start time (u64).
-pub const OWNER_START_OFFSET: usize = 32;
+pub const OWNER_START_OFFSET: usize = offset_of!(HeaderWords, owner_start);
 /// How long a segment with no header (0 bytes long, or all zero) must have stayed
 /// unchanged before `clean` takes its creator for dead: creators stamp their pid
 /// within microseconds of sizing the segment.
@@ -70,61 +75,151 @@ pub const READY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1
 
 // (Under `--cfg loom` the sync types hold loom's atomics and are larger.)
 #[cfg(not(loom))]
-const _: () = assert!(LOCK_OFFSET + std::mem::size_of::<MutexState>() == DATA_OFFSET);
+const _: () = assert!(LOCK_OFFSET + size_of::<MutexState>() == DATA_OFFSET);
 
 /// The magic as the one u64 the creator stores last.
 pub(crate) const MAGIC_WORD: u64 = u64::from_ne_bytes(MAGIC);
 
-/// Where each header field lies and how wide it is, in the order a reader loads them
-/// (the magic first, the owner pid before its start time).
-const FIELDS: [(usize, usize); 10] = [
-    (0, 8),
-    (8, 4),
-    (12, 4),
-    (16, 8),
-    (OWNER_PID_OFFSET, 4),
-    (FLAGS_OFFSET, 4),
-    (OWNER_START_OFFSET, 8),
-    (40, 8),
-    (48, 8),
-    (56, 8),
-];
+/// The header's first 64 bytes in place, each field an aligned atomic of its own
+/// width: how every polyshm process reads and writes them (other processes may write
+/// the flags meanwhile, and a creator publishes field by field).
+#[repr(C)]
+pub(crate) struct HeaderWords {
+    magic: AtomicU64,
+    version: AtomicU32,
+    data_offset: AtomicU32,
+    size: AtomicU64,
+    owner_pid: AtomicU32,
+    pub(crate) flags: AtomicU32,
+    owner_start: AtomicU64,
+    nonce: AtomicU64,
+    reserved: [AtomicU64; 2],
+}
+
+/// A copy of the same 64 bytes: what [`snapshot`] answers and [`Header::parse`]
+/// checks (untrusted: any bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct HeaderFields {
+    magic: [u8; 8],
+    version: u32,
+    data_offset: u32,
+    size: u64,
+    owner_pid: u32,
+    flags: u32,
+    owner_start: u64,
+    nonce: u64,
+    reserved: [u64; 2],
+}
+
+/// The table in the module docs, checked: field `$f` lies at `$at` in place and in
+/// the copy.
+macro_rules! header_field_at {
+    ($($f:ident @ $at:expr),* $(,)?) => {
+        $(const _: () = assert!(
+            offset_of!(HeaderWords, $f) == $at && offset_of!(HeaderFields, $f) == $at
+        );)*
+    };
+}
+header_field_at!(
+    magic @ 0,
+    version @ 8,
+    data_offset @ 12,
+    size @ 16,
+    owner_pid @ 24,
+    flags @ 28,
+    owner_start @ 32,
+    nonce @ 40,
+    reserved @ 48,
+);
+const _: () = assert!(size_of::<HeaderWords>() == LOCK_OFFSET);
+const _: () = assert!(size_of::<HeaderFields>() == LOCK_OFFSET);
+
+impl HeaderWords {
+    /// The header words of a mapping at `base`.
+    ///
+    /// # Safety
+    /// `base` must be 8-byte aligned and point to at least 64 bytes that stay mapped
+    /// for `'a`; other processes may write them, but only with atomics or plain
+    /// stores (no Rust `&mut` of this process may cover them).
+    pub(crate) unsafe fn at<'a>(base: *const u8) -> &'a HeaderWords {
+        // SAFETY: aligned (`HeaderWords` needs 8) and in bounds (caller); atomics
+        // accept any bytes, and a shared reference to them allows the writes of
+        // other processes and of other atomics of this one.
+        unsafe { &*base.cast::<HeaderWords>() }
+    }
+
+    /// A copy, each field by an atomic load: the magic with acquire ordering first,
+    /// then the rest (the owner pid with acquire, before its start time).
+    fn load(&self) -> HeaderFields {
+        let magic = self.magic.load(Ordering::Acquire).to_ne_bytes();
+        let version = self.version.load(Ordering::Relaxed);
+        let data_offset = self.data_offset.load(Ordering::Relaxed);
+        let size = self.size.load(Ordering::Relaxed);
+        let owner_pid = self.owner_pid.load(Ordering::Acquire);
+        let flags = self.flags.load(Ordering::Relaxed);
+        let owner_start = self.owner_start.load(Ordering::Relaxed);
+        let nonce = self.nonce.load(Ordering::Relaxed);
+        let reserved = self.reserved.each_ref().map(|r| r.load(Ordering::Relaxed));
+        HeaderFields {
+            magic,
+            version,
+            data_offset,
+            size,
+            owner_pid,
+            flags,
+            owner_start,
+            nonce,
+            reserved,
+        }
+    }
+}
+
+impl HeaderFields {
+    /// The fields in the first bytes of `b` (zero past its end).
+    fn read(b: &[u8]) -> HeaderFields {
+        let mut f = HeaderFields::zeroed();
+        let n = b.len().min(size_of::<HeaderFields>());
+        bytemuck::bytes_of_mut(&mut f)[..n].copy_from_slice(&b[..n]);
+        f
+    }
+}
 
 /// Copy the header bytes (0..64) of a mapping of `len` bytes at `base` into a local
 /// buffer, each field by an atomic load of its own width: the magic with acquire
 /// ordering first, then the rest (the owner pid with acquire, before its start time).
-/// Fields past `len` stay zero. The bytes are untrusted: parse them with
-/// [`Header::parse`]. Answers the buffer and how many of its bytes the mapping holds.
+/// A mapping shorter than 64 bytes is no header (not polyshm, or cut short): only its
+/// magic and version are loaded, the rest stays zero. The bytes are untrusted: parse
+/// them with [`Header::parse`]. Answers the buffer and how many of its bytes the
+/// mapping holds.
 ///
 /// # Safety
 /// `base` must be 8-byte aligned and point to `len` bytes that stay mapped during the
 /// call; other processes may write them, but only with atomics or plain stores (no
 /// Rust reference of this process may cover them).
 pub(crate) unsafe fn snapshot(base: *const u8, len: usize) -> ([u8; DATA_OFFSET], usize) {
-    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-    let mut b = [0u8; DATA_OFFSET];
-    for (at, width) in FIELDS {
-        if at + width > len {
-            continue;
+    let mut f = HeaderFields::zeroed();
+    if len >= size_of::<HeaderWords>() {
+        // SAFETY: 8-aligned with 64 mapped bytes (caller); other writers use atomics
+        // or plain stores and no reference of this process covers them (caller).
+        f = unsafe { HeaderWords::at(base) }.load();
+    } else {
+        let version = offset_of!(HeaderWords, version);
+        if len >= size_of::<u64>() {
+            // SAFETY: the first 8 of `len` mapped bytes, 8-aligned (caller): an aligned
+            // atomic, which accepts any bytes; polyshm writers store it as one.
+            let magic = unsafe { &*base.cast::<AtomicU64>() };
+            f.magic = magic.load(Ordering::Acquire).to_ne_bytes();
         }
-        let order = if at == 0 || at == OWNER_PID_OFFSET {
-            Ordering::Acquire
-        } else {
-            Ordering::Relaxed
-        };
-        // SAFETY: `at + width <= len` bytes are mapped (caller); `at` is a multiple of
-        // `width` and `base` is 8-aligned, so the atomic is aligned; atomics accept any
-        // bytes, and every polyshm writer of these bytes uses atomics of the same width.
-        unsafe {
-            if width == 8 {
-                let v = (*base.add(at).cast::<AtomicU64>()).load(order);
-                b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-            } else {
-                let v = (*base.add(at).cast::<AtomicU32>()).load(order);
-                b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-            }
+        if len >= version + size_of::<u32>() {
+            // SAFETY: as for the magic: `version` (8) is a multiple of 4 and the 4
+            // bytes from it are mapped.
+            let v = unsafe { &*base.add(version).cast::<AtomicU32>() };
+            f.version = v.load(Ordering::Relaxed);
         }
     }
+    let mut b = [0u8; DATA_OFFSET];
+    b[..size_of::<HeaderFields>()].copy_from_slice(bytemuck::bytes_of(&f));
     (b, len.min(DATA_OFFSET))
 }
 
@@ -136,26 +231,18 @@ pub(crate) unsafe fn snapshot(base: *const u8, len: usize) -> ([u8; DATA_OFFSET]
 /// `base` must be 8-byte aligned and point to at least [`DATA_OFFSET`] mapped bytes
 /// that no Rust reference of this process covers.
 pub(crate) unsafe fn publish(base: *mut u8, h: &Header, between: impl FnOnce()) {
-    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-    let w32 = |at: usize, v: u32, o: Ordering| {
-        // SAFETY: `at` is a multiple of 4 below DATA_OFFSET and `base` is 8-aligned
-        // with DATA_OFFSET mapped bytes (caller): an aligned atomic in the mapping,
-        // which no reference of this process covers.
-        unsafe { (*base.add(at).cast::<AtomicU32>()).store(v, o) }
-    };
-    let w64 = |at: usize, v: u64, o: Ordering| {
-        // SAFETY: as for `w32`, with `at` a multiple of 8.
-        unsafe { (*base.add(at).cast::<AtomicU64>()).store(v, o) }
-    };
-    w64(OWNER_START_OFFSET, h.owner.start_time, Ordering::Relaxed);
-    w32(OWNER_PID_OFFSET, h.owner.pid, Ordering::Release);
-    w32(8, h.version, Ordering::Relaxed);
-    w32(12, h.data_offset, Ordering::Relaxed);
-    w64(16, h.size, Ordering::Relaxed);
-    w32(FLAGS_OFFSET, h.flags, Ordering::Relaxed);
-    w64(40, h.nonce, Ordering::Relaxed);
+    // SAFETY: 8-aligned with DATA_OFFSET (> 64) mapped bytes, covered by no reference
+    // of this process (caller); `between` writes past the header words only.
+    let w = unsafe { HeaderWords::at(base) };
+    w.owner_start.store(h.owner.start_time, Ordering::Relaxed);
+    w.owner_pid.store(h.owner.pid, Ordering::Release);
+    w.version.store(h.version, Ordering::Relaxed);
+    w.data_offset.store(h.data_offset, Ordering::Relaxed);
+    w.size.store(h.size, Ordering::Relaxed);
+    w.flags.store(h.flags, Ordering::Relaxed);
+    w.nonce.store(h.nonce, Ordering::Relaxed);
     between();
-    w64(0, MAGIC_WORD, Ordering::Release);
+    w.magic.store(MAGIC_WORD, Ordering::Release);
 }
 
 /// What a look at a segment's header found.
@@ -173,11 +260,11 @@ impl Seen {
         match Header::parse(name, bytes, total)? {
             Some(h) => Ok(Seen::Ready(h)),
             None => {
-                let pid = u32_at(bytes, OWNER_PID_OFFSET);
+                let f = HeaderFields::read(bytes);
                 Ok(Seen::Unpublished {
-                    owner: (pid != 0).then(|| ProcessId {
-                        pid,
-                        start_time: u64_at(bytes, OWNER_START_OFFSET),
+                    owner: (f.owner_pid != 0).then_some(ProcessId {
+                        pid: f.owner_pid,
+                        start_time: f.owner_start,
                     }),
                 })
             }
@@ -202,27 +289,22 @@ pub struct Header {
     pub flags: u32,
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
 impl Header {
     /// Encode everything but the magic (which the creator writes last), as bytes 0..64
     /// with the magic left zero. (The creator itself stores field by field, see the
     /// module docs; this is the layout for tests and other languages.)
     pub fn encode_body(&self) -> [u8; 64] {
-        let mut b = [0u8; 64];
-        b[8..12].copy_from_slice(&self.version.to_ne_bytes());
-        b[12..16].copy_from_slice(&self.data_offset.to_ne_bytes());
-        b[16..24].copy_from_slice(&self.size.to_ne_bytes());
-        b[24..28].copy_from_slice(&self.owner.pid.to_ne_bytes());
-        b[28..32].copy_from_slice(&self.flags.to_ne_bytes());
-        b[32..40].copy_from_slice(&self.owner.start_time.to_ne_bytes());
-        b[40..48].copy_from_slice(&self.nonce.to_ne_bytes());
-        b
+        bytemuck::cast(HeaderFields {
+            magic: [0; 8],
+            version: self.version,
+            data_offset: self.data_offset,
+            size: self.size,
+            owner_pid: self.owner.pid,
+            flags: self.flags,
+            owner_start: self.owner.start_time,
+            nonce: self.nonce,
+            reserved: [0; 2],
+        })
     }
 
     /// Parse and check a header, given the first bytes of a segment of `total` bytes.
@@ -244,7 +326,8 @@ impl Header {
                 actual: total as u64,
             });
         }
-        let version = u32_at(bytes, 8);
+        let f = HeaderFields::read(bytes);
+        let version = f.version;
         if version != LAYOUT_VERSION {
             return Err(ShmError::IncompatibleVersion {
                 name: name.into(),
@@ -259,14 +342,14 @@ impl Header {
                 actual: total as u64,
             });
         }
-        let data_offset = u32_at(bytes, 12);
+        let data_offset = f.data_offset;
         if (data_offset as usize) < DATA_OFFSET || !data_offset.is_multiple_of(64) {
             return Err(ShmError::Corrupt {
                 name: name.into(),
                 what: format!("data offset {data_offset} (version 1 puts data at {DATA_OFFSET} or later, on a multiple of 64)"),
             });
         }
-        let size = u64_at(bytes, 16);
+        let size = f.size;
         let needed = (data_offset as u64)
             .checked_add(size)
             .ok_or_else(|| ShmError::Corrupt {
@@ -285,11 +368,11 @@ impl Header {
             data_offset,
             size,
             owner: ProcessId {
-                pid: u32_at(bytes, 24),
-                start_time: u64_at(bytes, 32),
+                pid: f.owner_pid,
+                start_time: f.owner_start,
             },
-            nonce: u64_at(bytes, 40),
-            flags: u32_at(bytes, 28),
+            nonce: f.nonce,
+            flags: f.flags,
         }))
     }
 }

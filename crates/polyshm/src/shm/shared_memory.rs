@@ -1,7 +1,7 @@
 //! [`SharedMemory`]: the study's class of the same name.
 
 use super::header::{
-    publish, random_u64, snapshot, Header, Seen, DATA_OFFSET, FLAGS_OFFSET, FLAG_PERSISTENT,
+    publish, random_u64, snapshot, Header, HeaderWords, Seen, DATA_OFFSET, FLAG_PERSISTENT,
     LAYOUT_VERSION, LOCK_OFFSET, READY_PATIENCE,
 };
 use super::remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError};
@@ -412,10 +412,10 @@ impl SharedMemory {
     }
 
     fn flags_word(&self) -> &AtomicU32 {
-        // SAFETY: FLAGS_OFFSET (28) + 4 lies inside the header, which every mapping
-        // holds (checked at create/open); 28 is a multiple of 4 in a page-aligned
-        // mapping; an AtomicU32 accepts any bytes; the mapping outlives `&self`.
-        unsafe { &*(self.seg.map.as_ptr().add(FLAGS_OFFSET) as *const AtomicU32) }
+        // SAFETY: every mapping holds the header (checked at create/open), 64 bytes of
+        // words in a page-aligned mapping that outlives `&self`; other processes and
+        // this one write them only through atomics.
+        &unsafe { HeaderWords::at(self.seg.map.as_ptr()) }.flags
     }
 
     /// Make the segment outlive this process: set [`FLAG_PERSISTENT`] in its header
