@@ -456,6 +456,22 @@ mod tests {
             Seen::parse("x", &b[..n], 7),
             Err(ShmError::NotPolyshm { .. })
         ));
+        // Shorter than the header words, yet long enough for a version: the magic and
+        // the version still tell a segment cut short from one of another layout.
+        // SAFETY: as above; 20 bytes are within the buffer.
+        let (b, n) = unsafe { snapshot(base, 20) };
+        assert!(matches!(
+            Seen::parse("x", &b[..n], 20),
+            Err(ShmError::Truncated { actual: 20, .. })
+        ));
+        // SAFETY: the version word lies in the buffer, 4-aligned; no reference covers it.
+        unsafe { base.add(8).cast::<u32>().write(1) };
+        // SAFETY: as above.
+        let (b, n) = unsafe { snapshot(base, 20) };
+        assert!(matches!(
+            Seen::parse("x", &b[..n], 20),
+            Err(ShmError::IncompatibleVersion { found: 1, .. })
+        ));
         // Unstamped and unpublished: no owner.
         let zero = [0u8; DATA_OFFSET];
         assert_eq!(
