@@ -2,6 +2,7 @@
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
 use super::{default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch};
+use crate::sync::Look;
 use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, HEAD_LEN};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -96,39 +97,51 @@ impl Stream {
             _ => Ok(()),
         }
     }
+
+    /// One read or write (`io`), retried if interrupted: the bytes it moved, `None`
+    /// if the socket was not ready within its timeout; a closed connection (no bytes
+    /// moved, or the system says so) is the peer's death.
+    fn transfer(
+        &mut self,
+        mut io: impl FnMut(&mut Stream) -> io::Result<usize>,
+        watch: &Watch<'_>,
+    ) -> Result<Option<usize>, LinkError> {
+        loop {
+            return match io(self) {
+                Ok(0) => Err(LinkError::PeerDied(watch.peer)),
+                Ok(n) => Ok(Some(n)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if slow(&e) => Ok(None),
+                Err(e) if gone(&e) => Err(LinkError::PeerDied(watch.peer)),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
 }
 
 /// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
 ///
 /// A peer found dead is not the end yet: what it wrote before dying is still in the
-/// socket, so one more read takes it (a dead peer's socket answers at once: its bytes,
-/// then end of file). Only then is the peer declared dead.
+/// socket, so the watch's last look reads once more (a dead peer's socket answers at
+/// once: its bytes, then end of file). Only then is the peer declared dead.
 pub(crate) fn read_watched(
     s: &mut Stream,
     buf: &mut [u8],
     watch: &Watch<'_>,
 ) -> Result<(), LinkError> {
     let mut filled = 0;
-    let mut peer_gone = false;
     while filled < buf.len() {
-        match s.read(&mut buf[filled..]) {
-            Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => {
-                if peer_gone {
-                    return Err(LinkError::PeerDied(watch.peer));
-                }
-                crate::fault_point!("team.wait.timed_out");
-                match watch.check() {
-                    Err(LinkError::PeerDied(_)) => peer_gone = true,
-                    Err(e) => return Err(e),
-                    Ok(()) => s.wait_ready(false, watch.next_slice())?,
+        let to = &mut buf[filled..];
+        filled += watch.wait(|look| {
+            let n = s.transfer(|s| s.read(to), watch)?;
+            if n.is_none() {
+                if let Look::Wait(slice) = look {
+                    crate::fault_point!("team.wait.timed_out");
+                    s.wait_ready(false, slice)?;
                 }
             }
-            Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
-            Err(e) => return Err(e.into()),
-        }
+            Ok(n)
+        })?;
     }
     Ok(())
 }
@@ -141,17 +154,19 @@ pub(crate) fn write_watched(
 ) -> Result<(), LinkError> {
     let mut done = 0;
     while done < buf.len() {
-        match s.write(&buf[done..]) {
-            Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => {
-                watch.check()?;
-                s.wait_ready(true, watch.next_slice())?;
+        let from = &buf[done..];
+        done += watch.wait(|look| match look {
+            Look::Wait(slice) => {
+                let n = s.transfer(|s| s.write(from), watch)?;
+                if n.is_none() {
+                    s.wait_ready(true, slice)?;
+                }
+                Ok(n)
             }
-            Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
-            Err(e) => return Err(e.into()),
-        }
+            // Bytes written after the peer died (or the deadline passed) are no
+            // answer: no last write.
+            Look::Last => Ok(None),
+        })?;
     }
     Ok(())
 }
