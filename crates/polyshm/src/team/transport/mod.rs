@@ -21,7 +21,7 @@ pub(crate) mod mailbox;
 pub(crate) mod shm;
 pub(crate) mod socket;
 
-use super::protocol::{Head, ProtocolError};
+use super::protocol::{Head, ProtocolError, Status};
 use crate::shm::ShmError;
 pub(crate) use crate::sync::Watch;
 use crate::sync::{Stop, WaitError};
@@ -182,6 +182,29 @@ pub(crate) fn fault(master: bool, step: Step) {
         (false, Step::BeforeSignal) => crate::fault_point!("team.drone.before_signal"),
         (false, Step::AfterSignal) => crate::fault_point!("team.drone.after_signal"),
     }
+}
+
+/// Check that an in-place reply of `len` bytes lies within the request it answers
+/// (`request` bytes); answers `len`.
+pub(crate) fn check_in_place(len: usize, request: usize) -> Result<usize, LinkError> {
+    if len > request {
+        return Err(ProtocolError(format!(
+            "an in-place reply of {len} bytes from a request of {request}"
+        ))
+        .into());
+    }
+    Ok(len)
+}
+
+/// The drone's NeedSpace reply to request `seq`, asking for a result area of the
+/// reply's length (the fault point `team.drone.need_space_wrong_seq` misnumbers it).
+pub(crate) fn need_space(seq: u64) -> Head {
+    let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
+        seq.wrapping_add(1)
+    } else {
+        seq
+    };
+    Head::reply(seq, Status::NeedSpace)
 }
 
 impl From<Stop> for LinkError {

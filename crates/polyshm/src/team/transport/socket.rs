@@ -1,9 +1,11 @@
 //! [`SocketLink`]: frames over a TCP loopback connection (NODELAY) or a Unix stream
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
-use super::{default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch};
+use super::{
+    check_in_place, default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch,
+};
 use crate::sync::Look;
-use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, HEAD_LEN};
+use crate::team::protocol::{Head, Kind, ProtocolError, HEAD_LEN, MAX_NAME};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -270,14 +272,7 @@ impl SocketLink {
 
     /// Check that `len` bytes of the last payload exist.
     pub fn check_in_place(&self, len: usize) -> Result<usize, LinkError> {
-        if len > self.last {
-            return Err(ProtocolError(format!(
-                "an in-place reply of {len} bytes from a request of {}",
-                self.last
-            ))
-            .into());
-        }
-        Ok(len)
+        check_in_place(len, self.last)
     }
 
     /// The stream, for the handshake.
@@ -307,27 +302,15 @@ impl SocketLink {
         let mut hb = [0u8; HEAD_LEN];
         read_watched(&mut self.stream, &mut hb, watch)?;
         fault(self.master, Step::MidRead);
-        let (kind, status, name_len, seq, len) = Head::decode(&hb)?;
-        if let Some(expected) = self.expect.filter(|_| kind == Kind::Reply) {
-            if seq != expected {
-                return Err(ProtocolError(format!(
-                    "a reply to request {seq} where {expected} was expected"
-                ))
-                .into());
-            }
+        let fixed = Head::decode(&hb)?;
+        let mut nb = [0u8; MAX_NAME];
+        let name = &mut nb[..fixed.name_len];
+        read_watched(&mut self.stream, name, watch)?;
+        let head = fixed.with_name(name)?;
+        if head.kind == Kind::Reply {
+            head.check_reply(self.expect)?;
         }
-        let mut nb = [0u8; 255];
-        read_watched(&mut self.stream, &mut nb[..name_len], watch)?;
-        let name = parse_name(&nb[..name_len])?;
-        Ok((
-            Head {
-                kind,
-                status,
-                seq,
-                name,
-            },
-            len,
-        ))
+        Ok((head, fixed.len))
     }
 }
 
@@ -412,11 +395,7 @@ impl MasterLink for SocketLink {
 
     fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError> {
         let (head, _) = self.recv_frame(watch)?;
-        if head.kind != Kind::Reply {
-            return Err(
-                ProtocolError(format!("a {:?} frame where a reply belongs", head.kind)).into(),
-            );
-        }
+        head.check_reply(self.expect)?;
         Ok(head)
     }
 

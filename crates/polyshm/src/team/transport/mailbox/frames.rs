@@ -1,56 +1,33 @@
 //! The mailbox's frames: the request and reply descriptors, and the payload areas
 //! they describe, as each side writes and reads them (every field read is checked).
 
-use super::{proto, u64_at, Mailbox, IN_REQUEST, NAME, REQ_DESC, RES_DESC};
-use crate::team::protocol::{parse_name, Head, Kind, Status, MAX_NAME};
+use super::{proto, Mailbox, IN_REQUEST, NAME, REQ_DESC, RES_DESC};
+use crate::team::protocol::{Head, Status, HEAD_LEN, MAX_NAME};
 use crate::team::transport::{fault, LinkError, Step};
 
 impl Mailbox {
+    /// A descriptor is laid out as a frame head on a socket ([`Head::encode`]), its
+    /// reserved bytes holding the flag at [`IN_REQUEST`] (cleared here).
     fn write_desc(&self, at: usize, head: &Head, len: u64) -> Result<(), LinkError> {
-        let mut b = [0u8; 24];
-        b[0] = head.kind as u8;
-        b[1] = head.status as u8;
-        b[2..4].copy_from_slice(&(head.name.len() as u16).to_le_bytes());
-        b[8..16].copy_from_slice(&head.seq.to_le_bytes());
-        b[16..24].copy_from_slice(&len.to_le_bytes());
-        self.ctl.write_at(at, &b)?;
-        self.ctl.write_at(at + IN_REQUEST, &[0])?;
+        self.ctl.write_at(at, &head.encode(len))?;
         Ok(())
     }
 
     fn read_desc(&self, at: usize, cap: usize) -> Result<(Head, usize), LinkError> {
-        let mut b = [0u8; 24];
+        let mut b = [0u8; HEAD_LEN];
         self.ctl.read_at(at, &mut b)?;
-        let kind = Kind::from_u8(b[0])?;
-        let status = Status::from_u8(b[1])?;
-        let nl = u16::from_le_bytes([b[2], b[3]]) as usize;
-        if nl > MAX_NAME {
-            return Err(proto(format!("task name of {nl} bytes in the mailbox")));
-        }
-        let seq = u64_at(&b, 8);
-        let len = u64_at(&b, 16);
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let fixed = Head::decode(&b)?;
+        let len = usize::try_from(fixed.len).unwrap_or(usize::MAX);
         // NeedSpace asks for more room than there is: that is its point.
-        if len > cap && status != Status::NeedSpace {
+        if len > cap && fixed.status != Status::NeedSpace {
             return Err(proto(format!(
                 "the mailbox says {len} bytes, its area holds {cap}"
             )));
         }
-        let mut name = String::new();
-        if nl > 0 {
-            let mut nb = [0u8; MAX_NAME];
-            self.ctl.read_at(NAME, &mut nb[..nl])?;
-            name = parse_name(&nb[..nl])?;
-        }
-        Ok((
-            Head {
-                kind,
-                status,
-                seq,
-                name,
-            },
-            len,
-        ))
+        let mut nb = [0u8; MAX_NAME];
+        let name = &mut nb[..fixed.name_len];
+        self.ctl.read_at(NAME, name)?;
+        Ok((fixed.with_name(name)?, len))
     }
 
     /// Master: put a request in the mailbox (growing it if the payload needs), one copy.
