@@ -100,6 +100,28 @@ impl Stream {
         }
     }
 
+    /// One read that does not wait: a socket with timed reads is made non-blocking
+    /// for it (a non-blocking one already is).
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timed = match self {
+            Stream::Tcp(_) => polyshm_sys::TIMED_SOCKET_IO_IS_EXACT,
+            #[cfg(unix)]
+            Stream::Unix(_) => true,
+        };
+        let set_nonblocking = |s: &Stream, on: bool| match s {
+            Stream::Tcp(t) => t.set_nonblocking(on),
+            #[cfg(unix)]
+            Stream::Unix(u) => u.set_nonblocking(on),
+        };
+        if !timed {
+            return self.read(buf);
+        }
+        set_nonblocking(self, true)?;
+        let got = self.read(buf);
+        set_nonblocking(self, false)?;
+        got
+    }
+
     /// One read or write (`io`), retried if interrupted: the bytes it moved, `None`
     /// if the socket was not ready within its timeout; a closed connection (no bytes
     /// moved, or the system says so) is the peer's death.
@@ -134,15 +156,16 @@ pub(crate) fn read_watched(
     let mut filled = 0;
     while filled < buf.len() {
         let to = &mut buf[filled..];
-        filled += watch.wait(|look| {
-            let n = s.transfer(|s| s.read(to), watch)?;
-            if n.is_none() {
-                if let Look::Wait(slice) = look {
+        filled += watch.wait(|look| match look {
+            Look::Wait(slice) => {
+                let n = s.transfer(|s| s.read(to), watch)?;
+                if n.is_none() {
                     crate::fault_point!("team.wait.timed_out");
                     s.wait_ready(false, slice)?;
                 }
+                Ok(n)
             }
-            Ok(n)
+            Look::Last => s.transfer(|s| s.read_now(to), watch),
         })?;
     }
     Ok(())
