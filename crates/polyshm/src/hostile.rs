@@ -13,15 +13,14 @@ use crate::relay::{Relay, RelayError, RelayLink, RelayOptions};
 use crate::shm::header::{Header, DATA_OFFSET};
 use crate::shm::{unique_name, SharedMemory, ShmError};
 use crate::sync::WaitStrategy;
-use crate::team::protocol::parse_name;
 use crate::team::transport::socket::{SocketLink, Stream};
 use crate::team::transport::{DroneLink, Watch};
 
 // The team's wire types, private to the team, shown here to polyshm's own tests and
 // fuzz targets only.
 pub use crate::team::protocol::{
-    Head, Hello, Kind, ProtocolError, Status, CRATE_VERSION, HEAD_LEN, HELLO_MAGIC, MAX_NAME,
-    PROTOCOL_VERSION, WELCOME_MAGIC,
+    Fixed, Head, Hello, Kind, ProtocolError, Status, CRATE_VERSION, HEAD_LEN, HELLO_MAGIC,
+    MAX_NAME, PROTOCOL_VERSION, WELCOME_MAGIC,
 };
 pub use crate::team::transport::mailbox::Mailbox;
 pub use crate::team::transport::LinkError;
@@ -62,12 +61,14 @@ pub fn frame_head(bytes: &[u8]) -> Result<FrameHead, ProtocolError> {
         .get(..HEAD_LEN)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ProtocolError(format!("{} bytes, a head has {HEAD_LEN}", bytes.len())))?;
-    let (kind, status, nl, seq, len) = crate::team::protocol::Head::decode(hb)?;
+    let fixed = Head::decode(hb)?;
+    let nl = fixed.name_len;
     assert!(nl <= MAX_NAME, "a name of {nl} bytes accepted");
     let name = bytes
         .get(HEAD_LEN..HEAD_LEN + nl)
         .ok_or_else(|| ProtocolError("the name is cut short".into()))?;
-    Ok((kind, status, parse_name(name)?, seq, len))
+    let head = fixed.with_name(name)?;
+    Ok((head.kind, head.status, head.name, head.seq, fixed.len))
 }
 
 /// Decode a hello or welcome ([`Hello::decode`]).

@@ -49,7 +49,7 @@ pub use relay::{Link, Relay, RelayOptions, Role};
 pub use udp::{UdpLink, UdpRelay};
 
 use crate::shm::ShmError;
-use crate::sync::SemaphoreError;
+use crate::sync::{SemaphoreError, Stop};
 use polyshm_sys::ProcessId;
 use std::time::Duration;
 
@@ -167,6 +167,29 @@ pub enum RelayError {
         /// What arrived.
         what: String,
     },
+}
+
+impl RelayError {
+    /// The error of a watched wait for `what` on relay `name` that stopped.
+    fn stopped(
+        stop: Stop,
+        name: &str,
+        what: &'static str,
+        timeout: Option<Duration>,
+    ) -> RelayError {
+        let name = name.into();
+        match stop {
+            Stop::PeerDied(peer) => RelayError::PeerDied { name, peer },
+            Stop::PeerClosed => RelayError::PeerClosed { name },
+            // A relay's waits carry no cancel flag; had one been given, giving up
+            // before the answer came would be a timeout to the caller.
+            Stop::TimedOut(_) | Stop::Cancelled => RelayError::TimedOut {
+                name,
+                what,
+                after: timeout.unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// One end of a connected relay: what [`Link`] (shared memory) and [`UdpLink`] (UDP)

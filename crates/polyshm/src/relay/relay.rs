@@ -58,8 +58,11 @@
 
 use super::{RelayError, RelayLink};
 use crate::shm::{RemoteSemaphore, SharedMemory, ShmError};
-use crate::sync::{saturating_deadline, WaitStrategy, LIVENESS_PERIOD};
+use crate::sync::{
+    saturating_deadline, Look, Stop, WaitError, WaitStrategy, Watch, LIVENESS_PERIOD,
+};
 use polyshm_sys::{current_process, is_alive, ProcessId};
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -730,44 +733,25 @@ impl Link {
         if sem.try_wait() {
             return Ok(());
         }
-        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
-        loop {
-            let slice = match deadline {
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .min(LIVENESS_PERIOD),
-                None => LIVENESS_PERIOD,
-            };
-            if sem.wait_timeout(slice).is_ok() {
-                return Ok(());
-            }
-            if !is_alive(self.peer) {
-                // A signal sent just before dying still counts.
-                if sem.try_wait() {
-                    return Ok(());
-                }
-                return Err(RelayError::PeerDied {
-                    name: self.name.clone(),
-                    peer: self.peer,
-                });
-            }
-            if self.peer_closed() {
-                if sem.try_wait() {
-                    return Ok(());
-                }
-                if self.role == Role::Client {
+        let watch = Watch::peer(self.peer, LIVENESS_PERIOD).timeout(timeout);
+        let got = watch.wait_unless_closed(
+            || self.peer_closed(),
+            |look| {
+                let signalled = match look {
+                    Look::Wait(slice) => sem.wait_timeout(slice).is_ok(),
+                    Look::Last => sem.try_wait(),
+                };
+                Ok::<_, Infallible>(signalled.then_some(()))
+            },
+        );
+        match got {
+            Ok(()) => Ok(()),
+            Err(WaitError::Failed(never)) => match never {},
+            Err(WaitError::Stopped(stop)) => {
+                if stop == Stop::PeerClosed && self.role == Role::Client {
                     crate::fault_point!("relay.client.peer_closed");
                 }
-                return Err(RelayError::PeerClosed {
-                    name: self.name.clone(),
-                });
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(RelayError::TimedOut {
-                    name: self.name.clone(),
-                    what,
-                    after: timeout.unwrap_or_default(),
-                });
+                Err(RelayError::stopped(stop, &self.name, what, timeout))
             }
         }
     }

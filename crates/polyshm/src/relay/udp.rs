@@ -20,7 +20,7 @@
 //! a [`RelayError::TimedOut`].
 
 use super::{RelayError, RelayLink};
-use crate::sync::{saturating_deadline, LIVENESS_PERIOD};
+use crate::sync::{saturating_deadline, Look, WaitError, Watch, LIVENESS_PERIOD};
 use polyshm_sys::{current_process, is_alive, ProcessId};
 use std::cell::RefCell;
 use std::io::ErrorKind;
@@ -224,73 +224,63 @@ impl UdpLink {
     /// long); answers the payload length. Checks every [`LIVENESS_PERIOD`] that the
     /// peer lives.
     fn receive(&self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, RelayError> {
-        let deadline = timeout.map(|t| saturating_deadline(Instant::now(), t));
-        let mut short = false;
-        loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            // Only a deadline nearer than the liveness period needs its own timeout.
-            match left {
-                Some(l) if l < LIVENESS_PERIOD => {
-                    if l.is_zero() {
-                        return Err(RelayError::TimedOut {
-                            name: self.name.clone(),
-                            what: "a message from the peer",
-                            after: timeout.unwrap_or_default(),
-                        });
-                    }
-                    short = true;
-                    self.socket
-                        .set_read_timeout(Some(l))
-                        .map_err(io_err(&self.name, "set_read_timeout"))?;
-                }
-                _ => {}
+        let watch = Watch::peer(self.peer, LIVENESS_PERIOD).timeout(timeout);
+        let got = watch.wait(|look| self.receive_once(buf, look));
+        got.map_err(|e| match e {
+            WaitError::Failed(e) => e,
+            WaitError::Stopped(stop) => {
+                RelayError::stopped(stop, &self.name, "a message from the peer", timeout)
             }
-            let got = self.socket.recv(buf);
-            if short {
-                short = false;
-                self.socket
-                    .set_read_timeout(Some(LIVENESS_PERIOD))
-                    .map_err(io_err(&self.name, "set_read_timeout"))?;
+        })
+    }
+
+    /// One receive, as `look` says: with the slice as its timeout (the socket's own is
+    /// the liveness period: only a shorter slice, a near deadline, sets another), or
+    /// without waiting. `None`: nothing came (or an empty datagram, no tag, not ours).
+    fn receive_once(&self, buf: &mut [u8], look: Look) -> Result<Option<usize>, RelayError> {
+        let err = |op| io_err(&self.name, op);
+        let got = match look {
+            Look::Wait(slice) if slice == LIVENESS_PERIOD => self.socket.recv(buf),
+            Look::Wait(slice) => {
+                let set = |t| self.socket.set_read_timeout(Some(t));
+                set(slice).map_err(err("set_read_timeout"))?;
+                let got = self.socket.recv(buf);
+                set(LIVENESS_PERIOD).map_err(err("set_read_timeout"))?;
+                got
             }
-            match got {
-                Ok(0) => {}
-                Ok(n) => match buf[0] {
-                    MESSAGE => return Ok(n - 1),
-                    CLOSE => {
-                        return Err(RelayError::PeerClosed {
-                            name: self.name.clone(),
-                        })
-                    }
-                    tag => {
-                        return Err(RelayError::Protocol {
-                            name: self.name.clone(),
-                            what: format!("tag {tag} on an open link"),
-                        })
-                    }
-                },
-                Err(e) if timed_out(&e) || e.kind() == ErrorKind::Interrupted => {
-                    if !is_alive(self.peer) {
-                        return Err(RelayError::PeerDied {
-                            name: self.name.clone(),
-                            peer: self.peer,
-                        });
-                    }
-                }
-                // On Linux a connected UDP socket learns of a closed peer port.
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                    return Err(if is_alive(self.peer) {
-                        RelayError::PeerClosed {
-                            name: self.name.clone(),
-                        }
-                    } else {
-                        RelayError::PeerDied {
-                            name: self.name.clone(),
-                            peer: self.peer,
-                        }
-                    })
-                }
-                Err(e) => return Err(io_err(&self.name, "recv")(e)),
+            Look::Last => {
+                let set = |on| self.socket.set_nonblocking(on);
+                set(true).map_err(err("set_nonblocking"))?;
+                let got = self.socket.recv(buf);
+                set(false).map_err(err("set_nonblocking"))?;
+                got
             }
+        };
+        match got {
+            Ok(0) => Ok(None),
+            Ok(n) => match buf[0] {
+                MESSAGE => Ok(Some(n - 1)),
+                CLOSE => Err(RelayError::PeerClosed {
+                    name: self.name.clone(),
+                }),
+                tag => Err(RelayError::Protocol {
+                    name: self.name.clone(),
+                    what: format!("tag {tag} on an open link"),
+                }),
+            },
+            Err(e) if timed_out(&e) || e.kind() == ErrorKind::Interrupted => Ok(None),
+            // On Linux a connected UDP socket learns of a closed peer port.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => Err(if is_alive(self.peer) {
+                RelayError::PeerClosed {
+                    name: self.name.clone(),
+                }
+            } else {
+                RelayError::PeerDied {
+                    name: self.name.clone(),
+                    peer: self.peer,
+                }
+            }),
+            Err(e) => Err(io_err(&self.name, "recv")(e)),
         }
     }
 

@@ -7,7 +7,10 @@
 //! [`shm`](crate::shm) layer wraps them in named, owned handles.
 //!
 //! Every wait is bounded: a [`WaitStrategy`] spins for at most a fixed time (yielding
-//! the CPU each turn) and then sleeps in the kernel.
+//! the CPU each turn) and then sleeps in the kernel. A wait on another process (on a
+//! semaphore, a socket, a datagram) is a `Watch::wait`: slices of waiting with checks
+//! between them that the peer lives, that the deadline has not passed and that nobody
+//! cancelled, and a last look before giving up.
 
 mod atomic;
 mod host;
@@ -17,8 +20,10 @@ mod mutex;
 mod parker;
 mod semaphore;
 mod strategy;
+mod watch;
 
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
 pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
 pub use strategy::{saturating_deadline, Deadline, WaitStrategy};
+pub(crate) use watch::{Look, Stop, WaitError, Watch};

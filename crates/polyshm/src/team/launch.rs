@@ -13,7 +13,7 @@ use super::transport::shm::ShmMaster;
 use super::transport::socket::SocketLink;
 use super::transport::{LinkError, MasterLink, Transport, Watch};
 use crate::child::{ChildProcess, Spawn};
-use crate::sync::saturating_deadline;
+use crate::sync::{saturating_deadline, Look, WaitError};
 use polyshm_sys::ProcessId;
 use std::time::{Duration, Instant};
 
@@ -154,17 +154,18 @@ impl Inner {
                 Box::new(ShmMaster::new(mb))
             }
             (t, Some(listener)) => {
-                let stream = loop {
-                    match listener.try_accept() {
-                        Ok(Some(s)) => break s,
-                        Ok(None) => {
-                            if let Err(e) = watch.check() {
-                                return Err(gone(e, &mut pending));
-                            }
-                            std::thread::sleep(Duration::from_micros(500));
-                        }
-                        Err(e) => return Err(serr(&e)),
+                // A listener has no timed accept: it is polled every 500 µs.
+                let accepted = watch.wait(|look| {
+                    let s = listener.try_accept()?;
+                    if s.is_none() && look != Look::Last {
+                        std::thread::sleep(Duration::from_micros(500));
                     }
+                    Ok::<_, std::io::Error>(s)
+                });
+                let stream = match accepted {
+                    Ok(s) => s,
+                    Err(WaitError::Stopped(stop)) => return Err(gone(stop.into(), &mut pending)),
+                    Err(WaitError::Failed(e)) => return Err(serr(&e)),
                 };
                 drop(listener);
                 stream.configure(MASTER_SLICE).map_err(|e| serr(&e))?;

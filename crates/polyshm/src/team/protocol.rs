@@ -143,8 +143,8 @@ impl Head {
         b
     }
 
-    /// Parse the fixed head: (kind, status, name length, seq, payload length).
-    pub fn decode(b: &[u8; HEAD_LEN]) -> Result<(Kind, Status, usize, u64, u64), ProtocolError> {
+    /// Parse the fixed head; the name is still to be read ([`Fixed::with_name`]).
+    pub fn decode(b: &[u8; HEAD_LEN]) -> Result<Fixed, ProtocolError> {
         let kind = Kind::from_u8(b[0])?;
         let status = Status::from_u8(b[1])?;
         let name_len = u16::from_le_bytes([b[2], b[3]]) as usize;
@@ -155,7 +155,67 @@ impl Head {
         }
         let seq = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
         let len = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
-        Ok((kind, status, name_len, seq, len))
+        Ok(Fixed {
+            kind,
+            status,
+            name_len,
+            seq,
+            len,
+        })
+    }
+
+    /// Refuse a frame that is not the reply to request `expected` (`None`: to any
+    /// request): another kind of frame, or a reply that carries another sequence
+    /// number. Checked before anything acts on a reply, NeedSpace included.
+    pub fn check_reply(&self, expected: Option<u64>) -> Result<(), ProtocolError> {
+        if self.kind != Kind::Reply {
+            return Err(ProtocolError(format!(
+                "a {:?} frame where a reply belongs",
+                self.kind
+            )));
+        }
+        match expected {
+            Some(e) if e != self.seq => Err(ProtocolError(format!(
+                "a reply to request {} where {e} was expected",
+                self.seq
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A frame head as its fixed bytes give it (checked), before its name is read: on a
+/// socket the name follows the fixed head, in a mailbox it has a place of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixed {
+    /// What the frame asks for.
+    pub kind: Kind,
+    /// How the task ended (replies only).
+    pub status: Status,
+    /// Bytes of the name (at most [`MAX_NAME`]).
+    pub name_len: usize,
+    /// Sequence number.
+    pub seq: u64,
+    /// Payload length (for [`Status::NeedSpace`]: the bytes the drone needs).
+    pub len: u64,
+}
+
+impl Fixed {
+    /// The head, with `name`: the `name_len` bytes read from the peer (checked).
+    pub fn with_name(&self, name: &[u8]) -> Result<Head, ProtocolError> {
+        if name.len() != self.name_len {
+            return Err(ProtocolError(format!(
+                "a name of {} bytes where the head announced {}",
+                name.len(),
+                self.name_len
+            )));
+        }
+        Ok(Head {
+            kind: self.kind,
+            status: self.status,
+            seq: self.seq,
+            name: parse_name(name)?,
+        })
     }
 }
 
@@ -270,10 +330,25 @@ mod tests {
     fn heads_and_hellos_round_trip_and_reject_garbage() {
         let h = Head::task(7, "polyshm.echo_i64");
         let b = h.encode(800);
+        let fixed = Head::decode(&b).unwrap();
         assert_eq!(
-            Head::decode(&b).unwrap(),
+            (
+                fixed.kind,
+                fixed.status,
+                fixed.name_len,
+                fixed.seq,
+                fixed.len
+            ),
             (Kind::Task, Status::Ok, 16, 7, 800)
         );
+        assert_eq!(fixed.with_name(h.name.as_bytes()).unwrap(), h);
+        assert!(fixed.with_name(b"polyshm.echo_i6").is_err());
+        assert!(fixed.with_name(&[0xff; 16]).is_err());
+        // Replies: only the awaited one passes.
+        let r = Head::reply(7, Status::Ok);
+        assert!(r.check_reply(Some(7)).is_ok() && r.check_reply(None).is_ok());
+        assert!(r.check_reply(Some(8)).is_err());
+        assert!(h.check_reply(Some(7)).is_err());
         let mut bad = b;
         bad[0] = 99;
         assert!(Head::decode(&bad).is_err());
@@ -304,8 +379,8 @@ mod tests {
         for _ in 0..20_000 {
             let mut b = [0u8; HEAD_LEN];
             b.iter_mut().for_each(|v| *v = next() as u8);
-            if let Ok((_, _, n, _, _)) = Head::decode(&b) {
-                assert!(n <= MAX_NAME);
+            if let Ok(fixed) = Head::decode(&b) {
+                assert!(fixed.name_len <= MAX_NAME);
             }
             let mut h = good.clone();
             let at = next() as usize % h.len();

@@ -9,8 +9,9 @@
 //! socket with a Grown frame once the mailbox is larger.
 
 use super::mailbox::Mailbox;
+use super::shm::next_reply;
 use super::socket::SocketLink;
-use super::{fault, DroneLink, LinkError, MasterLink, Step, Watch};
+use super::{fault, need_space, DroneLink, LinkError, MasterLink, Step, Watch};
 use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
 /// The master's end of a hybrid link.
@@ -39,10 +40,7 @@ impl HybridMaster {
     /// The next reply's head and length, by the path this link's replies take.
     fn reply_in(&mut self, watch: &Watch<'_>) -> Result<(Head, usize), LinkError> {
         if self.protected {
-            self.mb.wait_master(watch)?;
-            fault(true, Step::BeforeRead);
-            let (head, len, in_request) = self.mb.read_reply()?;
-            fault(true, Step::MidRead);
+            let (head, len, in_request) = next_reply(&self.mb, watch)?;
             if in_request {
                 // The request travelled by socket: the request area holds nothing.
                 return Err(ProtocolError(
@@ -80,22 +78,9 @@ impl MasterLink for HybridMaster {
     fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError> {
         loop {
             let (head, len) = self.reply_in(watch)?;
-            if head.kind != Kind::Reply {
-                return Err(ProtocolError(format!(
-                    "a {:?} frame where a reply belongs",
-                    head.kind
-                ))
-                .into());
-            }
             // Checked before anything acts on the reply, NeedSpace included (the
             // socket checks its own replies; the mailbox's are checked here).
-            if head.seq != self.expect {
-                return Err(ProtocolError(format!(
-                    "a reply to request {} where {} was expected",
-                    head.seq, self.expect
-                ))
-                .into());
-            }
+            head.check_reply(Some(self.expect))?;
             if head.status == Status::NeedSpace {
                 self.mb.grow(0, len)?;
                 self.sock
@@ -153,12 +138,7 @@ impl HybridDrone {
     fn make_room(&mut self, seq: u64, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
         self.mb.refresh()?;
         if len > self.mb.res_cap() {
-            let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
-                seq.wrapping_add(1)
-            } else {
-                seq
-            };
-            self.reply_out(&Head::reply(seq, Status::NeedSpace), len, watch)?;
+            self.reply_out(&need_space(seq), len, watch)?;
             let (grown, _) = self.sock.recv_head(watch)?;
             if grown.kind != Kind::Grown {
                 return Err(

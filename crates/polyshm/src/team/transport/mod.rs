@@ -11,8 +11,9 @@
 //! - [`shm::ShmMaster`] / [`shm::ShmDrone`] — request and result both through the
 //!   mailbox, semaphores for the hand-over (study 8.7).
 //!
-//! Every wait is a series of bounded waits; between them the [`Watch`] checks that the
-//! peer still lives, that the deadline has not passed and that nobody cancelled.
+//! Every wait is a [`Watch::wait`] (the `sync` layer's one bounded wait on a peer): a
+//! series of bounded waits; between them the [`Watch`] checks that the peer still
+//! lives, that the deadline has not passed and that nobody cancelled.
 
 pub(crate) mod hybrid;
 pub(crate) mod listener;
@@ -20,11 +21,12 @@ pub(crate) mod mailbox;
 pub(crate) mod shm;
 pub(crate) mod socket;
 
-use super::protocol::{Head, ProtocolError};
+use super::protocol::{Head, ProtocolError, Status};
 use crate::shm::ShmError;
+pub(crate) use crate::sync::Watch;
+use crate::sync::{Stop, WaitError};
 use polyshm_sys::ProcessId;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Which transport a team uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -182,56 +184,47 @@ pub(crate) fn fault(master: bool, step: Step) {
     }
 }
 
-/// What a bounded wait checks between slices: the peer's life, the deadline, a
-/// cancel flag.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Watch<'a> {
-    /// The process at the other end.
-    pub peer: ProcessId,
-    /// When the whole exchange must be over (with when it started, for the message).
-    pub deadline: Option<(Instant, Instant)>,
-    /// Set by another thread to give up.
-    pub cancel: Option<&'a AtomicBool>,
-    /// Longest single wait before the checks run again.
-    pub slice: Duration,
+/// Check that an in-place reply of `len` bytes lies within the request it answers
+/// (`request` bytes); answers `len`.
+pub(crate) fn check_in_place(len: usize, request: usize) -> Result<usize, LinkError> {
+    if len > request {
+        return Err(ProtocolError(format!(
+            "an in-place reply of {len} bytes from a request of {request}"
+        ))
+        .into());
+    }
+    Ok(len)
 }
 
-impl<'a> Watch<'a> {
-    /// Watch `peer` only (no deadline, no cancel flag).
-    pub fn peer(peer: ProcessId, slice: Duration) -> Watch<'a> {
-        Watch {
-            peer,
-            deadline: None,
-            cancel: None,
-            slice,
+/// The drone's NeedSpace reply to request `seq`, asking for a result area of the
+/// reply's length (the fault point `team.drone.need_space_wrong_seq` misnumbers it).
+pub(crate) fn need_space(seq: u64) -> Head {
+    let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
+        seq.wrapping_add(1)
+    } else {
+        seq
+    };
+    Head::reply(seq, Status::NeedSpace)
+}
+
+impl From<Stop> for LinkError {
+    fn from(stop: Stop) -> LinkError {
+        match stop {
+            Stop::Cancelled => LinkError::Cancelled,
+            Stop::PeerDied(p) => LinkError::PeerDied(p),
+            Stop::TimedOut(after) => LinkError::TimedOut(after),
+            // The team's waits have no close check of their own: a closed socket is
+            // a dead peer to them (end of file).
+            Stop::PeerClosed => ProtocolError("the peer closed the link".into()).into(),
         }
     }
+}
 
-    /// Err if the wait must end: peer dead, deadline passed, cancelled.
-    pub fn check(&self) -> Result<(), LinkError> {
-        if self.cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
-            return Err(LinkError::Cancelled);
-        }
-        if let Some((start, end)) = self.deadline {
-            let now = Instant::now();
-            if now >= end {
-                return Err(LinkError::TimedOut(now - start));
-            }
-        }
-        if !polyshm_sys::is_alive(self.peer) {
-            return Err(LinkError::PeerDied(self.peer));
-        }
-        Ok(())
-    }
-
-    /// The next wait's length: the slice, or less if the deadline is nearer.
-    pub fn next_slice(&self) -> Duration {
-        match self.deadline {
-            Some((_, end)) => self
-                .slice
-                .min(end.saturating_duration_since(Instant::now()))
-                .max(Duration::from_micros(100)),
-            None => self.slice,
+impl From<WaitError<LinkError>> for LinkError {
+    fn from(e: WaitError<LinkError>) -> LinkError {
+        match e {
+            WaitError::Stopped(stop) => stop.into(),
+            WaitError::Failed(e) => e,
         }
     }
 }

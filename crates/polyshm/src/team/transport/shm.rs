@@ -8,8 +8,8 @@
 //! kernel only when the peer sleeps.
 
 use super::mailbox::Mailbox;
-use super::{fault, DroneLink, LinkError, MasterLink, Step, Watch};
-use crate::team::protocol::{Head, Kind, ProtocolError, Status};
+use super::{check_in_place, fault, need_space, DroneLink, LinkError, MasterLink, Step, Watch};
+use crate::team::protocol::{Head, Status};
 
 /// The master's end of a shared-memory link (the mailbox is the master's).
 #[derive(Debug)]
@@ -59,25 +59,9 @@ impl MasterLink for ShmMaster {
 
     fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError> {
         loop {
-            self.mb.wait_master(watch)?;
-            fault(true, Step::BeforeRead);
-            let (head, len, in_request) = self.mb.read_reply()?;
-            fault(true, Step::MidRead);
-            if head.kind != Kind::Reply {
-                return Err(ProtocolError(format!(
-                    "a {:?} frame where a reply belongs",
-                    head.kind
-                ))
-                .into());
-            }
+            let (head, len, in_request) = next_reply(&self.mb, watch)?;
             // Checked before anything acts on the reply, NeedSpace included.
-            if head.seq != self.expect {
-                return Err(ProtocolError(format!(
-                    "a reply to request {} where {} was expected",
-                    head.seq, self.expect
-                ))
-                .into());
-            }
+            head.check_reply(Some(self.expect))?;
             if head.status == Status::NeedSpace {
                 self.mb.grow(0, len)?;
                 self.mb.signal_drone()?;
@@ -99,6 +83,20 @@ impl MasterLink for ShmMaster {
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
         self.mb.request_area(len)
     }
+}
+
+/// Master: wait for the drone's signal and read its reply descriptor: (head, length,
+/// whether the payload lies in the request area), with the fault points around the
+/// read.
+pub(crate) fn next_reply(
+    mb: &Mailbox,
+    watch: &Watch<'_>,
+) -> Result<(Head, usize, bool), LinkError> {
+    mb.wait_master(watch)?;
+    fault(true, Step::BeforeRead);
+    let reply = mb.read_reply()?;
+    fault(true, Step::MidRead);
+    Ok(reply)
 }
 
 /// The drone's end of a shared-memory link.
@@ -142,13 +140,7 @@ impl DroneLink for ShmDrone {
         self.mb.refresh()?;
         if payload.len() > self.mb.res_cap() {
             // Ask the master for room, wait until it has made it.
-            let seq = if crate::fault_returns!("team.drone.need_space_wrong_seq") {
-                head.seq.wrapping_add(1)
-            } else {
-                head.seq
-            };
-            self.mb
-                .write_reply(&Head::reply(seq, Status::NeedSpace), payload.len())?;
+            self.mb.write_reply(&need_space(head.seq), payload.len())?;
             self.mb.signal_master()?;
             self.mb.wait_drone(watch)?;
             self.mb.refresh()?;
@@ -165,13 +157,7 @@ impl DroneLink for ShmDrone {
         len: usize,
         _watch: &Watch<'_>,
     ) -> Result<(), LinkError> {
-        if len > self.last {
-            return Err(ProtocolError(format!(
-                "an in-place reply of {len} bytes from a request of {}",
-                self.last
-            ))
-            .into());
-        }
+        let len = check_in_place(len, self.last)?;
         // The result is where the request was: nothing to copy.
         fault(false, Step::MidWrite);
         self.mb.write_reply_in_place(head, len)?;

@@ -1,8 +1,11 @@
 //! [`SocketLink`]: frames over a TCP loopback connection (NODELAY) or a Unix stream
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
-use super::{default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch};
-use crate::team::protocol::{parse_name, Head, Kind, ProtocolError, HEAD_LEN};
+use super::{
+    check_in_place, default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch,
+};
+use crate::sync::Look;
+use crate::team::protocol::{Head, Kind, ProtocolError, HEAD_LEN, MAX_NAME};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -96,39 +99,74 @@ impl Stream {
             _ => Ok(()),
         }
     }
+
+    /// One read that does not wait: a socket with timed reads is made non-blocking
+    /// for it (a non-blocking one already is).
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timed = match self {
+            Stream::Tcp(_) => polyshm_sys::TIMED_SOCKET_IO_IS_EXACT,
+            #[cfg(unix)]
+            Stream::Unix(_) => true,
+        };
+        let set_nonblocking = |s: &Stream, on: bool| match s {
+            Stream::Tcp(t) => t.set_nonblocking(on),
+            #[cfg(unix)]
+            Stream::Unix(u) => u.set_nonblocking(on),
+        };
+        if !timed {
+            return self.read(buf);
+        }
+        set_nonblocking(self, true)?;
+        let got = self.read(buf);
+        set_nonblocking(self, false)?;
+        got
+    }
+
+    /// One read or write (`io`), retried if interrupted: the bytes it moved, `None`
+    /// if the socket was not ready within its timeout; a closed connection (no bytes
+    /// moved, or the system says so) is the peer's death.
+    fn transfer(
+        &mut self,
+        mut io: impl FnMut(&mut Stream) -> io::Result<usize>,
+        watch: &Watch<'_>,
+    ) -> Result<Option<usize>, LinkError> {
+        loop {
+            return match io(self) {
+                Ok(0) => Err(LinkError::PeerDied(watch.peer)),
+                Ok(n) => Ok(Some(n)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if slow(&e) => Ok(None),
+                Err(e) if gone(&e) => Err(LinkError::PeerDied(watch.peer)),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
 }
 
 /// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
 ///
 /// A peer found dead is not the end yet: what it wrote before dying is still in the
-/// socket, so one more read takes it (a dead peer's socket answers at once: its bytes,
-/// then end of file). Only then is the peer declared dead.
+/// socket, so the watch's last look reads once more (a dead peer's socket answers at
+/// once: its bytes, then end of file). Only then is the peer declared dead.
 pub(crate) fn read_watched(
     s: &mut Stream,
     buf: &mut [u8],
     watch: &Watch<'_>,
 ) -> Result<(), LinkError> {
     let mut filled = 0;
-    let mut peer_gone = false;
     while filled < buf.len() {
-        match s.read(&mut buf[filled..]) {
-            Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => {
-                if peer_gone {
-                    return Err(LinkError::PeerDied(watch.peer));
+        let to = &mut buf[filled..];
+        filled += watch.wait(|look| match look {
+            Look::Wait(slice) => {
+                let n = s.transfer(|s| s.read(to), watch)?;
+                if n.is_none() {
+                    crate::fault_point!("team.wait.timed_out");
+                    s.wait_ready(false, slice)?;
                 }
-                crate::fault_point!("team.wait.timed_out");
-                match watch.check() {
-                    Err(LinkError::PeerDied(_)) => peer_gone = true,
-                    Err(e) => return Err(e),
-                    Ok(()) => s.wait_ready(false, watch.next_slice())?,
-                }
+                Ok(n)
             }
-            Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
-            Err(e) => return Err(e.into()),
-        }
+            Look::Last => s.transfer(|s| s.read_now(to), watch),
+        })?;
     }
     Ok(())
 }
@@ -141,17 +179,19 @@ pub(crate) fn write_watched(
 ) -> Result<(), LinkError> {
     let mut done = 0;
     while done < buf.len() {
-        match s.write(&buf[done..]) {
-            Ok(0) => return Err(LinkError::PeerDied(watch.peer)),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if slow(&e) => {
-                watch.check()?;
-                s.wait_ready(true, watch.next_slice())?;
+        let from = &buf[done..];
+        done += watch.wait(|look| match look {
+            Look::Wait(slice) => {
+                let n = s.transfer(|s| s.write(from), watch)?;
+                if n.is_none() {
+                    s.wait_ready(true, slice)?;
+                }
+                Ok(n)
             }
-            Err(e) if gone(&e) => return Err(LinkError::PeerDied(watch.peer)),
-            Err(e) => return Err(e.into()),
-        }
+            // Bytes written after the peer died (or the deadline passed) are no
+            // answer: no last write.
+            Look::Last => Ok(None),
+        })?;
     }
     Ok(())
 }
@@ -255,14 +295,7 @@ impl SocketLink {
 
     /// Check that `len` bytes of the last payload exist.
     pub fn check_in_place(&self, len: usize) -> Result<usize, LinkError> {
-        if len > self.last {
-            return Err(ProtocolError(format!(
-                "an in-place reply of {len} bytes from a request of {}",
-                self.last
-            ))
-            .into());
-        }
-        Ok(len)
+        check_in_place(len, self.last)
     }
 
     /// The stream, for the handshake.
@@ -292,27 +325,15 @@ impl SocketLink {
         let mut hb = [0u8; HEAD_LEN];
         read_watched(&mut self.stream, &mut hb, watch)?;
         fault(self.master, Step::MidRead);
-        let (kind, status, name_len, seq, len) = Head::decode(&hb)?;
-        if let Some(expected) = self.expect.filter(|_| kind == Kind::Reply) {
-            if seq != expected {
-                return Err(ProtocolError(format!(
-                    "a reply to request {seq} where {expected} was expected"
-                ))
-                .into());
-            }
+        let fixed = Head::decode(&hb)?;
+        let mut nb = [0u8; MAX_NAME];
+        let name = &mut nb[..fixed.name_len];
+        read_watched(&mut self.stream, name, watch)?;
+        let head = fixed.with_name(name)?;
+        if head.kind == Kind::Reply {
+            head.check_reply(self.expect)?;
         }
-        let mut nb = [0u8; 255];
-        read_watched(&mut self.stream, &mut nb[..name_len], watch)?;
-        let name = parse_name(&nb[..name_len])?;
-        Ok((
-            Head {
-                kind,
-                status,
-                seq,
-                name,
-            },
-            len,
-        ))
+        Ok((head, fixed.len))
     }
 }
 
@@ -397,11 +418,7 @@ impl MasterLink for SocketLink {
 
     fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError> {
         let (head, _) = self.recv_frame(watch)?;
-        if head.kind != Kind::Reply {
-            return Err(
-                ProtocolError(format!("a {:?} frame where a reply belongs", head.kind)).into(),
-            );
-        }
+        head.check_reply(self.expect)?;
         Ok(head)
     }
 

@@ -22,7 +22,7 @@
 
 use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
-use crate::sync::{Deadline, SemaphoreError, WaitStrategy};
+use crate::sync::{Deadline, Look, SemaphoreError, WaitStrategy};
 use crate::team::protocol::ProtocolError;
 
 mod frames;
@@ -260,28 +260,23 @@ impl Mailbox {
 
     fn wait(&self, sem: &RemoteSemaphore, watch: &Watch<'_>) -> Result<(), LinkError> {
         // The strategy's bounded spin (a few polls, then yield the CPU, for at most the
-        // budget), the one `sync` gives every waiter; then bounded sleeps that check
-        // the peer between them.
+        // budget), the one `sync` gives every waiter; then the watched wait: bounded
+        // sleeps that check the peer between them, and a last look before giving up.
         if self.strategy.spin(Deadline::NEVER, || sem.try_wait()) {
             return Ok(());
         }
-        loop {
-            match sem.wait_timeout(watch.next_slice()) {
-                Ok(()) => return Ok(()),
+        let got = watch.wait(|look| match look {
+            Look::Wait(slice) => match sem.wait_timeout(slice) {
+                Ok(()) => Ok(Some(())),
                 Err(SemaphoreError::TimedOut(_)) => {
                     crate::fault_point!("team.wait.timed_out");
-                    if let Err(e) = watch.check() {
-                        // A last look without waiting: a signal given just before the
-                        // peer died (or the deadline passed) is an answer, not a loss.
-                        if sem.try_wait() {
-                            return Ok(());
-                        }
-                        return Err(e);
-                    }
+                    Ok(None)
                 }
-                Err(e) => return Err(proto(e.to_string())),
-            }
-        }
+                Err(e) => Err(proto(e.to_string())),
+            },
+            Look::Last => Ok(sem.try_wait().then_some(())),
+        });
+        got.map_err(LinkError::from)
     }
 
     /// Wait until the drone signals.
