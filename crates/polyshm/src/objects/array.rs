@@ -1,6 +1,6 @@
 //! [`SharedArray`]: a row of plain-old-data cells in a named segment, cut into parts.
 
-use super::layout::{Grid, Locked, Part};
+use super::grid::{Grid, Locked, Part};
 use super::{cache, ArrayHandle, ObjectError, Shape};
 use crate::shm::OwnerDied;
 use bytemuck::Pod;

@@ -1,7 +1,7 @@
 //! [`SharedMatrix`]: a row-major matrix of plain-old-data cells in a named segment,
 //! cut into tiles.
 
-use super::layout::{Grid, Locked, Part};
+use super::grid::{Grid, Locked, Part};
 use super::{cache, MatrixHandle, ObjectError, Shape, Tile, Tiling};
 use crate::shm::OwnerDied;
 use bytemuck::Pod;

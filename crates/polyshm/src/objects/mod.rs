@@ -48,8 +48,9 @@ mod array;
 pub mod cache;
 mod claim;
 mod error;
+mod grid;
 mod handle;
-mod layout;
+mod header;
 mod matrix;
 pub mod partition;
 

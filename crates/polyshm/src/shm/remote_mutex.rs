@@ -26,6 +26,11 @@ impl<G> OwnerDied<G> {
     pub fn previous(&self) -> ProcessId {
         self.previous
     }
+    /// The news that `previous` died holding the lock `guard` now holds (for a type
+    /// that learnt of the death earlier and reports it to a later holder).
+    pub(crate) fn new(guard: G, previous: ProcessId) -> OwnerDied<G> {
+        OwnerDied { guard, previous }
+    }
     /// The same news about another guard made from this one (the guard of a type
     /// that wraps the lock).
     pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> OwnerDied<H> {

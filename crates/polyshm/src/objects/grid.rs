@@ -1,140 +1,15 @@
-//! The layout of an object segment, and [`Grid`]: the typed core that arrays and
-//! matrices wrap (create, open and check, cell copies, claims, the lock).
-//!
-//! The segment's data region holds, in the machine's byte order:
-//!
-//! | offset | size | field |
-//! |---|---|---|
-//! | 0 | 8 | magic `b"PSHMOBJ\0"` |
-//! | 8 | 4 | object layout version, `1` |
-//! | 12 | 4 | kind: 1 array, 2 matrix |
-//! | 16 | 8 | instance (random, drawn by the creator) |
-//! | 24 | 32 | rows, cols, tile rows, tile cols (u64 each; an array is 1 × len in 1 × part_len) |
-//! | 56 | 8 | cell size |
-//! | 64 | 8 | cell alignment |
-//! | 72 | 8 | FNV-1a hash of the cell type's name |
-//! | 80 | 4 | length of the name kept below |
-//! | 88 | 168 | the cell type's name (UTF-8, cut at 168 bytes) |
-//! | 256 | 64 × parts | the claim table (see [`claim`](super::claim)) |
-//! | after | cells × size | the cells, row-major |
-//!
-//! The header is written before the segment is published and never changes; an opener
-//! copies it once and checks every field against the segment's size before use.
+//! [`Grid`]: the typed core that arrays and matrices wrap (create, open and check,
+//! cell copies, claims, the lock), over the layout of [`header`](super::header).
 
 use super::claim::{ClaimSlot, SLOT};
+use super::header::{decode, encode, places, CLAIMS_AT, HEADER_LEN};
 use super::partition::Geometry;
 use super::{ElementType, ObjectError, ObjectHandle, Shape};
 use crate::shm::{OwnerDied, RemoteMutexGuard, Reservation, SharedMemory};
 use bytemuck::Pod;
 use polyshm_sys::ProcessId;
 use std::marker::PhantomData;
-
-const MAGIC: [u8; 8] = *b"PSHMOBJ\0";
-const VERSION: u32 = 1;
-const KIND_ARRAY: u32 = 1;
-const KIND_MATRIX: u32 = 2;
-const NAME_AT: usize = 88;
-/// Bytes of the object header; the claim table follows.
-pub(crate) const HEADER_LEN: usize = 256;
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-/// Where the claim table and the cells lie, and the segment size they need.
-struct Places {
-    cells_at: usize,
-    total: usize,
-}
-
-fn places(geo: &Geometry, cell_size: usize) -> Option<Places> {
-    let cells_at = geo.parts.checked_mul(SLOT)?.checked_add(HEADER_LEN)?;
-    let total = geo.cells().checked_mul(cell_size)?.checked_add(cells_at)?;
-    Some(Places { cells_at, total })
-}
-
-fn encode(h: &ObjectHandle, geo: &Geometry) -> [u8; HEADER_LEN] {
-    let mut b = [0u8; HEADER_LEN];
-    let kind = match h.shape {
-        Shape::Array { .. } => KIND_ARRAY,
-        Shape::Matrix { .. } => KIND_MATRIX,
-    };
-    b[0..8].copy_from_slice(&MAGIC);
-    b[8..12].copy_from_slice(&VERSION.to_ne_bytes());
-    b[12..16].copy_from_slice(&kind.to_ne_bytes());
-    let words = [
-        h.instance,
-        geo.rows as u64,
-        geo.cols as u64,
-        geo.tile_rows as u64,
-        geo.tile_cols as u64,
-        h.element.size,
-        h.element.align,
-        h.element.hash,
-    ];
-    for (i, w) in words.iter().enumerate() {
-        b[16 + 8 * i..24 + 8 * i].copy_from_slice(&w.to_ne_bytes());
-    }
-    let name = h.element.name.as_bytes();
-    let n = name.len().min(HEADER_LEN - NAME_AT);
-    b[80..84].copy_from_slice(&(n as u32).to_ne_bytes());
-    b[NAME_AT..NAME_AT + n].copy_from_slice(&name[..n]);
-    b
-}
-
-/// The description a header holds (untrusted bytes another process wrote).
-fn decode(segment: &str, b: &[u8; HEADER_LEN]) -> Result<ObjectHandle, ObjectError> {
-    let corrupt = |what: String| ObjectError::Corrupt {
-        segment: segment.into(),
-        what,
-    };
-    if b[0..8] != MAGIC {
-        return Err(ObjectError::NotAnObject {
-            segment: segment.into(),
-        });
-    }
-    let version = u32_at(b, 8);
-    if version != VERSION {
-        return Err(corrupt(format!(
-            "object layout version {version}, this polyshm reads version {VERSION} (use the same polyshm on both sides)"
-        )));
-    }
-    let dim = |at: usize| usize::try_from(u64_at(b, at)).unwrap_or(usize::MAX);
-    let (rows, cols, tile_rows, tile_cols) = (dim(24), dim(32), dim(40), dim(48));
-    let shape = match u32_at(b, 12) {
-        KIND_ARRAY if rows == 1 && tile_rows == 1 => Shape::Array {
-            len: cols,
-            part_len: tile_cols,
-        },
-        KIND_MATRIX => Shape::Matrix {
-            rows,
-            cols,
-            tile_rows,
-            tile_cols,
-        },
-        k => {
-            return Err(corrupt(format!(
-                "kind {k} with {rows} rows in tiles of {tile_rows}"
-            )))
-        }
-    };
-    let n = (u32_at(b, 80) as usize).min(HEADER_LEN - NAME_AT);
-    Ok(ObjectHandle {
-        segment: segment.into(),
-        instance: u64_at(b, 16),
-        shape,
-        element: ElementType {
-            size: u64_at(b, 56),
-            align: u64_at(b, 64),
-            name: String::from_utf8_lossy(&b[NAME_AT..NAME_AT + n]).into_owned(),
-            hash: u64_at(b, 72),
-        },
-    })
-}
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A shared grid of `T` cells: the segment, its checked description and geometry.
 pub(crate) struct Grid<T> {
@@ -142,7 +17,8 @@ pub(crate) struct Grid<T> {
     handle: ObjectHandle,
     pub(crate) geo: Geometry,
     cells_at: usize,
-    /// The claim table, reserved: no copy of this process covers its atomics.
+    /// The lock news and the claim table, reserved: no copy of this process covers
+    /// their atomics.
     _claims: Reservation,
     _cells: PhantomData<fn() -> T>,
 }
@@ -343,14 +219,32 @@ impl<T: Pod> Grid<T> {
 
     fn slot(&self, part: usize) -> &ClaimSlot {
         assert!(part < self.geo.parts, "part {part} checked by the caller");
-        // SAFETY: the claim table lies in the data region at HEADER_LEN, `parts`
+        // SAFETY: the claim table lies in the data region at CLAIMS_AT, `parts`
         // slots of SLOT bytes before `cells_at` (checked against the segment size at
-        // create / open), so slot `part` is in bounds; HEADER_LEN and SLOT are
+        // create / open), so slot `part` is in bounds; CLAIMS_AT and SLOT are
         // multiples of 64 and the data region is 64-aligned, so it is aligned for
         // `ClaimSlot`; `ClaimSlot` is atomics only, valid for any bytes, and other
         // processes change it only through atomics; no copy of this process covers
         // it (reserved in `wrap`); the mapping lives as long as `self.shm`.
-        unsafe { &*(self.shm.as_ptr().add(HEADER_LEN + part * SLOT) as *const ClaimSlot) }
+        unsafe { &*(self.shm.as_ptr().add(CLAIMS_AT + part * SLOT) as *const ClaimSlot) }
+    }
+
+    fn news(&self) -> &LockNews {
+        // SAFETY: the lock news lies in the data region at HEADER_LEN, 64 bytes before
+        // CLAIMS_AT <= `cells_at` (checked against the segment size at create / open);
+        // HEADER_LEN is a multiple of 64 in the 64-aligned data region; `LockNews` is
+        // atomics only, valid for any bytes; no copy of this process covers it
+        // (reserved in `wrap`); the mapping lives as long as `self.shm`.
+        unsafe { &*(self.shm.as_ptr().add(HEADER_LEN) as *const LockNews) }
+    }
+
+    /// Take the segment's lock for the object's own bookkeeping (a claim): a death
+    /// the lock reports is kept in the lock news for the next [`lock`](Self::lock).
+    fn lock_quietly(&self) -> RemoteMutexGuard<'_> {
+        self.shm.lock().unwrap_or_else(|died| {
+            self.news().keep(died.previous());
+            died.into_inner()
+        })
     }
 
     /// The live process holding part `part`, if any.
@@ -363,8 +257,8 @@ impl<T: Pod> Grid<T> {
     pub(crate) fn claim(&self, part: usize) -> Result<Part<'_, T>, ObjectError> {
         let tile = self.geo.check_part(self.name(), part)?;
         // A holder that died in its critical section leaves cells half-written, not
-        // the claim table: the claim goes on.
-        let _locked = self.shm.lock().unwrap_or_else(OwnerDied::into_inner);
+        // the claim table: the claim goes on, and the next `lock` hears of it.
+        let _locked = self.lock_quietly();
         let (word, previous) = self.slot(part).claim(self.name(), part)?;
         Ok(Part {
             grid: self,
@@ -374,13 +268,54 @@ impl<T: Pod> Grid<T> {
         })
     }
 
-    /// Take the object's lock.
+    /// Take the object's lock: `Err(OwnerDied)` if a holder died inside since the
+    /// last `lock` (noticed now, or by a claim meanwhile).
     pub(crate) fn lock(&self) -> Result<Locked<'_, T>, OwnerDied<Locked<'_, T>>> {
         let wrap = |guard| Locked {
             grid: self,
             _guard: guard,
         };
-        self.shm.lock().map(wrap).map_err(|d| d.map(wrap))
+        match self.shm.lock() {
+            Ok(guard) => match self.news().take() {
+                None => Ok(wrap(guard)),
+                Some(previous) => Err(OwnerDied::new(wrap(guard), previous)),
+            },
+            Err(died) => {
+                self.news().take();
+                Err(died.map(wrap))
+            }
+        }
+    }
+}
+
+/// A death of a lock holder that a claim learnt of, kept for the next holder. Read
+/// and written under the lock.
+#[repr(C, align(64))]
+struct LockNews {
+    /// 1: a death is kept (any other value: none).
+    kept: AtomicU64,
+    pid: AtomicU64,
+    start_time: AtomicU64,
+    _pad: [u64; 5],
+}
+
+const _: () = assert!(std::mem::size_of::<LockNews>() == 64);
+
+impl LockNews {
+    fn keep(&self, p: ProcessId) {
+        self.pid.store(u64::from(p.pid), Ordering::Relaxed);
+        self.start_time.store(p.start_time, Ordering::Relaxed);
+        self.kept.store(1, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> Option<ProcessId> {
+        if self.kept.swap(0, Ordering::Relaxed) != 1 {
+            return None;
+        }
+        Some(ProcessId {
+            pid: self.pid.load(Ordering::Relaxed) as u32,
+            start_time: self.start_time.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -445,82 +380,5 @@ impl<T: Pod> Locked<'_, T> {
             });
         }
         g.write(cell, &[v])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn handle(shape: Shape) -> ObjectHandle {
-        ObjectHandle {
-            segment: "s".into(),
-            instance: 0x1234,
-            shape,
-            element: ElementType::of::<[u16; 3]>(),
-        }
-    }
-
-    #[test]
-    fn headers_round_trip() {
-        for shape in [
-            Shape::Array {
-                len: 10,
-                part_len: 3,
-            },
-            Shape::Matrix {
-                rows: 4,
-                cols: 6,
-                tile_rows: 2,
-                tile_cols: 5,
-            },
-        ] {
-            let h = handle(shape);
-            let b = encode(&h, &Geometry::of(shape).unwrap());
-            let back = decode("s", &b).unwrap();
-            assert_eq!(back, h);
-            assert_eq!(back.element.name, h.element.name);
-        }
-    }
-
-    #[test]
-    fn scribbled_headers_are_refused() {
-        let shape = Shape::Array {
-            len: 10,
-            part_len: 3,
-        };
-        let good = encode(&handle(shape), &Geometry::of(shape).unwrap());
-        let mut b = good;
-        b[0] ^= 1;
-        assert!(matches!(
-            decode("s", &b),
-            Err(ObjectError::NotAnObject { .. })
-        ));
-        let mut b = good;
-        b[8] = 9;
-        assert!(matches!(decode("s", &b), Err(ObjectError::Corrupt { .. })));
-        let mut b = good;
-        b[12] = 7;
-        assert!(matches!(decode("s", &b), Err(ObjectError::Corrupt { .. })));
-        // An array of two rows is no array.
-        let mut b = good;
-        b[24] = 2;
-        assert!(matches!(decode("s", &b), Err(ObjectError::Corrupt { .. })));
-        // A name length past the header is cut, never read out of bounds.
-        let mut b = good;
-        b[80..84].copy_from_slice(&u32::MAX.to_ne_bytes());
-        assert_eq!(
-            decode("s", &b).unwrap().element.name.len(),
-            HEADER_LEN - NAME_AT
-        );
-        // A huge size needs more than any segment holds.
-        let geo = Geometry::of(Shape::Matrix {
-            rows: usize::MAX / 2,
-            cols: 1,
-            tile_rows: 1,
-            tile_cols: 1,
-        })
-        .unwrap();
-        assert!(places(&geo, 1).is_none());
     }
 }
