@@ -74,7 +74,7 @@ impl<T: Pod> SharedArray<T> {
     }
 
     /// [`open`](Self::open), once per process: later calls with the same handle
-    /// answer the same mapping (see [`objects`](super) on the cache).
+    /// answer the same mapping (see [`cache`](super::cache)).
     pub fn open_cached(handle: &ArrayHandle<T>) -> Result<Arc<Self>, ObjectError> {
         cache::open_cached(handle.object(), || Self::open(handle))
     }

@@ -1,4 +1,14 @@
 //! The per-process cache of opened objects: a drone maps each object once.
+//!
+//! `SharedArray::open_cached` / `SharedMatrix::open_cached` answer the object this
+//! process opened before for an equal handle, without looking at the segment again:
+//! a hit costs a lock and a comparison, no system call. So a cached object whose
+//! master has ended is still answered (its cells are memory no one else reads any
+//! more) until the process opens another object, which drops the entries whose
+//! segment is gone, or calls [`forget`] / [`clear`]. Where a segment's name lives as
+//! long as some process maps it (Windows: see
+//! [`SEGMENTS_PERSIST`](polyshm_sys::SEGMENTS_PERSIST)), only `forget` and `clear`
+//! drop an entry, and the entry keeps the segment alive.
 
 use super::{ObjectError, ObjectHandle};
 use std::any::Any;

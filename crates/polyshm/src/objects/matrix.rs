@@ -94,7 +94,7 @@ impl<T: Pod> SharedMatrix<T> {
     }
 
     /// [`open`](Self::open), once per process: later calls with the same handle
-    /// answer the same mapping (see [`objects`](super) on the cache).
+    /// answer the same mapping (see [`cache`](super::cache)).
     pub fn open_cached(handle: &MatrixHandle<T>) -> Result<Arc<Self>, ObjectError> {
         cache::open_cached(handle.object(), || Self::open(handle))
     }

@@ -71,14 +71,18 @@ fn drones_write_tiles(t: Transport) -> Result<(), Failed> {
         assert_eq!(m.claimant(tile.index)?, None, "tile {}", tile.index);
     }
     // A second matrix, another round: the drones' caches drop the first one's
-    // mapping once its segment is gone.
+    // mapping once its segment is gone (where a segment's name lives as long as some
+    // process maps it, Windows, the cache keeps it until `forget`).
     drop(m);
     let name2 = polyshm::shm::unique_name("t-team-matrix");
     let m2 = SharedMatrix::<u64>::create(&name2, 8, 8, Tiling::rows(4))?;
     let h2 = m2.handle();
     let answers = team.map(&keys().fill_tile, m2.tiles().map(|tile| (h2.clone(), tile)))?;
+    let most = if polyshm::sys::SEGMENTS_PERSIST { 1 } else { 2 };
     assert!(
-        answers.iter().all(|&(_, cached)| cached == 1),
+        answers
+            .iter()
+            .all(|&(_, cached)| (1..=most).contains(&cached)),
         "{answers:?}"
     );
     assert_eq!(m2.get(7, 7)?, cell(7, 7));
