@@ -35,10 +35,13 @@
 //!   [`RemoteSemaphore`](shm::RemoteSemaphore) / [`RemoteMutex`](shm::RemoteMutex)
 //!   placed in them;
 //! - [`codec`]: plain-old-data arrays as their own bytes, serde values;
-//! - two siblings above `shm`: [`relay`], the rendezvous a client connects to by name
+//! - siblings above `shm`: [`relay`], the rendezvous a client connects to by name
 //!   (the study's `SemaphoreEventRelay`: [`Relay`](relay::Relay), and
-//!   [`UdpRelay`](relay::UdpRelay)), and [`team`], the drones, whose per-drone mailbox
-//!   segment is its own rendezvous (the drone gets its name in the environment).
+//!   [`UdpRelay`](relay::UdpRelay)); [`team`], the drones, whose per-drone mailbox
+//!   segment is its own rendezvous (the drone gets its name in the environment); and
+//!   [`objects`], arrays and matrices of plain-old-data cells in a named segment,
+//!   written by many processes side by side
+//!   ([`SharedMatrix`](objects::SharedMatrix)).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,6 +58,7 @@ pub mod codec;
 pub mod fault;
 #[doc(hidden)]
 pub mod hostile;
+pub mod objects;
 pub mod relay;
 pub mod shm;
 pub mod sync;

@@ -106,8 +106,10 @@ pub enum ShmError {
     },
     /// An access that covers the words of a [`RemoteSemaphore`](super::RemoteSemaphore)
     /// or [`RemoteMutex`](super::RemoteMutex) this process placed in the segment with
-    /// `in_segment`: those are atomics that other processes change at any time.
-    #[error("segment {name:?}: the access of {len} bytes at offset {offset} covers the semaphore or mutex placed at offset {reserved_at} (64 bytes of atomics other processes change at any time); read and write around it, or drop its handle first")]
+    /// `in_segment`, or the claim table of a shared array or matrix
+    /// ([`objects`](crate::objects)) open in this process: those are atomics that
+    /// other processes change at any time.
+    #[error("segment {name:?}: the access of {len} bytes at offset {offset} covers the semaphore, mutex or claim table placed at offset {reserved_at} (atomics other processes change at any time); read and write around it, or drop its handle first")]
     Reserved {
         /// The name.
         name: String,

@@ -80,6 +80,7 @@ mod shared_memory;
 
 pub use error::ShmError;
 pub use name::{unique_name, MAX_NAME_LEN};
+pub(crate) use remote_mutex::{reserve, Reservation};
 pub use remote_mutex::{OwnerDied, RemoteMutex, RemoteMutexGuard, TryLockError};
 pub use remote_semaphore::{KnownSemaphore, RemoteSemaphore};
 pub use shared_memory::SharedMemory;

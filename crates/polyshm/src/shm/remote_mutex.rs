@@ -26,6 +26,19 @@ impl<G> OwnerDied<G> {
     pub fn previous(&self) -> ProcessId {
         self.previous
     }
+    /// The news that `previous` died holding the lock `guard` now holds (for a type
+    /// that learnt of the death earlier and reports it to a later holder).
+    pub(crate) fn new(guard: G, previous: ProcessId) -> OwnerDied<G> {
+        OwnerDied { guard, previous }
+    }
+    /// The same news about another guard made from this one (the guard of a type
+    /// that wraps the lock).
+    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> OwnerDied<H> {
+        OwnerDied {
+            guard: f(self.guard),
+            previous: self.previous,
+        }
+    }
 }
 
 impl<G> std::fmt::Display for OwnerDied<G> {
@@ -244,10 +257,17 @@ pub(crate) fn place(shm: &SharedMemory, offset: usize) -> Result<Reservation, Sh
             align: SYNC_BLOCK,
         });
     }
-    Ok(Reservation {
-        id: shm.seg.reserve(offset),
+    Ok(reserve(shm, offset, SYNC_BLOCK))
+}
+
+/// Reserve the `len` bytes at `offset` of `shm`'s data region (in bounds: checked by
+/// the caller) for atomics: while the answer lives, no byte access of this process
+/// may cover them.
+pub(crate) fn reserve(shm: &SharedMemory, offset: usize, len: usize) -> Reservation {
+    Reservation {
+        id: shm.seg.reserve(offset, len),
         seg: shm.seg.clone(),
-    })
+    }
 }
 
 /// A sync block reserved in a segment's data region; released on drop.

@@ -32,12 +32,13 @@ pub(crate) struct Segment {
     reserved: Arc<Reservations>,
 }
 
-/// The 64-byte sync blocks placed with `in_segment` in one segment whose handles live
-/// in this process: no byte access of this process may cover them.
+/// The 64-byte sync blocks placed with `in_segment` (and the claim tables of
+/// [`objects`](crate::objects)) in one segment whose handles live in this process: no
+/// byte access of this process may cover them.
 #[derive(Debug)]
 pub(crate) struct Reservations {
-    /// (reservation id, offset in the data region).
-    table: Mutex<Vec<(u64, usize)>>,
+    /// (reservation id, offset in the data region, length).
+    table: Mutex<Vec<(u64, usize, usize)>>,
     /// The span `[start, end)` of the data region that holds every reserved block
     /// (`start >= end` when none is reserved): an access outside it needs no lock.
     span: (AtomicUsize, AtomicUsize),
@@ -102,8 +103,8 @@ impl Segment {
             .unwrap_or_else(|p| p.into_inner());
         match table
             .iter()
-            .map(|&(_, at)| at)
-            .filter(|&at| at < end && offset < at + SYNC_BLOCK)
+            .filter(|&&(_, at, n)| at < end && offset < at + n)
+            .map(|&(_, at, _)| at)
             .min()
         {
             None => Ok(()),
@@ -116,9 +117,10 @@ impl Segment {
         }
     }
 
-    /// Reserve the 64-byte sync block at `offset` of the data region (in bounds,
-    /// checked by the caller) until the returned id is released.
-    pub(crate) fn reserve(&self, offset: usize) -> u64 {
+    /// Reserve the `len` bytes at `offset` of the data region (a 64-byte sync block,
+    /// or a table of atomics; in bounds, checked by the caller) until the returned id
+    /// is released.
+    pub(crate) fn reserve(&self, offset: usize, len: usize) -> u64 {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let mut table = self
@@ -126,19 +128,19 @@ impl Segment {
             .table
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        table.push((id, offset));
+        table.push((id, offset, len));
         self.store_span(&table);
         id
     }
 
     /// Publish the span of the blocks in `table` (called with the table locked).
-    fn store_span(&self, table: &[(u64, usize)]) {
-        let lo = table.iter().map(|&(_, at)| at).min().unwrap_or(usize::MAX);
-        let hi = table
+    fn store_span(&self, table: &[(u64, usize, usize)]) {
+        let lo = table
             .iter()
-            .map(|&(_, at)| at + SYNC_BLOCK)
-            .max()
-            .unwrap_or(0);
+            .map(|&(_, at, _)| at)
+            .min()
+            .unwrap_or(usize::MAX);
+        let hi = table.iter().map(|&(_, at, n)| at + n).max().unwrap_or(0);
         self.reserved.span.0.store(lo, Ordering::Release);
         self.reserved.span.1.store(hi, Ordering::Release);
     }
@@ -150,7 +152,7 @@ impl Segment {
             .table
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        table.retain(|&(i, _)| i != id);
+        table.retain(|&(i, _, _)| i != id);
         self.store_span(&table);
     }
 
@@ -282,25 +284,29 @@ pub(crate) fn peek_header(name: &str, map: &Mapping) -> Result<Seen, ShmError> {
     Seen::parse(name, &bytes[..n], map.len())
 }
 
+impl Segment {
+    /// Whether the name still refers to this segment: someone may have removed it
+    /// and created another of the same name since. The file identity decides (a
+    /// header another process scribbled on must not make the owner leak its segment);
+    /// the nonce where the system cannot tell.
+    pub(crate) fn is_current(&self) -> bool {
+        match polyshm_sys::open_segment(&self.os_name) {
+            Ok(m) => m.same_segment(&self.map).unwrap_or_else(|| {
+                // One look, no waiting: a segment not published yet is not ours.
+                matches!(peek_header(&self.name, &m),
+                    Ok(Seen::Ready(h)) if h.nonce == self.header.nonce)
+            }),
+            Err(_) => false,
+        }
+    }
+}
+
 impl Drop for Segment {
     fn drop(&mut self) {
         registry::remove(self.registry_id);
-        if self.owner.load(Ordering::Acquire) {
-            // Unlink only if the name still refers to our segment: someone may have
-            // removed it and created another of the same name since. The file identity
-            // decides (a header another process scribbled on must not make the owner
-            // leak its segment); the nonce where the system cannot tell.
-            let ours = match polyshm_sys::open_segment(&self.os_name) {
-                Ok(m) => m.same_segment(&self.map).unwrap_or_else(|| {
-                    // One look, no waiting: a segment not published yet is not ours.
-                    matches!(peek_header(&self.name, &m),
-                        Ok(Seen::Ready(h)) if h.nonce == self.header.nonce)
-                }),
-                Err(_) => false,
-            };
-            if ours {
-                let _ = polyshm_sys::unlink_segment(&self.os_name);
-            }
+        // Unlink only if the name still refers to our segment.
+        if self.owner.load(Ordering::Acquire) && self.is_current() {
+            let _ = polyshm_sys::unlink_segment(&self.os_name);
         }
     }
 }
@@ -388,6 +394,12 @@ impl SharedMemory {
             }
             other => other,
         }
+    }
+
+    /// Whether the segment's name still refers to this segment (not removed, nor
+    /// made again since): one `open` of the name, no waiting.
+    pub(crate) fn is_current(&self) -> bool {
+        self.seg.is_current()
     }
 
     /// The segment's name (without the OS prefix).

@@ -36,6 +36,7 @@ pub fn run_child() {
         #[cfg(unix)]
         "nospace-as" => crate::mutants::child_no_address_space(&arg),
         r if r.starts_with("mutex-") => crate::mutex::child(r, &arg, n),
+        r if r.starts_with("objects-") => crate::objects::child(r, &arg, n),
         r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
         other => crate::relay::child(other, &arg, n),
     }

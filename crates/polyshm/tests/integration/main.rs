@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod mutants;
 mod mutex;
+mod objects;
 mod publication;
 mod relay;
 mod semaphore;

@@ -14,6 +14,7 @@ mod conformance;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod hostile;
+mod objects;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -55,6 +56,7 @@ fn main() {
         );
     }
     trials.extend(hostile::trials());
+    trials.extend(objects::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     let left = support::segments_of(std::process::id());
     if !left.is_empty() {

@@ -2,6 +2,7 @@
 
 use libtest_mimic::{Failed, Trial};
 use polyshm::child::Spawn;
+use polyshm::objects::{MatrixHandle, Tile};
 use polyshm::team::{InPlaceTask, PodTask, Task, Tasks, Team, Transport};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -36,6 +37,9 @@ pub struct Keys {
     pub double_f64: PodTask<f64, f64>,
     pub grow_u8: PodTask<u64, u8>,
     pub negate_in_place: InPlaceTask<i64>,
+    /// Opens the matrix (cached), claims the tile, writes `objects::cell(r, c)` in
+    /// every cell; answers its pid and how many objects its drone has cached.
+    pub fill_tile: Task<(MatrixHandle<u64>, Tile), (u32, usize)>,
 }
 
 /// The tasks master and drones of these tests know, and their keys.
@@ -106,6 +110,9 @@ pub fn tasks() -> (Tasks, Keys) {
         grow_u8: t.pod_task("grow_u8", |v| vec![7u8; v[0] as usize]),
         negate_in_place: t.in_place_task("negate_in_place", |v: &mut [i64]| {
             v.iter_mut().for_each(|x| *x = -*x)
+        }),
+        fill_tile: t.task("fill_tile", |(handle, tile)| {
+            crate::objects::fill_tile(&handle, &tile)
         }),
     };
     (t, keys)
