@@ -58,7 +58,7 @@ mod os;
 mod posix;
 
 pub use os::{
-    adopt_child, cpu_count, create_segment, create_segment_with_hook, current_process,
+    adopt_child, cpu_count, create_segment, create_segment_with_hook, current_cpu, current_process,
     current_thread_id, is_alive, kill_process, kill_with_parent, list_segments, open_segment,
     pin_current_thread, segment_modified, unlink_segment, wait_socket, yield_now, Mapping, Parker,
     CAN_LIST_SEGMENTS, HAS_TIMED_WAIT, HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM,

@@ -6,13 +6,93 @@
 //! The zero-copy path (a loaned request, the reply read in place) and the plain `run`
 //! stand beside the memcpy, alternating with it.
 //!
-//! `cargo bench -p polyshm --bench team [-- --quick] [-- --paired]` (`--paired`: only
-//! the 1,000,000-i64 cases beside the memcpy). Prints medians and p99 (µs) and the
-//! ratios the issue asks for. The bench binary is its own drone.
+//! `cargo bench -p polyshm --bench team [-- --quick] [-- --paired] [-- --roundtrip]`
+//! (`--paired`: only the 1,000,000-i64 cases beside the memcpy; `--roundtrip`: only the
+//! echo of 10 i64 through `Shm` beside a bare semaphore roundtrip between two processes,
+//! alternating in blocks, on one CPU and across CPUs). Prints medians and p99 (µs) and
+//! the ratios the issue asks for. The bench binary is its own drone, and the bare
+//! semaphore's peer.
 
+use polyshm::child::{tie_to_parent, Spawn};
+use polyshm::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use polyshm::sync::WaitStrategy;
 use polyshm::team::{builtin, drone_main, Call, Input, Tasks, Team, TeamError, Transport};
 use std::time::{Duration, Instant};
+
+/// The bare semaphore's peer: `segment:cpu:count` in this variable.
+const SEM_PEER: &str = "POLYSHM_BENCH_SEM_PEER";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The peer of [`semaphore_vs_team`]: answers `count` pings, pinned to `cpu`.
+fn semaphore_peer(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut it = spec.split(':');
+    let (name, cpu, count) = (
+        it.next().ok_or("segment")?,
+        it.next().ok_or("cpu")?.parse::<usize>()?,
+        it.next().ok_or("count")?.parse::<usize>()?,
+    );
+    polyshm::sys::pin_current_thread(cpu)?;
+    let shm = SharedMemory::open(name)?;
+    let ping = RemoteSemaphore::in_segment(&shm, 0)?;
+    let pong = RemoteSemaphore::in_segment(&shm, 64)?;
+    for _ in 0..count {
+        ping.wait_timeout(PATIENCE)?;
+        pong.signal()?;
+    }
+    Ok(())
+}
+
+/// The echo of 10 i64 through `Shm` and a bare semaphore roundtrip (signal, wait for
+/// the answer; both sides the default wait strategy), in alternating blocks of `block`
+/// roundtrips, `rounds` times: (semaphore, team) samples.
+fn semaphore_vs_team(
+    drone_cpu: usize,
+    block: usize,
+    rounds: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>), Box<dyn std::error::Error>> {
+    let team = Team::builder(Tasks::new())
+        .drones(1)
+        .transport(Transport::Shm)
+        .pin_drones(vec![drone_cpu])
+        .spawn()?;
+    let shm = SharedMemory::create(&unique_name("bench-sem"), 4096)?;
+    let ping = RemoteSemaphore::in_segment(&shm, 0)?;
+    let pong = RemoteSemaphore::in_segment(&shm, 64)?;
+    let warm = block;
+    let mut peer = Spawn::this_program()?
+        .env(
+            SEM_PEER,
+            format!("{}:{drone_cpu}:{}", shm.name(), warm + block * rounds),
+        )
+        .start()?;
+    let v: Vec<i64> = (0..10).collect();
+    let (mut sem, mut team_s) = (Vec::new(), Vec::new());
+    for round in 0..=rounds {
+        // Round 0 warms both up, untimed.
+        for _ in 0..block {
+            let t = Instant::now();
+            ping.signal()?;
+            pong.wait_timeout(PATIENCE)?;
+            if round > 0 {
+                sem.push(t.elapsed());
+            }
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            std::hint::black_box(team.run(&builtin::ECHO_I64, &v)?);
+            if round > 0 {
+                team_s.push(t.elapsed());
+            }
+        }
+    }
+    let status = peer
+        .wait_timeout(PATIENCE)?
+        .ok_or("the semaphore peer hangs")?;
+    if !status.success() {
+        return Err(format!("the semaphore peer failed: {status}").into());
+    }
+    Ok((sem, team_s))
+}
 
 /// Median and 99th percentile of some samples.
 #[derive(Clone, Copy, Debug)]
@@ -201,8 +281,40 @@ struct Row {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if let Ok(spec) = std::env::var(SEM_PEER) {
+        if tie_to_parent()? {
+            semaphore_peer(&spec)?;
+        }
+        return Ok(());
+    }
     drone_main(&Tasks::new());
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--roundtrip") {
+        let cpus = polyshm::sys::cpu_count();
+        println!("| placement | bare semaphore | team echo 10 i64 (Shm) | ratio of medians |");
+        println!("|---|---|---|---|");
+        for (placement, drone_cpu) in [("same CPU", 0usize), ("different CPUs", 1)] {
+            if drone_cpu >= cpus {
+                continue;
+            }
+            polyshm::sys::pin_current_thread(0)?;
+            let (block, rounds) = if quick { (500, 10) } else { (2000, 25) };
+            let (sem, team) = semaphore_vs_team(drone_cpu, block, rounds)?;
+            let (s, t) = (
+                summarize(&sem).expect("samples"),
+                summarize(&team).expect("samples"),
+            );
+            println!(
+                "| {placement} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} |",
+                us(s.median),
+                us(s.p99),
+                us(t.median),
+                us(t.p99),
+                us(t.median) / us(s.median)
+            );
+        }
+        return Ok(());
+    }
     let only_paired = std::env::args().any(|a| a == "--paired");
     let cpus = polyshm::sys::cpu_count();
     let mut placements = vec![("same CPU", 0usize, 0usize)];

@@ -159,6 +159,13 @@ pub fn is_alive(id: ProcessId) -> bool {
     }
 }
 
+/// The CPU the calling thread runs on at this instant (`getcpu` through the vDSO: tens
+/// of nanoseconds, no system call). The answer may be stale the moment it returns; it
+/// is a hint, e.g. for a waiter deciding whether its peer runs beside it.
+pub fn current_cpu() -> Option<usize> {
+    Some(rustix::thread::sched_getcpu())
+}
+
 /// `sched_setaffinity(0, {cpu})`: pin the calling thread to one CPU.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     let mut set = rustix::thread::CpuSet::new();

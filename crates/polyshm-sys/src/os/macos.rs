@@ -209,6 +209,11 @@ pub fn is_alive(id: ProcessId) -> bool {
     }
 }
 
+/// Not known on macOS (it has no cheap `getcpu`): `None`.
+pub fn current_cpu() -> Option<usize> {
+    None
+}
+
 /// `Unsupported`: macOS has no way to pin a thread to a CPU (its affinity tags are
 /// hints to keep threads together, not a placement).
 pub fn pin_current_thread(_cpu: usize) -> io::Result<()> {

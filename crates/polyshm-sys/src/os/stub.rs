@@ -123,6 +123,10 @@ pub fn current_thread_id() -> u32 {
 pub fn is_alive(id: ProcessId) -> bool {
     id.pid == std::process::id()
 }
+/// Unknown here: `None`.
+pub fn current_cpu() -> Option<usize> {
+    None
+}
 /// Unsupported.
 pub fn pin_current_thread(_cpu: usize) -> io::Result<()> {
     Err(unsupported())

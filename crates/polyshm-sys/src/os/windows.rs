@@ -534,6 +534,13 @@ fn thread_alive(tid: u32) -> bool {
     }
 }
 
+/// `GetCurrentProcessorNumber`: the CPU (in the thread's processor group) the calling
+/// thread runs on at this instant; a hint, stale as soon as it returns.
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: no arguments, no memory touched; it only reads the current processor.
+    Some(unsafe { windows_sys::Win32::System::Threading::GetCurrentProcessorNumber() } as usize)
+}
+
 /// `SetThreadAffinityMask(GetCurrentThread(), 1 << cpu)`: pin the calling thread to
 /// one CPU (of the first 64, the processor group Windows starts a process in).
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {

@@ -34,14 +34,68 @@ impl Default for WaitStrategy {
     }
 }
 
+/// Where the process a waiter waits for runs, as far as the waiter knows (a hint: a
+/// process may move between CPUs at any time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PeerPlace {
+    /// Not known: spin as on a shared CPU (each turn yields).
+    #[default]
+    Unknown,
+    /// On the waiter's own CPU: spinning only delays it, so each turn yields.
+    SameCpu,
+    /// On another CPU: the answer can come while the waiter polls, so it polls
+    /// without yielding (a yield is a system call, and on a busy machine hands the
+    /// CPU to another process for a time slice).
+    OtherCpu,
+}
+
+impl PeerPlace {
+    /// The place of a peer last seen on `peer`, from a waiter now on `mine` (either
+    /// unknown: [`Unknown`](PeerPlace::Unknown)).
+    pub fn of(mine: Option<usize>, peer: Option<usize>) -> PeerPlace {
+        match (mine, peer) {
+            (Some(a), Some(b)) if a == b => PeerPlace::SameCpu,
+            (Some(_), Some(_)) => PeerPlace::OtherCpu,
+            _ => PeerPlace::Unknown,
+        }
+    }
+}
+
+/// Polls between two looks at the clock when the peer runs on another CPU.
+const POLLS_PER_CLOCK: usize = 64;
+
 impl WaitStrategy {
     /// Poll `ready` according to the strategy, up to the strategy's budget and the
     /// deadline; answers whether `ready` turned true.
-    pub fn spin(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> bool {
+    pub fn spin(&self, deadline: Deadline, ready: impl FnMut() -> bool) -> bool {
+        self.spin_for(deadline, PeerPlace::Unknown, ready)
+    }
+
+    /// [`spin`](Self::spin) knowing where the peer runs: beside a peer on another CPU
+    /// the polls do not yield (still bounded by the budget and the deadline).
+    pub fn spin_for(
+        &self,
+        deadline: Deadline,
+        peer: PeerPlace,
+        mut ready: impl FnMut() -> bool,
+    ) -> bool {
         let WaitStrategy::SpinThenBlock { budget } = *self else {
             return false;
         };
         let start = Instant::now();
+        if peer == PeerPlace::OtherCpu {
+            loop {
+                for _ in 0..POLLS_PER_CLOCK {
+                    if ready() {
+                        return true;
+                    }
+                    std::hint::spin_loop();
+                }
+                if start.elapsed() >= budget || deadline.passed() {
+                    return false;
+                }
+            }
+        }
         loop {
             for _ in 0..POLLS_PER_YIELD {
                 if ready() {
@@ -102,6 +156,36 @@ mod tests {
 
     /// Defect 10 (issue 9, the sync part): `Instant + Duration::MAX` overflows; such a
     /// timeout means "never", not a panic.
+    /// Beside a peer on another CPU the spin polls until `ready` turns true, and
+    /// gives up once the budget is spent; a passed deadline ends it too.
+    #[test]
+    fn spin_beside_another_cpu_is_bounded() {
+        let long = WaitStrategy::SpinThenBlock {
+            budget: Duration::from_secs(60),
+        };
+        let mut polls = 0;
+        assert!(long.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || {
+            polls += 1;
+            polls == 10_000
+        }));
+        assert_eq!(polls, 10_000);
+        let short = WaitStrategy::SpinThenBlock {
+            budget: Duration::from_millis(1),
+        };
+        assert!(!short.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || false));
+        let passed = Deadline::after(Some(Duration::ZERO));
+        assert!(!long.spin_for(passed, PeerPlace::OtherCpu, || false));
+        assert!(!WaitStrategy::Block.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || true));
+    }
+
+    #[test]
+    fn peer_place_of_cpus() {
+        assert_eq!(PeerPlace::of(Some(1), Some(1)), PeerPlace::SameCpu);
+        assert_eq!(PeerPlace::of(Some(0), Some(1)), PeerPlace::OtherCpu);
+        assert_eq!(PeerPlace::of(None, Some(1)), PeerPlace::Unknown);
+        assert_eq!(PeerPlace::of(Some(1), None), PeerPlace::Unknown);
+    }
+
     #[test]
     fn defect_10_deadline_after_duration_max_is_never() {
         assert_eq!(Deadline::after(Some(Duration::MAX)), Deadline::NEVER);

@@ -14,6 +14,8 @@
 //! | 320 | 64 | [`Areas`]: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
 //! | 384 | 256 | [`HelloBox`]: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) @4 |
 //! | 640 | 256 | task name of the request |
+//! | 1024 | 64 | master CPU: the CPU the master last ran on, plus one (u32; 0: unknown), a hint for the drone's spin |
+//! | 1088 | 64 | drone CPU: the CPU the drone last ran on, plus one (u32; 0: unknown), a hint for the master's spin |
 //! | 4096 | 64 KiB | inline request area (generation 0) |
 //! | 4096 + 64 KiB | 64 KiB | inline result area (generation 0) |
 //!
@@ -32,7 +34,7 @@ use std::mem::{offset_of, size_of};
 /// The first bytes of the control segment.
 pub(crate) const MAGIC: [u8; 8] = *b"PSHMMBX1";
 /// Mailbox layout version this build writes and reads.
-pub(crate) const LAYOUT: u32 = 1;
+pub(crate) const LAYOUT: u32 = 2;
 /// Where the inline request area starts (the result area follows it).
 pub(crate) const INLINE: usize = 4096;
 /// Capacity of each inline area.
@@ -105,6 +107,9 @@ struct Control {
     areas: Line<Areas>,
     hello: HelloBox,
     name: [u8; 256],
+    _gap: [u8; 128],
+    master_cpu: Line<u32>,
+    drone_cpu: Line<u32>,
 }
 
 /// Where a `T` lies in the control segment's data region.
@@ -153,6 +158,10 @@ pub(crate) const AREAS: At<Areas> = At::new(offset_of!(Control, areas));
 pub(crate) const HELLO: At<HelloBox> = At::new(offset_of!(Control, hello));
 /// Where the request's task name lies (its length is in the request descriptor).
 pub(crate) const NAME: usize = offset_of!(Control, name);
+/// Where the master notes its CPU (plus one; 0: unknown), for the drone's spin.
+pub(crate) const MASTER_CPU: At<u32> = At::new(offset_of!(Control, master_cpu));
+/// Where the drone notes its CPU (plus one; 0: unknown), for the master's spin.
+pub(crate) const DRONE_CPU: At<u32> = At::new(offset_of!(Control, drone_cpu));
 /// Bytes of the control segment before the inline areas that hold fields.
 pub(crate) const CONTROL_LEN: usize = size_of::<Control>();
 
@@ -176,7 +185,8 @@ const _: () = assert!(IDENT.offset == 0 && IDENT_LAYOUT == 8 && size_of::<Ident>
 const _: () = assert!(TO_DRONE == 64 && TO_MASTER == 128);
 const _: () = assert!(REQUEST.offset == 192 && REPLY.offset == 256);
 const _: () = assert!(AREAS.offset == 320 && HELLO.offset == 384 && NAME == 640);
-const _: () = assert!(CONTROL_LEN == 896 && CONTROL_LEN <= INLINE);
+const _: () = assert!(MASTER_CPU.offset == 1024 && DRONE_CPU.offset == 1088);
+const _: () = assert!(CONTROL_LEN == 1152 && CONTROL_LEN <= INLINE);
 const _: () = assert!(size_of::<Line<Desc>>() == 64 && size_of::<Line<SemaphoreRoom>>() == 64);
 const _: () = assert!(
     size_of::<Desc>() == 24
@@ -197,7 +207,7 @@ const _: () = assert!(
 );
 const _: () = assert!(size_of::<HelloBox>() == 256 && offset_of!(HelloBox, bytes) == 4);
 // Every name a request may carry fits its field; every segment name the areas field.
-const _: () = assert!(MAX_NAME <= CONTROL_LEN - NAME);
+const _: () = assert!(MAX_NAME <= 256);
 const _: () = assert!(crate::shm::MAX_NAME_LEN <= DATA_NAME_MAX);
 // Under loom the sync types hold loom's atomics and are larger.
 #[cfg(not(loom))]

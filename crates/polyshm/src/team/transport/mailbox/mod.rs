@@ -22,7 +22,7 @@
 
 use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
-use crate::sync::{Deadline, Look, SemaphoreError, WaitStrategy};
+use crate::sync::{Deadline, Look, PeerPlace, SemaphoreError, WaitStrategy};
 use crate::team::protocol::ProtocolError;
 
 mod frames;
@@ -30,7 +30,7 @@ pub(crate) mod layout;
 
 pub(crate) use layout::INLINE_CAP;
 use layout::{Areas, HelloBox, Ident, AREAS, DATA_NAME_MAX, HELLO, HELLO_MAX, IDENT, INLINE};
-use layout::{LAYOUT, MAGIC, TO_DRONE, TO_MASTER};
+use layout::{At, DRONE_CPU, LAYOUT, MAGIC, MASTER_CPU, TO_DRONE, TO_MASTER};
 const PAGE: usize = 4096;
 
 fn proto(msg: String) -> LinkError {
@@ -258,11 +258,38 @@ impl Mailbox {
         Ok(hello.bytes[..len].to_vec())
     }
 
-    fn wait(&self, sem: &RemoteSemaphore, watch: &Watch<'_>) -> Result<(), LinkError> {
-        // The strategy's bounded spin (a few polls, then yield the CPU, for at most the
-        // budget), the one `sync` gives every waiter; then the watched wait: bounded
-        // sleeps that check the peer between them, and a last look before giving up.
-        if self.strategy.spin(Deadline::NEVER, || sem.try_wait()) {
+    /// Note the CPU this process runs on in its slot (`at`), for the peer's spin.
+    fn publish_cpu(&self, at: At<u32>) {
+        let cpu = polyshm_sys::current_cpu().map_or(0, |c| c as u32 + 1);
+        // A hint only: if the write fails the peer spins as if the CPU were unknown.
+        let _ = at.store(&self.ctl, &cpu);
+    }
+
+    /// Where the peer whose CPU slot is `at` last ran, seen from here. Any value the
+    /// peer may have scribbled is only a hint: it decides how the bounded spin polls,
+    /// never whether the wait ends.
+    fn peer_place(&self, at: At<u32>) -> PeerPlace {
+        let Ok(seen) = at.load(&self.ctl) else {
+            return PeerPlace::Unknown;
+        };
+        let peer = seen.checked_sub(1).map(|c| c as usize);
+        PeerPlace::of(polyshm_sys::current_cpu(), peer)
+    }
+
+    fn wait(
+        &self,
+        sem: &RemoteSemaphore,
+        peer: PeerPlace,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        // The strategy's bounded spin (beside a peer on another CPU it polls; on a
+        // shared CPU each turn yields the CPU; for at most the budget), the one `sync`
+        // gives every waiter; then the watched wait: bounded sleeps that check the
+        // peer between them, and a last look before giving up.
+        if self
+            .strategy
+            .spin_for(Deadline::NEVER, peer, || sem.try_wait())
+        {
             return Ok(());
         }
         let got = watch.wait(|look| match look {
@@ -281,21 +308,25 @@ impl Mailbox {
 
     /// Wait until the drone signals.
     pub(crate) fn wait_master(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.wait(&self.to_master, watch)
+        self.wait(&self.to_master, self.peer_place(DRONE_CPU), watch)
     }
 
-    /// Wait until the master signals.
+    /// Wait until the master signals (then note where the drone runs the task).
     pub(crate) fn wait_drone(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.wait(&self.to_drone, watch)
+        self.wait(&self.to_drone, self.peer_place(MASTER_CPU), watch)?;
+        self.publish_cpu(DRONE_CPU);
+        Ok(())
     }
 
-    /// Wake the drone.
+    /// Wake the drone (noting where the master waits for the reply).
     pub fn signal_drone(&self) -> Result<(), LinkError> {
+        self.publish_cpu(MASTER_CPU);
         self.to_drone.signal().map_err(|e| proto(e.to_string()))
     }
 
     /// Wake the master.
     pub fn signal_master(&self) -> Result<(), LinkError> {
+        self.publish_cpu(DRONE_CPU);
         self.to_master.signal().map_err(|e| proto(e.to_string()))
     }
 }
