@@ -14,7 +14,7 @@ use crate::shm::header::{Header, DATA_OFFSET};
 use crate::shm::{unique_name, SharedMemory, ShmError};
 use crate::sync::WaitStrategy;
 use crate::team::transport::socket::{SocketLink, Stream};
-use crate::team::transport::{DroneLink, Watch};
+use crate::team::transport::Watch;
 
 // The team's wire types, private to the team, shown here to polyshm's own tests and
 // fuzz targets only.
@@ -89,11 +89,8 @@ pub fn socket_frame(bytes: &[u8]) -> Result<(String, u64, Vec<u8>), LinkError> {
     tx.shutdown(std::net::Shutdown::Write)?;
     let mut link = SocketLink::new(rx);
     let watch = Watch::peer(polyshm_sys::current_process(), Duration::from_millis(20));
-    let mut out = None;
-    link.recv(&watch, &mut |h, p| {
-        out = Some((h.name.clone(), h.seq, p.to_vec()))
-    })?;
-    out.ok_or_else(|| ProtocolError("no frame delivered".into()).into())
+    let (h, p) = link.recv_request(&watch)?;
+    Ok((h.name.clone(), h.seq, p.to_vec()))
 }
 
 /// A live mailbox (master and drone ends) and a third mapping of its control segment

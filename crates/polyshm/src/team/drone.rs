@@ -209,7 +209,12 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn run_task(tasks: &Tasks, name: &str, payload: &mut [u8]) -> (Status, TaskOutput) {
+fn run_task(
+    tasks: &Tasks,
+    name: &str,
+    payload: &mut [u8],
+    area: &mut [u8],
+) -> (Status, TaskOutput) {
     let Some(f) = tasks.get(name) else {
         let msg = format!(
             "drone (pid {}) knows no task `{name}`; it knows {}. Register it in the Tasks that both master and drone build",
@@ -221,7 +226,7 @@ fn run_task(tasks: &Tasks, name: &str, payload: &mut [u8]) -> (Status, TaskOutpu
             TaskOutput::Bytes(Box::new(msg.into_bytes())),
         );
     };
-    match catch_unwind(AssertUnwindSafe(|| f(payload))) {
+    match catch_unwind(AssertUnwindSafe(|| f(payload, area))) {
         Ok(Ok(out)) => (Status::Ok, out),
         Ok(Err(msg)) => (
             Status::Failed,
@@ -249,9 +254,9 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
     let watch = Watch::peer(spec.master, DRONE_SLICE);
     loop {
         let mut got: Option<(Head, Option<(Status, TaskOutput)>)> = None;
-        match link.recv(&watch, &mut |head, payload| {
+        match link.recv(&watch, &mut |head, payload, area| {
             let out = match head.kind {
-                Kind::Task => Some(run_task(tasks, &head.name, payload)),
+                Kind::Task => Some(run_task(tasks, &head.name, payload, area)),
                 _ => None,
             };
             got = Some((head.clone(), out));
@@ -275,6 +280,7 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
                 let sent = match out {
                     TaskOutput::Bytes(b) => link.send(&reply, (*b).as_ref(), &watch),
                     TaskOutput::InPlace(n) => link.send_in_place(&reply, n, &watch),
+                    TaskOutput::InResult(n) => link.send_in_result(&reply, n, &watch),
                 };
                 match sent {
                     // The reply is out: a drone that dies from here on has delivered.

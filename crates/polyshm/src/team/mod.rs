@@ -48,6 +48,7 @@ mod handle;
 mod handshake;
 mod launch;
 mod loan;
+mod pod_out;
 pub(crate) mod protocol;
 #[cfg(feature = "script")]
 mod script;
@@ -62,6 +63,7 @@ pub use drone::{drone_main, DRONE_ENV};
 pub use error::TeamError;
 pub use handle::{wait_any, TaskHandle};
 pub use loan::{Loan, Reply};
+pub use pod_out::PodOut;
 pub use tasks::Tasks;
 #[cfg(feature = "script")]
 pub use team::check_script;

@@ -1,6 +1,7 @@
 //! [`Tasks`]: the registry of native tasks, built the same way in master and drones.
 
 use super::call::{builtin, InPlaceTask, PodTask, Task, TaskKind};
+use super::pod_out::PodOut;
 use crate::codec::{self, PodVec};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
@@ -9,17 +10,22 @@ use std::sync::Arc;
 /// A task's output: bytes lent to the transport without a copy.
 pub(crate) type Output = Box<dyn AsRef<[u8]> + Send>;
 
-/// What a task answers: bytes of its own, or the request's bytes as it left them.
+/// What a task answers: bytes of its own, the request's bytes as it left them, or
+/// bytes it wrote into the transport's result area.
 pub(crate) enum TaskOutput {
     /// A result of its own.
     Bytes(Output),
     /// The first `n` bytes of the request, changed in place.
     InPlace(usize),
+    /// The first `n` bytes of the result area the transport lent the task.
+    InResult(usize),
 }
 
-/// A registered task: payload bytes in (it may change them), a result out, or a
-/// message saying why not.
-pub(crate) type TaskFn = Arc<dyn Fn(&mut [u8]) -> Result<TaskOutput, String> + Send + Sync>;
+/// A registered task: payload bytes in (it may change them) and the transport's
+/// result area (it may write its result there), a result out, or a message saying why
+/// not.
+pub(crate) type TaskFn =
+    Arc<dyn Fn(&mut [u8], &mut [u8]) -> Result<TaskOutput, String> + Send + Sync>;
 
 /// The tasks a drone knows, by stable name, and the master's registry of them (the
 /// master refuses to send a task its own `Tasks` does not hold). Build it the same way
@@ -32,6 +38,9 @@ pub(crate) type TaskFn = Arc<dyn Fn(&mut [u8]) -> Result<TaskOutput, String> + S
 ///   [`Task<A, R>`](super::Task);
 /// - [`pod_task`](Self::pod_task): a `&[T]` read in place, a `Vec<R>` sent as its
 ///   bytes, no encode step → [`PodTask<T, R>`](super::PodTask);
+/// - [`pod_task_into`](Self::pod_task_into): the same key, but the task writes its
+///   result straight into the transport's reply area (a [`PodOut`]): the drone copies
+///   nothing after the task;
 /// - [`in_place_task`](Self::in_place_task): a `&mut [T]` changed where it lies and
 ///   sent back as it is → [`InPlaceTask<T>`](super::InPlaceTask).
 ///
@@ -71,13 +80,19 @@ impl Tasks {
             map: BTreeMap::new(),
         };
         t.task(builtin::EMPTY.name(), |(): ()| ());
-        t.pod_task(builtin::ECHO_BYTES.name(), |v: &[u8]| v.to_vec());
-        t.pod_task(builtin::ECHO_I64.name(), |v: &[i64]| v.to_vec());
-        t.in_place_task(builtin::ECHO_I64_IN_PLACE.name(), |_: &mut [i64]| {});
-        t.pod_task(builtin::SUM_I64.name(), |v: &[i64]| {
-            vec![v.iter().fold(0i64, |a, b| a.wrapping_add(*b))]
+        t.pod_task_into(builtin::ECHO_BYTES.name(), |v: &[u8], out| {
+            out.extend_from_slice(v)
         });
-        t.pod_task(builtin::LEN.name(), |v: &[u8]| vec![v.len() as u64]);
+        t.pod_task_into(builtin::ECHO_I64.name(), |v: &[i64], out| {
+            out.extend_from_slice(v)
+        });
+        t.in_place_task(builtin::ECHO_I64_IN_PLACE.name(), |_: &mut [i64]| {});
+        t.pod_task_into(builtin::SUM_I64.name(), |v: &[i64], out| {
+            out.push(v.iter().fold(0i64, |a, b| a.wrapping_add(*b)))
+        });
+        t.pod_task_into(builtin::LEN.name(), |v: &[u8], out| {
+            out.push(v.len() as u64)
+        });
         #[cfg(feature = "script")]
         super::script::engine::register(&mut t);
         t
@@ -92,7 +107,7 @@ impl Tasks {
         F: Fn(A) -> R + Send + Sync + 'static,
     {
         let owned = name.to_string();
-        let run: TaskFn = Arc::new(move |bytes: &mut [u8]| {
+        let run: TaskFn = Arc::new(move |bytes: &mut [u8], _: &mut [u8]| {
             let a: A = codec::decode(bytes).map_err(|e| format!("task `{owned}`: {e}"))?;
             let r = f(a);
             let out = codec::encode(&r).map_err(|e| format!("task `{owned}`: {e}"))?;
@@ -111,17 +126,34 @@ impl Tasks {
         F: Fn(&[T]) -> Vec<R> + Send + Sync + 'static,
     {
         let owned = name.to_string();
-        let run: TaskFn = Arc::new(move |bytes: &mut [u8]| {
-            let out = match codec::pod_view::<T>(bytes) {
-                Ok(v) => f(v),
-                Err(codec::CodecError::Misaligned { .. }) => {
-                    let v = codec::pod_from_bytes::<T>(bytes)
-                        .map_err(|e| format!("task `{owned}`: {e}"))?;
-                    f(&v)
-                }
-                Err(e) => return Err(format!("task `{owned}`: {e}")),
-            };
+        let run: TaskFn = Arc::new(move |bytes: &mut [u8], _: &mut [u8]| {
+            let out = with_pod_view(&owned, bytes, &f)?;
             Ok(TaskOutput::Bytes(Box::new(PodVec(out))))
+        });
+        self.map.insert(name.into(), (TaskKind::Pod, run));
+        PodTask::named(name)
+    }
+
+    /// Register a plain-old-data task that writes its result where the transport sends
+    /// it from (a [`PodOut`]): through [`Transport::Shm`](super::Transport::Shm) that is
+    /// the shared memory the master reads the reply from, so the drone copies nothing
+    /// after the task (with [`pod_task`](Self::pod_task) the answer's `Vec` is copied
+    /// there). The key is an ordinary [`PodTask`]: callers cannot tell the difference,
+    /// and the task may answer more values than it got (they then go the longer way).
+    pub fn pod_task_into<T, R, F>(&mut self, name: &str, f: F) -> PodTask<T, R>
+    where
+        T: bytemuck::Pod,
+        R: bytemuck::Pod + Send,
+        F: Fn(&[T], &mut PodOut<'_, R>) + Send + Sync + 'static,
+    {
+        let owned = name.to_string();
+        let run: TaskFn = Arc::new(move |bytes: &mut [u8], area: &mut [u8]| {
+            let mut out = PodOut::new(area);
+            with_pod_view(&owned, bytes, |v| f(v, &mut out))?;
+            Ok(match out.finish() {
+                Ok(n) => TaskOutput::InResult(n),
+                Err(v) => TaskOutput::Bytes(Box::new(PodVec(v))),
+            })
         });
         self.map.insert(name.into(), (TaskKind::Pod, run));
         PodTask::named(name)
@@ -137,7 +169,7 @@ impl Tasks {
         F: Fn(&mut [T]) + Send + Sync + 'static,
     {
         let owned = name.to_string();
-        let run: TaskFn = Arc::new(move |bytes: &mut [u8]| {
+        let run: TaskFn = Arc::new(move |bytes: &mut [u8], _: &mut [u8]| {
             let n = bytes.len();
             match codec::pod_view_mut::<T>(bytes) {
                 Ok(v) => {
@@ -174,5 +206,21 @@ impl Tasks {
 
     pub(crate) fn get(&self, name: &str) -> Option<&TaskFn> {
         self.map.get(name).map(|(_, f)| f)
+    }
+}
+
+/// `f` of the request's bytes seen as `&[T]`: in place when aligned, else copied once.
+fn with_pod_view<T: bytemuck::Pod, O>(
+    task: &str,
+    bytes: &[u8],
+    f: impl FnOnce(&[T]) -> O,
+) -> Result<O, String> {
+    match codec::pod_view::<T>(bytes) {
+        Ok(v) => Ok(f(v)),
+        Err(codec::CodecError::Misaligned { .. }) => {
+            let v = codec::pod_from_bytes::<T>(bytes).map_err(|e| format!("task `{task}`: {e}"))?;
+            Ok(f(&v))
+        }
+        Err(e) => Err(format!("task `{task}`: {e}")),
     }
 }

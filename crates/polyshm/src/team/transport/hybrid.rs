@@ -11,7 +11,7 @@
 use super::mailbox::Mailbox;
 use super::shm::next_reply;
 use super::socket::SocketLink;
-use super::{fault, need_space, DroneLink, LinkError, MasterLink, Step, Watch};
+use super::{fault, need_space, DroneLink, LinkError, MasterLink, Receiver, Step, Watch};
 use crate::team::protocol::{Head, Kind, ProtocolError, Status};
 
 /// The master's end of a hybrid link.
@@ -152,12 +152,12 @@ impl HybridDrone {
 }
 
 impl DroneLink for HybridDrone {
-    fn recv(
-        &mut self,
-        watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &mut [u8]),
-    ) -> Result<(), LinkError> {
-        self.sock.recv(watch, on)
+    fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
+        let (head, request) = self.sock.recv_request(watch)?;
+        // The master may have grown the mailbox since the last reply.
+        self.mb.refresh()?;
+        on(&head, request, self.mb.result_area()?);
+        Ok(())
     }
 
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
@@ -177,6 +177,18 @@ impl DroneLink for HybridDrone {
         let len = self.sock.check_in_place(len)?;
         self.make_room(head.seq, len, watch)?;
         self.mb.write_result(&self.sock.last_payload()[..len])?;
+        fault(false, Step::MidWrite);
+        self.reply_out(head, len, watch)
+    }
+
+    fn send_in_result(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        self.mb.check_in_result(len)?;
+        // The task wrote the result where the master reads it: nothing to copy.
         fault(false, Step::MidWrite);
         self.reply_out(head, len, watch)
     }

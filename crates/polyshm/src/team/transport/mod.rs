@@ -262,13 +262,11 @@ pub(crate) trait MasterLink: Send {
 /// [`shm::ShmDrone`]: no copy at all). All wait in bounded slices and consult the
 /// [`Watch`].
 pub(crate) trait DroneLink: Send {
-    /// Receive one frame and hand it to `on` (the payload is valid during the call;
-    /// `on` may change it in place, for [`send_in_place`](Self::send_in_place)).
-    fn recv(
-        &mut self,
-        watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &mut [u8]),
-    ) -> Result<(), LinkError>;
+    /// Receive one frame and hand it to `on` with the transport's result area (both
+    /// valid during the call): `on` may change the payload in place, for
+    /// [`send_in_place`](Self::send_in_place), and write a result into the area, for
+    /// [`send_in_result`](Self::send_in_result).
+    fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError>;
     /// Send a reply.
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError>;
     /// Reply with the first `len` bytes of the request just received, as the task left
@@ -279,4 +277,16 @@ pub(crate) trait DroneLink: Send {
         len: usize,
         watch: &Watch<'_>,
     ) -> Result<(), LinkError>;
+    /// Reply with the first `len` bytes of the result area lent with the request just
+    /// received, as the task wrote them: no copy.
+    fn send_in_result(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError>;
 }
+
+/// What a drone link hands each frame to: its head, its payload (which may be
+/// changed in place) and the result area.
+pub(crate) type Receiver<'r> = dyn FnMut(&Head, &mut [u8], &mut [u8]) + 'r;

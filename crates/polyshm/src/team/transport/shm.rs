@@ -8,7 +8,9 @@
 //! kernel only when the peer sleeps.
 
 use super::mailbox::Mailbox;
-use super::{check_in_place, fault, need_space, DroneLink, LinkError, MasterLink, Step, Watch};
+use super::{
+    check_in_place, fault, need_space, DroneLink, LinkError, MasterLink, Receiver, Step, Watch,
+};
 use crate::team::protocol::{Head, Status};
 
 /// The master's end of a shared-memory link (the mailbox is the master's).
@@ -122,17 +124,14 @@ impl ShmDrone {
 }
 
 impl DroneLink for ShmDrone {
-    fn recv(
-        &mut self,
-        watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &mut [u8]),
-    ) -> Result<(), LinkError> {
+    fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
         self.mb.wait_drone(watch)?;
         fault(false, Step::BeforeRead);
         let (head, len) = self.mb.read_request()?;
         fault(false, Step::MidRead);
         self.last = len;
-        on(&head, self.mb.request(len)?);
+        let (request, result) = self.mb.request_and_result(len)?;
+        on(&head, request, result);
         Ok(())
     }
 
@@ -161,6 +160,19 @@ impl DroneLink for ShmDrone {
         // The result is where the request was: nothing to copy.
         fault(false, Step::MidWrite);
         self.mb.write_reply_in_place(head, len)?;
+        self.signal()
+    }
+
+    fn send_in_result(
+        &mut self,
+        head: &Head,
+        len: usize,
+        _watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        self.mb.check_in_result(len)?;
+        // The task wrote the result where the master reads it: nothing to copy.
+        fault(false, Step::MidWrite);
+        self.mb.write_reply(head, len)?;
         self.signal()
     }
 }

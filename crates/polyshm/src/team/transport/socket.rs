@@ -2,7 +2,8 @@
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
 use super::{
-    check_in_place, default_max_message, fault, DroneLink, LinkError, MasterLink, Step, Watch,
+    check_in_place, default_max_message, fault, DroneLink, LinkError, MasterLink, Receiver, Step,
+    Watch,
 };
 use crate::sync::Look;
 use crate::team::protocol::{Head, Kind, ProtocolError, HEAD_LEN, MAX_NAME};
@@ -250,6 +251,9 @@ pub(crate) struct SocketLink {
     buf: Vec<u64>,
     /// Length of the last payload received into `buf`.
     last: usize,
+    /// A drone's result buffer, lent to the task with each request (words: aligned for
+    /// any pod value up to 8 bytes).
+    out: Vec<u64>,
     scratch: Vec<u8>,
     /// Whether this is the master's end (names its fault points).
     master: bool,
@@ -266,6 +270,7 @@ impl SocketLink {
             stream,
             buf: Vec::new(),
             last: 0,
+            out: Vec::new(),
             scratch: Vec::with_capacity(COALESCE + HEAD_LEN + 256),
             master: false,
             expect: None,
@@ -379,16 +384,33 @@ impl SocketLink {
     }
 }
 
-impl DroneLink for SocketLink {
-    fn recv(
-        &mut self,
-        watch: &Watch<'_>,
-        on: &mut dyn FnMut(&Head, &mut [u8]),
-    ) -> Result<(), LinkError> {
+impl SocketLink {
+    /// Drone: receive one frame; answers its head and its payload (in the reused
+    /// buffer, to change in place if the task works so).
+    pub fn recv_request(&mut self, watch: &Watch<'_>) -> Result<(Head, &mut [u8]), LinkError> {
         let (head, len) = self.recv_frame(watch)?;
+        Ok((
+            head,
+            &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len],
+        ))
+    }
+}
+
+/// The least a socket drone's result buffer holds (it grows to the request's size,
+/// as the mailbox's result area does, and is reused).
+const RESULT_BUF: usize = 64 * 1024;
+
+impl DroneLink for SocketLink {
+    fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
+        let (head, len) = self.recv_frame(watch)?;
+        let words = len.max(RESULT_BUF).div_ceil(8);
+        if self.out.len() < words {
+            self.out.resize(words, 0);
+        }
         on(
             &head,
             &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len],
+            bytemuck::cast_slice_mut::<u64, u8>(&mut self.out),
         );
         Ok(())
     }
@@ -406,6 +428,24 @@ impl DroneLink for SocketLink {
         let len = self.check_in_place(len)?;
         self.note_sent(head);
         let bytes = &bytemuck::cast_slice::<u64, u8>(&self.buf)[..len];
+        let (stream, scratch) = (&mut self.stream, &mut self.scratch);
+        write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
+    }
+
+    fn send_in_result(
+        &mut self,
+        head: &Head,
+        len: usize,
+        watch: &Watch<'_>,
+    ) -> Result<(), LinkError> {
+        self.note_sent(head);
+        let all = bytemuck::cast_slice::<u64, u8>(&self.out);
+        let bytes = all.get(..len).ok_or_else(|| {
+            ProtocolError(format!(
+                "a reply of {len} bytes said to lie in a result buffer of {}",
+                all.len()
+            ))
+        })?;
         let (stream, scratch) = (&mut self.stream, &mut self.scratch);
         write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
     }

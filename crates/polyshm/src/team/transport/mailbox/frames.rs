@@ -140,10 +140,52 @@ impl Mailbox {
         Ok(unsafe { seg.view_mut::<u8>(req, len)? })
     }
 
+    /// Drone: the request payload, in place (the task may change it), and the whole
+    /// result area (the task may write its result there).
+    pub fn request_and_result(&mut self, len: usize) -> Result<(&mut [u8], &mut [u8]), LinkError> {
+        if len > self.req_cap {
+            return Err(proto(format!(
+                "{len} request bytes, the area holds {}",
+                self.req_cap
+            )));
+        }
+        let res_cap = self.res_cap;
+        let (seg, req, res) = self.areas_mut();
+        // SAFETY: the mailbox hand-over: the drone reads the request and writes the
+        // result after `to_drone` was signalled, and the master touches neither area
+        // again until the drone signals `to_master`. The two areas are one span of the
+        // segment (the result area follows the request area), split below into two
+        // slices that do not overlap.
+        let span = unsafe { seg.view_mut::<u8>(req, res - req + res_cap)? };
+        let (request, result) = span.split_at_mut(res - req);
+        Ok((&mut request[..len], result))
+    }
+
     /// Drone: describe a reply whose payload is the first `len` bytes of the request
     /// area (left there by a task that works in place).
     pub fn write_reply_in_place(&self, head: &Head, len: usize) -> Result<(), LinkError> {
         self.write_desc(REPLY, head, len as u64, true)
+    }
+
+    /// Drone: the whole result area, for a task to write its result into.
+    pub fn result_area(&mut self) -> Result<&mut [u8], LinkError> {
+        let res_cap = self.res_cap;
+        let (seg, _, res) = self.areas_mut();
+        // SAFETY: the mailbox hand-over: the drone writes the result area only between
+        // the master's request and its own reply signal (`to_master`), and the master
+        // reads it only after that signal.
+        Ok(unsafe { seg.view_mut::<u8>(res, res_cap)? })
+    }
+
+    /// Drone: check that a reply said to lie in the result area fits it.
+    pub fn check_in_result(&self, len: usize) -> Result<(), LinkError> {
+        if len > self.res_cap {
+            return Err(proto(format!(
+                "a reply of {len} bytes said to lie in a result area of {}",
+                self.res_cap
+            )));
+        }
+        Ok(())
     }
 
     /// Drone: copy a result into the result area (it must fit; see NeedSpace).
