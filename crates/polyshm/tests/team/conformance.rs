@@ -13,6 +13,10 @@ pub fn trials(t: Transport) -> Vec<Trial> {
         ("empty_and_serde_tasks", empty_and_serde_tasks),
         ("pod_payloads_of_a_million_and_more", pod_payloads),
         ("result_larger_than_request_grows_the_mailbox", result_grows),
+        (
+            "pod_task_into_writes_the_reply_area_and_spills_past_it",
+            pod_into,
+        ),
         ("map_keeps_order_for_every_kind", map_every_kind),
         ("loan_and_reply_in_place_for_every_pod_kind", loan_reply),
         ("wait_any_answers_the_first_to_finish", first_of_many),
@@ -94,6 +98,32 @@ fn pod_payloads(t: Transport) -> Result<(), Failed> {
     assert!(back == bytes, "echo of 1,000,000 bytes differs");
     // A smaller payload after the large ones: the grown mailbox is reused.
     assert_eq!(team.run(&keys().double_f64, [1.5, -2.0])?, [3.0, -4.0]);
+    Ok(())
+}
+
+/// Tasks that write their result into the transport's reply area: answers that fit,
+/// answers three times the request (past the inline area and past a grown one: the
+/// values spill and the transport makes room), and values of another size.
+fn pod_into(t: Transport) -> Result<(), Failed> {
+    let team = team(t, 1);
+    let k = keys();
+    for n in [0usize, 1, 10, 10_000, 30_000, 1_000_000, 10] {
+        let v: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let back = team.run(&k.thrice_into, &v)?;
+        let mut want = v.clone();
+        want.extend_from_slice(&v);
+        want.extend(v.iter().map(|x| x.wrapping_mul(2)));
+        assert!(back == want, "thrice_into of {n} u32 differs");
+        let w: Vec<u64> = v.iter().map(|x| u64::from(*x) * 65_537).collect();
+        let halves = team.run(&k.halves_into, &w)?;
+        let want: Vec<u16> = w.iter().flat_map(|x| [*x as u16, (*x >> 16) as u16]).collect();
+        assert!(halves == want, "halves_into of {n} u64 differs");
+    }
+    // The loaned request and the reply read in place, for a task of this kind.
+    let mut loan = team.loan(&k.thrice_into, 3)?;
+    loan.copy_from_slice(&[1, 2, 3]);
+    let reply = loan.send()?;
+    assert_eq!(&reply[..], [1, 2, 3, 1, 2, 3, 2, 4, 6]);
     Ok(())
 }
 

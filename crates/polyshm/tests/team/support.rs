@@ -36,6 +36,12 @@ pub struct Keys {
     pub start_a_team: Task<(), String>,
     pub double_f64: PodTask<f64, f64>,
     pub grow_u8: PodTask<u64, u8>,
+    /// Written into the reply area: the array three times over, the middle copy
+    /// pushed value by value, the last one doubled in place afterwards (larger than
+    /// the request: past the area it spills, and the transport makes room).
+    pub thrice_into: PodTask<u32, u32>,
+    /// Written into the reply area: each `u64` as two `u16` (the low halves).
+    pub halves_into: PodTask<u64, u16>,
     pub negate_in_place: InPlaceTask<i64>,
     /// Opens the matrix (cached), claims the tile, writes `objects::cell(r, c)` in
     /// every cell; answers its pid and how many objects its drone has cached.
@@ -108,6 +114,20 @@ pub fn tasks() -> (Tasks, Keys) {
         }),
         double_f64: t.pod_task("double_f64", |v| v.iter().map(|x| x * 2.0).collect()),
         grow_u8: t.pod_task("grow_u8", |v| vec![7u8; v[0] as usize]),
+        thrice_into: t.pod_task_into("thrice_into", |v: &[u32], out| {
+            out.extend_from_slice(v);
+            for x in v {
+                out.push(*x);
+            }
+            let done = out.len();
+            out.extend(v.iter().copied());
+            out.as_mut_slice()[done..]
+                .iter_mut()
+                .for_each(|x| *x = x.wrapping_mul(2));
+        }),
+        halves_into: t.pod_task_into("halves_into", |v: &[u64], out| {
+            out.extend(v.iter().flat_map(|x| [*x as u16, (*x >> 16) as u16]))
+        }),
         negate_in_place: t.in_place_task("negate_in_place", |v: &mut [i64]| {
             v.iter_mut().for_each(|x| *x = -*x)
         }),
