@@ -1,7 +1,7 @@
 //! Platform layer of polyshm: the few operating-system services the rest of the
 //! library is built on, behind one seam.
 //!
-//! Every backend (`os/linux.rs`, `os/macos.rs`, `os/windows.rs`, and `os/stub.rs`
+//! Every backend (`os/linux.rs`, `os/macos.rs`, `os/windows/`, and `os/stub.rs`
 //! for anything else) exports the same items:
 //!
 //! - [`Mapping`], [`create_segment`] (and [`create_segment_with_hook`]), [`open_segment`], [`unlink_segment`],
@@ -47,7 +47,7 @@ use std::time::Duration;
 
 #[cfg_attr(target_os = "linux", path = "os/linux.rs")]
 #[cfg_attr(target_os = "macos", path = "os/macos.rs")]
-#[cfg_attr(windows, path = "os/windows.rs")]
+#[cfg_attr(windows, path = "os/windows/mod.rs")]
 #[cfg_attr(
     not(any(target_os = "linux", target_os = "macos", windows)),
     path = "os/stub.rs"
