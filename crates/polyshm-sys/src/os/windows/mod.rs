@@ -6,9 +6,9 @@
 //! - **A segment disappears with its last handle.** A named file mapping lives while
 //!   some process holds a handle to it (or maps a view of it), and no longer: there is
 //!   no way to keep one alive without a process, and no way to remove the name while
-//!   handles remain. [`SEGMENTS_PERSIST`] is `false`; [`unlink_segment`] can only
-//!   check that the segment exists (the name goes when the last handle closes);
-//!   [`list_segments`] answers `Unsupported` (see there).
+//!   handles remain. [`SEGMENTS_PERSIST`](crate::SEGMENTS_PERSIST) is `false`;
+//!   [`unlink_segment`] can only check that the segment exists (the name goes when the
+//!   last handle closes); [`list_segments`] answers `Unsupported` (see there).
 //! - **`WaitOnAddress` works only inside one process**, so [`Parker`] sleeps on a
 //!   named kernel semaphore derived from its key, while the word in shared memory
 //!   stays the truth (see [`Parker`]).
@@ -44,33 +44,24 @@ pub use segment::{
 };
 pub use socket::wait_socket;
 
-/// Platform name, for reports.
-pub const PLATFORM: &str = "windows";
-/// Longest OS-level segment name, in bytes, counting a leading `/` as on POSIX.
-/// Windows allows far longer object names; polyshm keeps to macOS's 31 so that a name
-/// valid on one platform is valid on all.
-pub const MAX_OS_NAME_LEN: usize = 31;
-/// Whether waits can time out (they can: `WaitForSingleObject` takes a timeout).
-pub const HAS_TIMED_WAIT: bool = true;
-/// Whether a segment outlives every handle to it. On Windows it does not: a named file
-/// mapping disappears when the last process holding it closes it or exits, and its
-/// name cannot be removed earlier.
-pub const SEGMENTS_PERSIST: bool = false;
-/// The directory where segments appear as files, if any (Windows: none, file mappings live in the object manager). Tests use it
-/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
-pub const SEGMENT_DIR: Option<&str> = None;
-/// Whether [`list_segments`] can enumerate segments (Windows: no (see [`list_segments`])).
-pub const CAN_LIST_SEGMENTS: bool = false;
-/// Whether the standard library offers Unix-domain sockets here. Windows 10 has
-/// `AF_UNIX`, but Rust's standard library does not expose it (nor does Wine).
-pub const HAS_UNIX_SOCKETS: bool = false;
-/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
-/// reports exactly the bytes it moved. Windows: no. Winsock documents that after a
-/// timeout "an application has no guarantees as to how much data was actually sent or
-/// received", and a stream so used loses its framing: use non-blocking sockets and
-/// [`wait_socket`] instead.
-pub const TIMED_SOCKET_IO_IS_EXACT: bool = false;
-/// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
-/// `ProcessId { pid: tid, start_time: 0 }`. On Windows it can (`OpenThread`): process
-/// and thread ids come from one pool, so an id is never both.
-pub const THREAD_IDS_CHECKABLE: bool = true;
+// Capabilities: the values for this platform; what each means is documented once, in
+// lib.rs (`crate::PLATFORM` and the constants after it).
+pub(crate) const PLATFORM: &str = "windows";
+/// Windows allows far longer object names; polyshm keeps to macOS's 31.
+pub(crate) const MAX_OS_NAME_LEN: usize = 31;
+/// `WaitForSingleObject` takes a timeout.
+pub(crate) const HAS_TIMED_WAIT: bool = true;
+/// A named file mapping goes with its last handle (see the module docs).
+pub(crate) const SEGMENTS_PERSIST: bool = false;
+/// File mappings live in the object manager, not in a file system.
+pub(crate) const SEGMENT_DIR: Option<&str> = None;
+/// See [`list_segments`].
+pub(crate) const CAN_LIST_SEGMENTS: bool = false;
+/// Windows 10 has `AF_UNIX`, but Rust's standard library does not expose it (nor does
+/// Wine).
+pub(crate) const HAS_UNIX_SOCKETS: bool = false;
+/// Winsock documents that after a timeout "an application has no guarantees as to how
+/// much data was actually sent or received".
+pub(crate) const TIMED_SOCKET_IO_IS_EXACT: bool = false;
+/// `OpenThread`: process and thread ids come from one pool, so an id is never both.
+pub(crate) const THREAD_IDS_CHECKABLE: bool = true;

@@ -12,8 +12,9 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_TERMINATE, THREAD_QUERY_LIMITED_INFORMATION, THREAD_SYNCHRONIZE,
 };
 
-/// Exit code of a process that [`kill_with_parent`](super::kill_with_parent) ended because its parent died, or
-/// that [`kill_process`] ended (137, what a shell reports for a `SIGKILL`ed process).
+/// Exit code of a process that [`kill_with_parent`](super::kill_with_parent) ended
+/// because its parent died, or that [`kill_process`] ended (137, what a shell reports
+/// for a `SIGKILL`ed process).
 pub(super) const KILLED_WITH_PARENT: u32 = 137;
 
 /// `GetCurrentThreadId()`: a system-wide unique id of the calling thread (never equal
