@@ -5,7 +5,7 @@ mod common;
 
 use polyshm::shm::{admin, unique_name, SharedMemory, ShmError};
 use std::io::{Seek, SeekFrom, Write};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 /// Removes the named segments on drop, whatever happened.
@@ -25,9 +25,7 @@ impl Drop for Cleanup {
 /// Run `polyshm args…` with `stdin`, its output drained while it runs, killing it if
 /// it runs longer than 30 s (the watchdog: a hang fails the test).
 fn polyshm(args: &[&str], stdin: &[u8]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyshm"));
-    cmd.args(args);
-    common::run(cmd, stdin, Duration::from_secs(30))
+    common::run(common::polyshm(args), stdin, Duration::from_secs(30))
 }
 
 fn ok(args: &[&str], stdin: &[u8]) -> Vec<u8> {

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 /// Run `polyshm` with `args`, its output drained while it runs, killing it if it takes
 /// longer than a minute; answers its output and pid.
 fn polyshm(args: &[&str]) -> (Output, u32) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyshm"));
-    cmd.args(args);
-    common::run_pid(cmd, b"", Duration::from_secs(60))
+    common::run_pid(common::polyshm(args), b"", Duration::from_secs(60))
 }
 
 /// Segments whose owner was `pid` (there must be none once it has exited). Where
@@ -170,15 +168,14 @@ fn master_killed_mid_task_leaves_nothing_clean_cannot_remove() {
     }
     // A block that runs for a long while (it is killed long before it ends).
     let block = "|a, b| { let s = 0; for i in 0..2000000000 { s += i; } s + a + b }";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyshm"))
-        .args([
-            "do", block, "--with", "1,2", "--with", "3,4", "--drones", "2",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run polyshm do");
+    // Killed and reaped when `child` drops, the watchdog's panic included.
+    let mut child = common::polyshm([
+        "do", block, "--with", "1,2", "--with", "3,4", "--drones", "2",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .start()
+    .expect("run polyshm do");
     let master = child.id();
     // Wait (bounded) until both drones run and both mailboxes exist.
     let end = Instant::now() + Duration::from_secs(30);
@@ -195,8 +192,6 @@ fn master_killed_mid_task_leaves_nothing_clean_cannot_remove() {
             break pids;
         }
         if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
             panic!("watchdog: the drones of polyshm do never all started");
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -2,11 +2,12 @@
 //! escape-time loop, the `.npy` header, the PNG, and identical counts however the image
 //! is computed. Every run of the binary has a watchdog: a hang fails the test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_polyshm");
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
 /// Longest any one run of the binary may take before the test fails.
 const WATCHDOG: Duration = Duration::from_secs(120);
 
@@ -26,45 +27,11 @@ fn polyshm(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Run `polyshm` under the watchdog and return its output whatever the exit code.
 fn polyshm_status(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start polyshm");
-    // Drain the pipes in threads so that a chatty child cannot block on a full pipe.
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut b).ok();
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut b).ok();
-        b
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for polyshm") {
-            break s;
-        }
-        if start.elapsed() > WATCHDOG {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("watchdog: polyshm {args:?} still running after {WATCHDOG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
-    }
+    common::run(
+        common::polyshm(args).envs(env.iter().copied()),
+        b"",
+        WATCHDOG,
+    )
 }
 
 /// A view as the README defines it: W×H pixels, centre X + iY, S units wide, limit N.

@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 /// Longer than a quick run ever takes, even unoptimised on a busy 2-CPU machine; a
@@ -28,8 +27,7 @@ fn leftover_segments(pid: u32) -> Vec<String> {
 #[test]
 fn quick_profile_measures_every_scenario() {
     let out = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyshm"));
-    cmd.args(["profile", "--quick", "--out"]).arg(out.path());
+    let cmd = common::polyshm(["profile", "--quick", "--out"]).args([out.path()]);
     // Output drained while it runs: a chatty run cannot block on a full pipe.
     let (run, pid) = common::run_pid(cmd, b"", WATCHDOG);
     let (status, stderr) = (run.status, String::from_utf8_lossy(&run.stderr));

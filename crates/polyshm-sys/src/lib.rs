@@ -1,7 +1,7 @@
 //! Platform layer of polyshm: the few operating-system services the rest of the
 //! library is built on, behind one seam.
 //!
-//! Every backend (`os/linux.rs`, `os/macos.rs`, `os/windows.rs`, and `os/stub.rs`
+//! Every backend (`os/linux.rs`, `os/macos.rs`, `os/windows/`, and `os/stub.rs`
 //! for anything else) exports the same items:
 //!
 //! - [`Mapping`], [`create_segment`] (and [`create_segment_with_hook`]), [`open_segment`], [`unlink_segment`],
@@ -47,7 +47,7 @@ use std::time::Duration;
 
 #[cfg_attr(target_os = "linux", path = "os/linux.rs")]
 #[cfg_attr(target_os = "macos", path = "os/macos.rs")]
-#[cfg_attr(windows, path = "os/windows.rs")]
+#[cfg_attr(windows, path = "os/windows/mod.rs")]
 #[cfg_attr(
     not(any(target_os = "linux", target_os = "macos", windows)),
     path = "os/stub.rs"
@@ -61,9 +61,53 @@ pub use os::{
     adopt_child, cpu_count, create_segment, create_segment_with_hook, current_cpu, current_process,
     current_thread_id, is_alive, kill_process, kill_with_parent, list_segments, open_segment,
     pin_current_thread, segment_modified, unlink_segment, wait_socket, yield_now, Mapping, Parker,
-    CAN_LIST_SEGMENTS, HAS_TIMED_WAIT, HAS_UNIX_SOCKETS, MAX_OS_NAME_LEN, PLATFORM,
-    SEGMENTS_PERSIST, SEGMENT_DIR, THREAD_IDS_CHECKABLE, TIMED_SOCKET_IO_IS_EXACT,
 };
+
+// Capabilities: what the platform offers, as constants rather than guesses (iceoryx2's
+// `support.rs`). Each is documented here, once; every backend gives its value, with
+// the reason for it on that platform.
+
+/// Platform name, for reports: `"linux"`, `"windows"`, `"macos"`, or `"unsupported"`.
+pub const PLATFORM: &str = os::PLATFORM;
+
+/// Longest OS-level segment name, in bytes, counting the leading `/` as on POSIX.
+/// 31 on every platform: macOS's limit (`PSHMNAMLEN`); Linux and Windows allow longer
+/// names, but polyshm keeps to macOS's so that a name valid on one platform is valid on
+/// all.
+pub const MAX_OS_NAME_LEN: usize = os::MAX_OS_NAME_LEN;
+
+/// Whether [`Parker::wait`] can time out.
+pub const HAS_TIMED_WAIT: bool = os::HAS_TIMED_WAIT;
+
+/// Whether a segment outlives every handle to it. POSIX: yes, until
+/// [`unlink_segment`]. Where it does not (Windows), a segment disappears when the last
+/// process holding it closes it or exits, its name cannot be removed earlier, and a
+/// crashed process leaves nothing to clean.
+pub const SEGMENTS_PERSIST: bool = os::SEGMENTS_PERSIST;
+
+/// The directory where segments appear as files, if any (`None` where they live in no
+/// file system). Tests use it to reach a segment as a plain file (to truncate it, or to
+/// plant a foreign one); a file there is named as the OS name without its `/`.
+pub const SEGMENT_DIR: Option<&str> = os::SEGMENT_DIR;
+
+/// Whether [`list_segments`] can enumerate segments (elsewhere it answers
+/// `Unsupported`).
+pub const CAN_LIST_SEGMENTS: bool = os::CAN_LIST_SEGMENTS;
+
+/// Whether the standard library offers Unix-domain sockets here
+/// (`std::os::unix::net`).
+pub const HAS_UNIX_SOCKETS: bool = os::HAS_UNIX_SOCKETS;
+
+/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
+/// reports exactly the bytes it moved, so that bounded blocking I/O keeps a stream in
+/// sync. Where it does not, a stream so used loses its framing: use non-blocking
+/// sockets and [`wait_socket`] instead.
+pub const TIMED_SOCKET_IO_IS_EXACT: bool = os::TIMED_SOCKET_IO_IS_EXACT;
+
+/// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
+/// `ProcessId { pid: tid, start_time: 0 }` (the robust mutex judges a holder by its
+/// thread id while the holder's record is incomplete).
+pub const THREAD_IDS_CHECKABLE: bool = os::THREAD_IDS_CHECKABLE;
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process
 /// started (clock ticks since boot on Linux, creation time in 100 ns units since 1601

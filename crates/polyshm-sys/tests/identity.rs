@@ -6,10 +6,13 @@
 //! with the test, however the test ends). Every wait has a watchdog.
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::{read_said, say, this_test_again, wait_with_watchdog};
 use polyshm_sys as sys;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
 
 const ROLE: &str = "POLYSHM_SYS_IDENTITY_ROLE";
 /// A name that breaks a parser splitting at the first `)`, at whitespace, or reading
@@ -27,44 +30,18 @@ fn defect_1_renamed_process_is_alive_with_its_start_time() {
         // thread, for which `prctl(PR_SET_NAME)` would rename only that thread); the
         // kernel stores the bytes as `PR_SET_NAME` does, cut to 15.
         std::fs::write("/proc/self/comm", HOSTILE_NAME).expect("rename this process");
-        let mut out = std::io::stdout();
-        writeln!(out, "CHILD-SAYS {start}").expect("say");
-        out.flush().expect("flush");
+        say(&start.to_string());
         // Wait for the parent to close our stdin (or to die).
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         return;
     }
-    let mut child = Command::new(std::env::current_exe().expect("current exe"))
-        .args([
-            "--exact",
-            "defect_1_renamed_process_is_alive_with_its_start_time",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let mut child = this_test_again("defect_1_renamed_process_is_alive_with_its_start_time")
         .env(ROLE, "rename")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the test executable again");
-    let out = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("CHILD-SAYS ") {
-                let _ = tx.send(line[at + 11..].trim().to_owned());
-            }
-        }
-    });
-    let said = rx.recv_timeout(Duration::from_secs(60));
-    let said = match said {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("watchdog: the renamed child said nothing within 60 s");
-        }
-    };
+    let said = read_said(&mut child, Duration::from_secs(60));
     let start: u64 = said.parse().expect("a start time");
     let id = sys::ProcessId {
         pid: child.id(),
@@ -81,18 +58,7 @@ fn defect_1_renamed_process_is_alive_with_its_start_time() {
     );
     // End the child, then judge it again: dead (a zombie until reaped, then gone).
     drop(child.stdin.take());
-    let give_up = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > give_up {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("watchdog: the renamed child did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_with_watchdog(&mut child, Duration::from_secs(60), "the renamed child");
     assert_eq!(
         comm.strip_suffix(b"\n").unwrap_or(&comm),
         &HOSTILE_NAME[..HOSTILE_NAME.len().min(15)],

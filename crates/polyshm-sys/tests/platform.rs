@@ -6,16 +6,16 @@
 //! exits. Every wait on a child has a watchdog; segment names are unique and removed
 //! on drop.
 
+mod common;
+
+use common::{read_said, say, this_test_again, wait_with_watchdog};
 use polyshm_sys as sys;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "POLYSHM_SYS_TEST_ROLE";
 const ARG: &str = "POLYSHM_SYS_TEST_ARG";
-/// Marker of the lines a child prints for its parent (libtest prints its own lines).
-const SAYS: &str = "CHILD-SAYS ";
 
 /// The role this process plays, if it is a child of a test.
 fn role() -> Option<(String, String)> {
@@ -27,11 +27,8 @@ fn role() -> Option<(String, String)> {
 
 /// This test executable again, to run test `test` in role `role`.
 fn role_command(test: &str, role: &str, arg: &str) -> Command {
-    let mut c = Command::new(std::env::current_exe().expect("current exe"));
-    c.args(["--exact", test, "--nocapture", "--test-threads", "1"])
-        .env(ROLE, role)
-        .env(ARG, arg)
-        .stdin(Stdio::null());
+    let mut c = this_test_again(test);
+    c.env(ROLE, role).env(ARG, arg);
     c
 }
 
@@ -41,51 +38,6 @@ fn spawn_role(test: &str, role: &str, arg: &str, stdout: Stdio) -> Child {
         .stdout(stdout)
         .spawn()
         .expect("spawn the test executable again")
-}
-
-/// Wait for `child` to exit, killing it and failing the test after `limit`.
-fn wait_with_watchdog(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let give_up = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > give_up {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("watchdog: {what} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The first line `child` prints after the marker, within `limit`.
-fn read_said(child: &mut Child, limit: Duration) -> String {
-    let out = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Read to the end, so that the child never writes into a closed pipe.
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            // libtest may print "test <name> ... " on the same line first.
-            if let Some(at) = line.find(SAYS) {
-                let _ = tx.send(line[at + SAYS.len()..].trim().to_owned());
-            }
-        }
-    });
-    match rx.recv_timeout(limit) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("watchdog: the child said nothing within {limit:?}");
-        }
-    }
-}
-
-fn say(s: &str) {
-    use std::io::Write;
-    println!("{SAYS}{s}");
-    std::io::stdout().flush().expect("flush");
 }
 
 /// A unique OS-level name (`polyshm.<...>`, within the 31-byte limit).

@@ -12,30 +12,25 @@ pub use crate::posix::{
     segment_modified, unlink_segment, wait_socket, yield_now, Mapping,
 };
 
-/// Platform name, for reports.
-pub const PLATFORM: &str = "linux";
-/// Longest OS-level segment name, in bytes, including the leading `/`. Linux allows
-/// 255, but polyshm keeps to macOS's 31 so that names are portable.
-pub const MAX_OS_NAME_LEN: usize = 31;
-/// Whether waits can time out (they can, through `FUTEX_WAIT`'s timeout).
-pub const HAS_TIMED_WAIT: bool = true;
-/// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
-pub const SEGMENTS_PERSIST: bool = true;
-/// The directory where segments appear as files, if any (Linux: segments are files in `/dev/shm`, named as the OS name without its `/`). Tests use it
-/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
-pub const SEGMENT_DIR: Option<&str> = Some("/dev/shm");
-/// Whether [`list_segments`] can enumerate segments (Linux: yes, the files in `/dev/shm`).
-pub const CAN_LIST_SEGMENTS: bool = true;
-/// Whether the standard library offers Unix-domain sockets here (Linux: yes).
-pub const HAS_UNIX_SOCKETS: bool = true;
-/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
-/// reports exactly the bytes it moved, so that bounded blocking I/O keeps a stream in
-/// sync. POSIX: yes (a partial transfer returns its count).
-pub const TIMED_SOCKET_IO_IS_EXACT: bool = true;
-/// Whether [`is_alive`] can judge a *thread* id from [`current_thread_id`] given as
-/// `ProcessId { pid: tid, start_time: 0 }` (on Linux it can: `/proc/<tid>` exists for
-/// every live thread).
-pub const THREAD_IDS_CHECKABLE: bool = true;
+// Capabilities: the values for this platform; what each means is documented once, in
+// lib.rs (`crate::PLATFORM` and the constants after it).
+pub(crate) const PLATFORM: &str = "linux";
+/// Linux allows 255 bytes; polyshm keeps to macOS's 31.
+pub(crate) const MAX_OS_NAME_LEN: usize = 31;
+/// `FUTEX_WAIT` takes a timeout.
+pub(crate) const HAS_TIMED_WAIT: bool = true;
+/// POSIX: a segment stays until unlinked.
+pub(crate) const SEGMENTS_PERSIST: bool = true;
+/// Segments are files in `/dev/shm` (a tmpfs).
+pub(crate) const SEGMENT_DIR: Option<&str> = Some("/dev/shm");
+/// The files in `/dev/shm`.
+pub(crate) const CAN_LIST_SEGMENTS: bool = true;
+/// `std::os::unix::net`.
+pub(crate) const HAS_UNIX_SOCKETS: bool = true;
+/// POSIX: a partial transfer returns its count.
+pub(crate) const TIMED_SOCKET_IO_IS_EXACT: bool = true;
+/// `/proc/<tid>` exists for every live thread.
+pub(crate) const THREAD_IDS_CHECKABLE: bool = true;
 
 /// `fallocate(fd, 0, 0, size)`: reserve the pages now, so that a full `/dev/shm`
 /// is an `ENOSPC` from create, never a `SIGBUS` on first touch. Where the file system

@@ -10,8 +10,8 @@
 //!   `Unsupported`, and there is no `fallocate`: the pages are committed lazily;
 //! - there is no `PR_SET_PDEATHSIG` and no CPU pinning (see [`kill_with_parent`],
 //!   [`pin_current_thread`]);
-//! - a thread id cannot be checked without its process ([`THREAD_IDS_CHECKABLE`] is
-//!   `false`).
+//! - a thread id cannot be checked without its process
+//!   ([`THREAD_IDS_CHECKABLE`](crate::THREAD_IDS_CHECKABLE) is `false`).
 
 use crate::{clamp_timeout, ProcessId, WaitOutcome};
 use rustix::fd::OwnedFd;
@@ -25,29 +25,26 @@ pub use crate::posix::{
     segment_modified, unlink_segment, wait_socket, yield_now, Mapping,
 };
 
-/// Platform name, for reports.
-pub const PLATFORM: &str = "macos";
-/// Longest OS-level segment name, in bytes, including the leading `/` (`PSHMNAMLEN`).
-pub const MAX_OS_NAME_LEN: usize = 31;
-/// Whether waits can time out (they can: `__ulock_wait` takes a timeout in µs).
-pub const HAS_TIMED_WAIT: bool = true;
-/// Whether a segment outlives every handle to it (POSIX: yes, until unlinked).
-pub const SEGMENTS_PERSIST: bool = true;
-/// The directory where segments appear as files, if any (macOS: none, POSIX shared memory lives in no file system). Tests use it
-/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
-pub const SEGMENT_DIR: Option<&str> = None;
-/// Whether [`list_segments`] can enumerate segments (macOS: no).
-pub const CAN_LIST_SEGMENTS: bool = false;
-/// Whether the standard library offers Unix-domain sockets here (macOS: yes).
-pub const HAS_UNIX_SOCKETS: bool = true;
-/// Whether a socket read or write that times out (`SO_RCVTIMEO` / `SO_SNDTIMEO`)
-/// reports exactly the bytes it moved, so that bounded blocking I/O keeps a stream in
-/// sync. POSIX: yes (a partial transfer returns its count).
-pub const TIMED_SOCKET_IO_IS_EXACT: bool = true;
-/// Whether [`is_alive`] can judge a *thread* id given as `ProcessId { pid: tid,
-/// start_time: 0 }`. On macOS it cannot: thread ids (`pthread_threadid_np`) are not
-/// pids, and a thread cannot be looked up without its process.
-pub const THREAD_IDS_CHECKABLE: bool = false;
+// Capabilities: the values for this platform; what each means is documented once, in
+// lib.rs (`crate::PLATFORM` and the constants after it).
+pub(crate) const PLATFORM: &str = "macos";
+/// `PSHMNAMLEN`.
+pub(crate) const MAX_OS_NAME_LEN: usize = 31;
+/// `__ulock_wait` takes a timeout in µs.
+pub(crate) const HAS_TIMED_WAIT: bool = true;
+/// POSIX: a segment stays until unlinked.
+pub(crate) const SEGMENTS_PERSIST: bool = true;
+/// POSIX shared memory lives in no file system on macOS.
+pub(crate) const SEGMENT_DIR: Option<&str> = None;
+/// macOS offers no way to enumerate POSIX shared-memory names.
+pub(crate) const CAN_LIST_SEGMENTS: bool = false;
+/// `std::os::unix::net`.
+pub(crate) const HAS_UNIX_SOCKETS: bool = true;
+/// POSIX: a partial transfer returns its count.
+pub(crate) const TIMED_SOCKET_IO_IS_EXACT: bool = true;
+/// Thread ids (`pthread_threadid_np`) are not pids, and a thread cannot be looked up
+/// without its process.
+pub(crate) const THREAD_IDS_CHECKABLE: bool = false;
 
 /// Pages are not reserved on macOS: its POSIX shared memory is anonymous memory
 /// committed on first touch (there is no tmpfs to fill and no `fallocate`); a size the
@@ -155,7 +152,7 @@ impl Parker {
 
 /// `pthread_threadid_np`, folded to 31 bits (the robust mutex keeps bit 31 for its
 /// "waiters" flag) and never 0. Unique among the threads of one process in practice;
-/// not a pid (see [`THREAD_IDS_CHECKABLE`]).
+/// not a pid (see [`THREAD_IDS_CHECKABLE`](crate::THREAD_IDS_CHECKABLE)).
 pub fn current_thread_id() -> u32 {
     let mut id: u64 = 0;
     // SAFETY: `pthread_self()` is the calling thread; `id` is a writable u64.

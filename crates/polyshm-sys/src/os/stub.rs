@@ -6,25 +6,25 @@ use std::io;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-/// Platform name, for reports.
-pub const PLATFORM: &str = "unsupported";
-/// Longest OS-level segment name, in bytes.
-pub const MAX_OS_NAME_LEN: usize = 31;
-/// Whether waits can time out.
-pub const HAS_TIMED_WAIT: bool = false;
-/// Whether a segment outlives every handle to it.
-pub const SEGMENTS_PERSIST: bool = false;
-/// The directory where segments appear as files, if any (none here). Tests use it
-/// to reach a segment as a plain file (to truncate it, or to plant a foreign one).
-pub const SEGMENT_DIR: Option<&str> = None;
-/// Whether [`list_segments`] can enumerate segments (no).
-pub const CAN_LIST_SEGMENTS: bool = false;
-/// Whether the standard library offers Unix-domain sockets here.
-pub const HAS_UNIX_SOCKETS: bool = cfg!(unix);
-/// Whether a timed-out socket read or write reports exactly the bytes it moved.
-pub const TIMED_SOCKET_IO_IS_EXACT: bool = false;
-/// Whether [`is_alive`] can judge a thread id (it cannot here).
-pub const THREAD_IDS_CHECKABLE: bool = false;
+// Capabilities: the values for this platform; what each means is documented once, in
+// lib.rs (`crate::PLATFORM` and the constants after it).
+pub(crate) const PLATFORM: &str = "unsupported";
+/// As everywhere.
+pub(crate) const MAX_OS_NAME_LEN: usize = 31;
+/// [`Parker::new`] answers `Unsupported`: nothing waits here.
+pub(crate) const HAS_TIMED_WAIT: bool = false;
+/// No segments here.
+pub(crate) const SEGMENTS_PERSIST: bool = false;
+/// No segments here.
+pub(crate) const SEGMENT_DIR: Option<&str> = None;
+/// [`list_segments`] answers `Unsupported`.
+pub(crate) const CAN_LIST_SEGMENTS: bool = false;
+/// The standard library has them on any Unix.
+pub(crate) const HAS_UNIX_SOCKETS: bool = cfg!(unix);
+/// Unknown, so the safe answer.
+pub(crate) const TIMED_SOCKET_IO_IS_EXACT: bool = false;
+/// [`is_alive`] knows only this process.
+pub(crate) const THREAD_IDS_CHECKABLE: bool = false;
 
 fn unsupported() -> io::Error {
     io::Error::new(

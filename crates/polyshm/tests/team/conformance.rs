@@ -108,7 +108,9 @@ fn pod_into(t: Transport) -> Result<(), Failed> {
     let team = team(t, 1);
     let k = keys();
     for n in [0usize, 1, 10, 10_000, 30_000, 1_000_000, 10] {
-        let v: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let v: Vec<u32> = (0..n as u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
         let back = team.run(&k.thrice_into, &v)?;
         let mut want = v.clone();
         want.extend_from_slice(&v);
@@ -116,7 +118,10 @@ fn pod_into(t: Transport) -> Result<(), Failed> {
         assert!(back == want, "thrice_into of {n} u32 differs");
         let w: Vec<u64> = v.iter().map(|x| u64::from(*x) * 65_537).collect();
         let halves = team.run(&k.halves_into, &w)?;
-        let want: Vec<u16> = w.iter().flat_map(|x| [*x as u16, (*x >> 16) as u16]).collect();
+        let want: Vec<u16> = w
+            .iter()
+            .flat_map(|x| [*x as u16, (*x >> 16) as u16])
+            .collect();
         assert!(halves == want, "halves_into of {n} u64 differs");
     }
     // The loaned request and the reply read in place, for a task of this kind.
