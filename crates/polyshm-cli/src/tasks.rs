@@ -3,18 +3,28 @@
 //! must be registered here (the built-ins, script blocks included, come with
 //! `Tasks::new()`).
 
-use polyshm::team::{PodTask, Tasks};
+use crate::fractal::shared::{self, IntoShared};
+use polyshm::team::{PodTask, Task, Tasks};
 
 /// The keys of the binary's own tasks.
 #[derive(Clone, Debug)]
 pub struct Keys {
     /// One fractal tile: its request words in, its counts out.
     pub tile: PodTask<u64, u32>,
+    /// One fractal tile written into the image's shared matrix; only "done" comes back.
+    pub tile_into_shared: Task<IntoShared, ()>,
 }
 
 /// The registry shared by the `polyshm` master and its drones, and its keys.
 pub fn tasks() -> (Tasks, Keys) {
     let mut t = Tasks::new();
     let tile = t.pod_task(crate::fractal::tile::TASK, crate::fractal::tile::run_task);
-    (t, Keys { tile })
+    let tile_into_shared = t.task(shared::TASK, shared::run_task);
+    (
+        t,
+        Keys {
+            tile,
+            tile_into_shared,
+        },
+    )
 }

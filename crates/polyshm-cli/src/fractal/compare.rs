@@ -3,6 +3,11 @@
 //! with 1 drone and with N drones, over each transport; every run must produce the same
 //! counts.
 //!
+//! Each drone setup runs twice over the same team: results sent back as arrays
+//! (`reply`) and written into one shared matrix (`shared`, [`super::shared`]), so that
+//! the difference is what moving the result arrays costs (the study's table 11
+//! question). `--into` keeps one of the two.
+//!
 //! Setups run round-robin, `--repeat` times each, so that a slow spell of the machine
 //! falls on every setup alike; each time is the compute-and-assemble time with the
 //! drones already started, and the table quotes the median (and the p99, which with few
@@ -11,6 +16,7 @@
 use anyhow::{bail, Result};
 
 use super::render::{transports, Runner};
+use super::shared::Delivery;
 use super::study;
 use super::view::View;
 use super::FractalArgs;
@@ -22,6 +28,12 @@ pub struct Row {
     pub setup: String,
     /// Drones (0: one process).
     pub drones: usize,
+    /// Where the drones' results went (none for one process, which keeps them in its
+    /// own memory).
+    pub into: Option<Delivery>,
+    /// For `shared`: the median of the same transport and drones with results sent back
+    /// / this median (above 1: writing in place was faster).
+    pub vs_reply: Option<f64>,
     /// Every run's time, seconds, in run order.
     pub seconds: Vec<f64>,
     /// Median time, seconds.
@@ -84,25 +96,42 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<Vec<u32>> {
     if n > 1 {
         drone_counts.push(n);
     }
+    let deliveries: Vec<Delivery> = match args.into {
+        Some(d) => vec![d],
+        None => Delivery::ALL.to_vec(),
+    };
     let mut runners = vec![Runner::start(0, None)?];
     for name in &names {
         for &d in &drone_counts {
             runners.push(Runner::start(d, Some(name))?);
         }
     }
+    // (runner, where its results go): one process first, then each team both ways
+    let setups: Vec<(&Runner, Delivery)> = std::iter::once((&runners[0], Delivery::Reply))
+        .chain(
+            runners[1..]
+                .iter()
+                .flat_map(|r| deliveries.iter().map(move |&d| (r, d))),
+        )
+        .collect();
     let load_before = load_average();
-    let mut times = vec![Vec::with_capacity(repeat); runners.len()];
+    let mut times = vec![Vec::with_capacity(repeat); setups.len()];
     let mut reference: Option<Vec<u32>> = None;
     let (mut result_arrays, mut iterations) = (0, 0);
     for rep in 0..repeat {
-        for (k, runner) in runners.iter().enumerate() {
-            let r = runner.render(view, args.tile)?;
+        for (k, &(runner, into)) in setups.iter().enumerate() {
+            let r = runner.render(view, args.tile, into)?;
             if !args.json {
                 eprintln!(
-                    "run {}/{repeat}: {:<20} {:>2} drones  {:.3} s",
+                    "run {}/{repeat}: {:<20} {:>2} drones  {:<6} {:.3} s",
                     rep + 1,
                     runner.setup(),
                     runner.drones(),
+                    if runner.drones() == 0 {
+                        "-"
+                    } else {
+                        into.name()
+                    },
                     r.elapsed.as_secs_f64()
                 );
             }
@@ -115,8 +144,8 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<Vec<u32>> {
                 Some(want) if *want != r.counts => {
                     let differ = want.iter().zip(&r.counts).filter(|(a, b)| a != b).count();
                     bail!(
-                        "{} with {} drones produced different counts from one process \
-                         ({differ} of {} pixels differ): a transport or tile bug",
+                        "{} with {} drones, --into {into}, produced different counts from \
+                         one process ({differ} of {} pixels differ): a transport or tile bug",
                         runner.setup(),
                         runner.drones(),
                         want.len()
@@ -130,20 +159,31 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<Vec<u32>> {
     let study = study::speedup()?;
     let study_alone = study[0].seconds;
     let base = median(&times[0]);
-    let rows = runners
+    let medians: Vec<f64> = times.iter().map(|t| median(t)).collect();
+    let rows = setups
         .iter()
         .zip(&times)
-        .map(|(runner, t)| {
+        .zip(&medians)
+        .map(|((&(runner, into), t), &med)| {
             let drones = runner.drones();
+            // the same team with results sent back
+            let reply = setups
+                .iter()
+                .zip(&medians)
+                .find(|((r, d), _)| std::ptr::eq(*r, runner) && *d == Delivery::Reply)
+                .map(|(_, &m)| m);
             // the study's row with the same drones, or its largest team for our N
             let s = study
                 .iter()
                 .find(|s| s.drones == drones)
                 .or_else(|| (drones > 1).then(|| study.last()).flatten());
-            let med = median(t);
             Row {
                 setup: runner.setup(),
                 drones,
+                into: (drones > 0).then_some(into),
+                vs_reply: reply
+                    .filter(|_| drones > 0 && into == Delivery::Shared)
+                    .map(|r| r / med),
                 seconds: t.clone(),
                 median_s: med,
                 p99_s: percentile(t, 0.99),
@@ -201,10 +241,12 @@ fn print(c: &Comparison) {
     table.set_header(vec![
         "setup",
         "drones",
+        "into",
         "median (s)",
         "p99 (s)",
         "speedup",
         "per drone",
+        "vs reply",
         "start (s)",
         "study",
         "study (s)",
@@ -214,10 +256,12 @@ fn print(c: &Comparison) {
         table.add_row(vec![
             r.setup.clone(),
             r.drones.to_string(),
+            r.into.map_or("-".into(), |d| d.name().to_string()),
             format!("{:.3}", r.median_s),
             format!("{:.3}", r.p99_s),
             format!("{:.2}", r.speedup),
             r.per_drone.map_or("-".into(), |p| format!("{p:.2}")),
+            r.vs_reply.map_or("-".into(), |v| format!("{v:.3}")),
             format!("{:.3}", r.spawn_s),
             match r.study_drones {
                 Some(0) => "single image".into(),
@@ -230,6 +274,13 @@ fn print(c: &Comparison) {
         ]);
     }
     println!("{table}");
+    if c.rows.iter().any(|r| r.into == Some(Delivery::Shared)) {
+        println!(
+            "into: reply = each tile's counts sent back as an array; shared = written by the \
+             drones into one shared matrix, only \"done\" sent back; vs reply = the reply \
+             median of the same team / this median"
+        );
+    }
 }
 
 /// The 1-minute load average, where the system reports it in `/proc/loadavg`.

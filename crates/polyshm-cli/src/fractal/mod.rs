@@ -1,16 +1,19 @@
 //! `polyshm fractal`: the study's Fractal Explorer (section 9) over drones.
 //!
 //! The image is cut into tiles ([`tile`]); each tile is a task a free drone takes, and its
-//! counts come back as an integer array through the chosen transport. The master places
-//! the arrays, writes the counts ([`npy`]) and the picture ([`png`], [`palette`]), and
-//! logs the study's table 11 for the run. `--compare` times the same image in one
-//! process, with 1 drone and with N drones over each transport ([`compare`]).
+//! counts come back as an integer array through the chosen transport, or (`--into
+//! shared`) the drone writes them into one shared matrix of counts and only "done" comes
+//! back ([`shared`]). The master places the arrays, writes the counts ([`npy`]) and the
+//! picture ([`png`], [`palette`]), and logs the study's table 11 for the run.
+//! `--compare` times the same image in one process, with 1 drone and with N drones over
+//! each transport, results sent back and written in place ([`compare`]).
 
 pub mod compare;
 pub mod npy;
 pub mod palette;
 pub mod png;
 pub mod render;
+pub mod shared;
 pub mod study;
 pub mod tile;
 pub mod view;
@@ -21,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use render::{Rendered, Runner};
+use shared::Delivery;
 use view::View;
 
 /// Options of `polyshm fractal`.
@@ -54,6 +58,11 @@ pub struct FractalArgs {
     /// With --compare: only this transport (default: every one).
     #[arg(long)]
     pub transport: Option<String>,
+    /// Where the counts go: sent back as result arrays (reply), or written by the drones
+    /// straight into one shared matrix, only "done" sent back (shared). With --compare:
+    /// only this one (default: both). Default: reply.
+    #[arg(long, value_enum)]
+    pub into: Option<Delivery>,
     /// Write the picture as PNG to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -114,7 +123,8 @@ pub fn run(args: FractalArgs) -> Result<()> {
     }
     let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
     let runner = Runner::start(drones, args.transport.as_deref())?;
-    let rendered = runner.render(&view, args.tile)?;
+    let into = args.into.unwrap_or(Delivery::Reply);
+    let rendered = runner.render(&view, args.tile, into)?;
     save(&args, &view, &rendered.counts)?;
     let report = Table11::of_run(&view, &runner, &rendered)?;
     if args.json {
@@ -169,6 +179,10 @@ pub struct Table11 {
     pub average_size: f64,
     /// Total size of the results (integers).
     pub total_size: usize,
+    /// Where the results went: `reply` (sent back) or `shared` (written in place).
+    pub into: Delivery,
+    /// Integers that travelled back with the replies (0 with `shared`).
+    pub sent_back: usize,
     /// Sum of the counts: the iterations the definition asks for (cycle detection
     /// performs fewer inside the set).
     pub iterations: u64,
@@ -196,6 +210,8 @@ impl Table11 {
             result_arrays: r.result_arrays,
             average_size: r.total_size as f64 / r.result_arrays.max(1) as f64,
             total_size: r.total_size,
+            into: r.into,
+            sent_back: r.sent_back,
             iterations: r.counts.iter().map(|&c| u64::from(c)).sum(),
             study,
         })
@@ -257,5 +273,12 @@ impl Table11 {
             "sum of the counts {}; sizes are in integers (4-byte counts here)",
             self.iterations
         );
+        if self.into == Delivery::Shared {
+            println!(
+                "--into shared: the result arrays were written in place into one shared \
+                 matrix; {} integers travelled back",
+                self.sent_back
+            );
+        }
     }
 }

@@ -1,12 +1,16 @@
-//! Computing an image: in this process alone, or tile by tile over a drone team.
+//! Computing an image: in this process alone, or tile by tile over a drone team; the
+//! counts sent back as result arrays, or written into a shared matrix
+//! ([`Delivery`]).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use polyshm::team::{PodTask, Team, Transport};
+use polyshm::team::{Team, Transport};
 
+use super::shared::{self, Delivery};
 use super::tile::{self, TileRequest};
 use super::view::View;
+use crate::tasks::Keys;
 
 /// A computed image and what it took.
 #[derive(Debug, Clone)]
@@ -19,6 +23,11 @@ pub struct Rendered {
     pub result_arrays: usize,
     /// Total integers in the result arrays.
     pub total_size: usize,
+    /// Where the counts went.
+    pub into: Delivery,
+    /// Integers that travelled back with the replies: `total_size` when results are
+    /// sent back, 0 when they are written into the shared matrix.
+    pub sent_back: usize,
     /// Time to compute and assemble the image.
     pub elapsed: Duration,
 }
@@ -31,8 +40,8 @@ pub enum Runner {
     Drones {
         /// The team.
         team: Team,
-        /// The tile task's key.
-        tile: PodTask<u64, u32>,
+        /// The tile tasks' keys.
+        keys: Keys,
         /// How long starting it took.
         spawn: Duration,
     },
@@ -60,7 +69,7 @@ impl Runner {
             .with_context(|| format!("cannot start {drones} drones over {transport}"))?;
         Ok(Runner::Drones {
             team,
-            tile: keys.tile,
+            keys,
             spawn: started.elapsed(),
         })
     }
@@ -89,27 +98,44 @@ impl Runner {
         }
     }
 
-    /// Compute `view` in tiles of `side`×`side`.
-    pub fn render(&self, view: &View, side: u32) -> Result<Rendered> {
+    /// Compute `view` in tiles of `side`×`side`, the counts going `into` the image as
+    /// result arrays or into a shared matrix.
+    pub fn render(&self, view: &View, side: u32, into: Delivery) -> Result<Rendered> {
         let tiles = tile::tiles(view.width, view.height, side);
         let start = Instant::now();
+        let (counts, sent_back) = match into {
+            Delivery::Reply => {
+                let counts = self.render_reply(view, &tiles)?;
+                (counts, view.pixels())
+            }
+            Delivery::Shared => (self.render_shared(view, side)?, 0),
+        };
+        Ok(Rendered {
+            counts,
+            tile: side,
+            result_arrays: tiles.len(),
+            total_size: view.pixels(),
+            into,
+            sent_back,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Each tile's counts come back as an array; the master places it in the image.
+    fn render_reply(&self, view: &View, tiles: &[tile::Tile]) -> Result<Vec<u32>> {
         let mut counts = vec![0u32; view.pixels()];
-        let mut total_size = 0;
         match self {
             Runner::Local => {
-                for t in &tiles {
+                for t in tiles {
                     let result = TileRequest {
                         view: *view,
                         tile: *t,
                     }
                     .compute();
-                    total_size += result.len();
                     tile::place(&mut counts, view.width, t, &result)?;
                 }
             }
-            Runner::Drones {
-                team, tile: key, ..
-            } => {
+            Runner::Drones { team, keys, .. } => {
                 let requests = tiles.iter().map(|t| {
                     TileRequest {
                         view: *view,
@@ -118,21 +144,38 @@ impl Runner {
                     .to_words()
                 });
                 let results = team
-                    .map(key, requests)
+                    .map(&keys.tile, requests)
                     .with_context(|| format!("tiles over {} drones", team.len()))?;
                 for (t, result) in tiles.iter().zip(&results) {
-                    total_size += result.len();
                     tile::place(&mut counts, view.width, t, result)?;
                 }
             }
         }
-        Ok(Rendered {
-            counts,
-            tile: side,
-            result_arrays: tiles.len(),
-            total_size,
-            elapsed: start.elapsed(),
-        })
+        Ok(counts)
+    }
+
+    /// Each tile is written into one shared matrix of counts (by this process alone, or
+    /// by the drones); "done" comes back; the master copies the matrix out once.
+    fn render_shared(&self, view: &View, side: u32) -> Result<Vec<u32>> {
+        let matrix = shared::create(&polyshm::shm::unique_name("fractal"), view, side)?;
+        let tasks = shared::requests(&matrix, view, side)?;
+        match self {
+            Runner::Local => {
+                for task in &tasks {
+                    shared::write_tile(&matrix, task, || {})?;
+                }
+            }
+            Runner::Drones { team, keys, .. } => {
+                team.map(&keys.tile_into_shared, &tasks).with_context(|| {
+                    format!(
+                        "tiles into shared matrix `{}` over {} drones",
+                        matrix.name(),
+                        team.len()
+                    )
+                })?;
+            }
+        }
+        shared::counts(&matrix)
     }
 }
 

@@ -3,6 +3,8 @@
 //! a `Vec<u32>` of `w·h` values, row-major, that travels through the chosen transport as
 //! its own bytes.
 //!
+//! With `--into shared` the counts go into a shared matrix instead ([`super::shared`]).
+//!
 //! The request is plain old data too: ten `u64` words (see [`TileRequest::to_words`]), the
 //! floats as their bit patterns, so the drone computes exactly the master's view.
 
@@ -17,11 +19,12 @@ pub const TASK: &str = "polyshm.fractal.tile";
 pub const DEFAULT_TILE: u32 = 42;
 
 /// Environment variable of the fault-injection hook, for tests only: `K:PATH` makes the
-/// drone that runs its `K`-th tile (1-based) die at once, mid-tile, without answering,
-/// provided it is the first to create the file `PATH` (so exactly one drone dies, however
-/// many run or replace it). It exits with [`ABORT_EXIT_CODE`] rather than aborting, so
-/// that no core file is left behind. Unset in normal use; the one-process path never
-/// reads it.
+/// drone that runs its `K`-th tile (1-based) die mid-tile, without answering, provided
+/// it is the first to create the file `PATH` (so exactly one drone dies, however many
+/// run or replace it). With results sent back it dies before computing; with
+/// `--into shared` once half the tile's rows are written, holding its claim of the
+/// tile. It exits with [`ABORT_EXIT_CODE`] rather than aborting, so that no core file
+/// is left behind. Unset in normal use; the one-process path never reads it.
 pub const ABORT_ENV: &str = "POLYSHM_FRACTAL_ABORT_TILE";
 
 /// Exit code of a drone killed by the [`ABORT_ENV`] hook.
@@ -184,9 +187,9 @@ pub fn run_task(words: &[u64]) -> Vec<u32> {
     }
 }
 
-/// The fault-injection hook of [`ABORT_ENV`]: counts this process's tiles and dies on
-/// the chosen one if this process wins the right to die.
-fn abort_hook() {
+/// The fault-injection hook of [`ABORT_ENV`]: counts this process's tiles (call it once
+/// per tile) and dies on the chosen one if this process wins the right to die.
+pub fn abort_hook() {
     use std::sync::atomic::{AtomicU64, Ordering};
     static TILES_RUN: AtomicU64 = AtomicU64::new(0);
     let Ok(spec) = std::env::var(ABORT_ENV) else {
