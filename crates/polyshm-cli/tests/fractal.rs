@@ -1,6 +1,7 @@
 //! `polyshm fractal`, driven through the built binary: counts against an independent
-//! escape-time loop, the `.npy` header, the PNG, and identical counts however the image
-//! is computed. Every run of the binary has a watchdog: a hang fails the test.
+//! escape-time loop, the `.npy` header, the PNG, and byte-identical files however the
+//! image is computed (one process, every transport, results sent back or written into
+//! a shared matrix). Every run of the binary has a watchdog: a hang fails the test.
 
 mod common;
 
@@ -14,7 +15,16 @@ const WATCHDOG: Duration = Duration::from_secs(120);
 /// Run `polyshm` with `args` (and extra environment), killing it and failing the test if
 /// it outlives the watchdog; fail if it exits non-zero.
 fn polyshm(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let out = polyshm_status(args, env);
+    polyshm_pid(args, env).0
+}
+
+/// [`polyshm`], also answering the pid of the run (the master).
+fn polyshm_pid(args: &[&str], env: &[(&str, &str)]) -> (Output, u32) {
+    let (out, pid) = common::run_pid(
+        common::polyshm(args).envs(env.iter().copied()),
+        b"",
+        WATCHDOG,
+    );
     assert!(
         out.status.success(),
         "polyshm {args:?} failed: {}\nstdout: {}\nstderr: {}",
@@ -22,7 +32,22 @@ fn polyshm(args: &[&str], env: &[(&str, &str)]) -> Output {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    out
+    (out, pid)
+}
+
+/// Segments whose owner was `pid` (there must be none once it has exited). Where
+/// segments cannot be listed (Windows) none can be left either: a segment goes with
+/// the last process that holds it.
+fn segments_of(pid: u32) -> Vec<String> {
+    if !polyshm::sys::CAN_LIST_SEGMENTS {
+        return Vec::new();
+    }
+    polyshm::shm::admin::list()
+        .expect("list segments")
+        .into_iter()
+        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
+        .map(|s| s.name)
+        .collect()
 }
 
 /// Run `polyshm` under the watchdog and return its output whatever the exit code.
@@ -152,19 +177,30 @@ fn read_npy(path: &Path) -> Npy {
     }
 }
 
-/// Compute a small image with `args` added and return its counts (through `--counts`).
-fn counts_of(dir: &Path, tag: &str, args: &[&str]) -> Vec<u32> {
-    counts_with_env(dir, tag, args, &[]).0
+/// What one run of the small image wrote and left.
+struct Run {
+    /// The counts, parsed from the `.npy` file.
+    counts: Vec<u32>,
+    /// The `.npy` file's bytes.
+    npy: Vec<u8>,
+    /// The PNG's bytes.
+    png: Vec<u8>,
+    /// What the run wrote on stderr (its drones' messages included).
+    stderr: String,
+    /// Segments its master still owned after it ended.
+    left: Vec<String>,
 }
 
-/// [`counts_of`] with extra environment; also returns what the run wrote on stderr.
-fn counts_with_env(
-    dir: &Path,
-    tag: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (Vec<u32>, String) {
+/// Compute a small image with `args` added and return its counts (through `--counts`).
+fn counts_of(dir: &Path, tag: &str, args: &[&str]) -> Vec<u32> {
+    small_image(dir, tag, args, &[]).counts
+}
+
+/// Compute the small image with `args` added and extra environment, writing its counts
+/// and its picture.
+fn small_image(dir: &Path, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let npy: PathBuf = dir.join(format!("{tag}.npy"));
+    let png: PathBuf = dir.join(format!("{tag}.png"));
     let mut all = vec![
         "fractal",
         "--size",
@@ -179,15 +215,20 @@ fn counts_with_env(
         "9",
         "--counts",
         npy.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    let out = polyshm(&all, env);
+    let (out, pid) = polyshm_pid(&all, env);
     let parsed = read_npy(&npy);
     assert_eq!(parsed.shape, [53, 67]);
-    (
-        parsed.data,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Run {
+        counts: parsed.data,
+        npy: std::fs::read(&npy).expect("read .npy"),
+        png: std::fs::read(&png).expect("read .png"),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        left: segments_of(pid),
+    }
 }
 
 #[test]
@@ -377,6 +418,15 @@ fn bad_options_are_refused_with_a_reason() {
             "--transport",
             "carrier-pigeon",
         ],
+        &[
+            "fractal",
+            "--size",
+            "9x9",
+            "--drones",
+            "0",
+            "--into",
+            "carrier-pigeon",
+        ],
     ] {
         let out = polyshm_status(args, &[]);
         assert!(!out.status.success(), "{args:?} should fail");
@@ -394,22 +444,44 @@ fn transports() -> Vec<&'static str> {
 }
 
 #[test]
-fn counts_identical_in_one_process_every_transport_and_drone_count() {
+fn files_identical_in_one_process_every_transport_drone_count_and_into() {
     let dir = tempfile::tempdir().unwrap();
-    let reference = counts_of(dir.path(), "ref", &["--drones", "0"]);
-    assert_eq!(reference[0], count(&SMALL, 0, 0));
+    let reference = small_image(dir.path(), "ref", &["--drones", "0"], &[]);
+    assert_eq!(reference.counts[0], count(&SMALL, 0, 0));
+    let same = |tag: &str, run: &Run| {
+        assert!(
+            run.counts == reference.counts,
+            "{tag}: {} pixels differ",
+            run.counts
+                .iter()
+                .zip(&reference.counts)
+                .filter(|(a, b)| a != b)
+                .count()
+        );
+        assert!(run.npy == reference.npy, "{tag}: the .npy files differ");
+        assert!(run.png == reference.png, "{tag}: the PNG files differ");
+        assert!(run.left.is_empty(), "{tag}: segments left: {:?}", run.left);
+    };
+    // one process writing its tiles into a shared matrix of its own
+    let local = small_image(
+        dir.path(),
+        "one-shared",
+        &["--drones", "0", "--into", "shared"],
+        &[],
+    );
+    same("one process --into shared", &local);
     for transport in transports() {
         for drones in ["1", "2", "3"] {
-            let got = counts_of(
-                dir.path(),
-                &format!("{transport}-{drones}"),
-                &["--drones", drones, "--transport", transport],
-            );
-            assert!(
-                got == reference,
-                "{transport} with {drones} drones: {} pixels differ",
-                got.iter().zip(&reference).filter(|(a, b)| a != b).count()
-            );
+            for into in ["reply", "shared"] {
+                let tag = format!("{transport}-{drones}-{into}");
+                let run = small_image(
+                    dir.path(),
+                    &tag,
+                    &["--drones", drones, "--transport", transport, "--into", into],
+                    &[],
+                );
+                same(&tag, &run);
+            }
         }
     }
 }
@@ -417,30 +489,45 @@ fn counts_identical_in_one_process_every_transport_and_drone_count() {
 #[test]
 fn a_drone_killed_mid_image_does_not_spoil_the_picture() {
     let dir = tempfile::tempdir().unwrap();
-    let reference = counts_of(dir.path(), "ref", &["--drones", "0"]);
+    let reference = small_image(dir.path(), "ref", &["--drones", "0"], &[]);
     for transport in transports() {
-        // the first drone to reach its second tile dies without answering (see
-        // tile::ABORT_ENV); the team must give that tile to another drone
-        let marker = dir.path().join(format!("died-{transport}"));
-        let hook = format!("2:{}", marker.display());
-        let (got, stderr) = counts_with_env(
-            dir.path(),
-            transport,
-            &["--drones", "2", "--transport", transport],
-            &[("POLYSHM_FRACTAL_ABORT_TILE", &hook)],
-        );
-        assert!(
-            marker.exists(),
-            "{transport}: no drone died; the hook did not fire"
-        );
-        assert!(
-            stderr.contains("kills this drone on its tile 2"),
-            "{transport}: the drone did not report its death: {stderr}"
-        );
-        assert!(
-            got == reference,
-            "{transport}: counts differ after a drone died"
-        );
+        for into in ["reply", "shared"] {
+            // the first drone to reach its second tile dies without answering (see
+            // tile::ABORT_ENV; into shared: with half the tile written, holding its
+            // claim); the team must give that tile to another drone
+            let tag = format!("{transport}-{into}");
+            let marker = dir.path().join(format!("died-{tag}"));
+            let hook = format!("2:{}", marker.display());
+            let run = small_image(
+                dir.path(),
+                &tag,
+                &["--drones", "2", "--transport", transport, "--into", into],
+                &[("POLYSHM_FRACTAL_ABORT_TILE", &hook)],
+            );
+            assert!(
+                marker.exists(),
+                "{tag}: no drone died; the hook did not fire"
+            );
+            assert!(
+                run.stderr.contains("kills this drone on its tile 2"),
+                "{tag}: the drone did not report its death: {}",
+                run.stderr
+            );
+            if into == "shared" {
+                // the dead drone's claim of its half-written tile was taken over
+                assert!(
+                    run.stderr.contains("taken over from dead process"),
+                    "{tag}: no drone took the dead one's tile over: {}",
+                    run.stderr
+                );
+            }
+            assert!(
+                run.counts == reference.counts,
+                "{tag}: counts differ after a drone died"
+            );
+            assert!(run.png == reference.png, "{tag}: the PNG differs");
+            assert!(run.left.is_empty(), "{tag}: segments left: {:?}", run.left);
+        }
     }
 }
 
@@ -466,10 +553,12 @@ fn compare_checks_every_setup_and_reads_the_study() {
     assert_eq!(v["identical"], true);
     assert_eq!(v["result_arrays"], 5 * 4);
     let rows = v["rows"].as_array().unwrap();
-    // one process, then 1 and 2 drones for each of the five transports
-    assert_eq!(rows.len(), 1 + 2 * transports().len());
+    // one process, then 1 and 2 drones for each of the five transports, each with
+    // results sent back and written into a shared matrix
+    assert_eq!(rows.len(), 1 + 2 * 2 * transports().len());
     assert_eq!(rows[0]["setup"], "one-process");
     assert_eq!(rows[0]["study_s"], 1423.0);
+    assert!(rows[0]["into"].is_null() && rows[0]["vs_reply"].is_null());
     let mut setups = std::collections::BTreeSet::new();
     for r in &rows[1..] {
         let drones = r["drones"].as_u64().unwrap();
@@ -477,9 +566,47 @@ fn compare_checks_every_setup_and_reads_the_study() {
         let study = if drones == 1 { 591.0 } else { 184.0 };
         assert_eq!(r["study_s"], study);
         assert!(r["median_s"].as_f64().unwrap() > 0.0);
-        setups.insert(r["setup"].as_str().unwrap().to_string());
+        let into = r["into"].as_str().unwrap().to_string();
+        match into.as_str() {
+            "reply" => assert!(r["vs_reply"].is_null(), "{r}"),
+            "shared" => assert!(r["vs_reply"].as_f64().unwrap() > 0.0, "{r}"),
+            other => panic!("into {other}"),
+        }
+        let setup = r["setup"].as_str().unwrap().to_string();
+        assert!(
+            setups.insert((setup, drones, into)),
+            "a setup measured twice: {r}"
+        );
     }
-    assert_eq!(setups.len(), transports().len());
+    assert_eq!(setups.len(), 2 * 2 * transports().len());
+
+    // --into keeps one of the two
+    let out = polyshm(
+        &[
+            "fractal",
+            "--size",
+            "40x30",
+            "--max-iter",
+            "300",
+            "--tile",
+            "8",
+            "--drones",
+            "2",
+            "--compare",
+            "--transport",
+            "shm",
+            "--into",
+            "shared",
+            "--json",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1 + 2);
+    assert!(rows[1..].iter().all(|r| r["into"] == "shared"), "{rows:?}");
+    // no reply row to compare with
+    assert!(rows.iter().all(|r| r["vs_reply"].is_null()), "{rows:?}");
 
     // the terminal table has the study's column too, and the counts are saved
     let dir = tempfile::tempdir().unwrap();
@@ -518,6 +645,10 @@ fn compare_checks_every_setup_and_reads_the_study() {
         text.contains("1423") && text.contains("591") && text.contains("184"),
         "{text}"
     );
+    assert!(
+        text.contains("vs reply") && text.contains("shared"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -546,4 +677,32 @@ fn drones_log_table_11() {
     assert_eq!(v["result_arrays"], 16);
     assert_eq!(v["study"]["result_arrays"], 16);
     assert_eq!(v["total_size"], 191 * 186);
+    assert_eq!(v["into"], "reply");
+    assert_eq!(v["sent_back"], 191 * 186);
+
+    // into a shared matrix: the same tiles, nothing sent back
+    let out = polyshm(
+        &[
+            "fractal",
+            "--size",
+            "191x186",
+            "--max-iter",
+            "50",
+            "--tile",
+            "48",
+            "--drones",
+            "2",
+            "--transport",
+            "shm",
+            "--into",
+            "shared",
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("written in place into one shared matrix; 0 integers travelled back"),
+        "{text}"
+    );
+    assert!(text.contains("35526"), "the total size: {text}");
 }
