@@ -3,7 +3,7 @@
 #
 #   scripts/windows-tests.sh                 # polyshm-sys, polyshm, polyshm-cli
 #   scripts/windows-tests.sh -p polyshm      # any `cargo test` arguments instead
-#   scripts/windows-tests.sh bench -p polyshm --bench foundation   # or `run`, `bench`
+#   scripts/windows-tests.sh bench -p polyshm-profile --bench foundation   # or `run`, `bench`
 #
 # Installs what it needs, idempotently: as root it apt-installs gcc-mingw-w64-x86-64 and
 # wine64 when missing (otherwise they must be there already), and adds the rustup target.

@@ -7,6 +7,8 @@
 //!   min, count), separate from reporting;
 //! - [`study`]: the study's figures, compiled in from `data/study_figures.csv`;
 //! - [`placement`]: master and drone on the same CPU, or on different CPUs;
+//! - [`probe`]: the relay measurements (connect, roundtrips) the scenarios and the
+//!   foundation benchmark share;
 //! - [`report`]: terminal tables and a progress bar while it runs, then `report.md`,
 //!   `results.json`, `results.csv` and SVG plots.
 //!
@@ -30,6 +32,7 @@ pub mod config;
 mod error;
 pub mod machine;
 pub mod placement;
+pub mod probe;
 pub mod report;
 pub mod row;
 pub mod scenario;

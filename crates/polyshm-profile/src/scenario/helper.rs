@@ -6,8 +6,9 @@
 //! which kills and reaps the process if the scenario ends early.
 
 use crate::error::ProfileError;
+use crate::probe;
 use polyshm::child::{tie_to_parent, ChildProcess, Spawn};
-use polyshm::relay::{self, probe, Relay, UdpRelay};
+use polyshm::relay::{self, Relay, UdpRelay};
 use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;

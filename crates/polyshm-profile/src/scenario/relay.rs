@@ -6,9 +6,10 @@ use super::helper::{Helper, TIMEOUT};
 use super::{Context, Scenario};
 use crate::config::Config;
 use crate::error::ProfileError;
+use crate::probe;
 use crate::row::{Row, TableRef};
 use crate::stats::{measure_timed, Samples};
-use polyshm::relay::{self, probe, Relay as ShmRelay, RelayError, RelayOptions};
+use polyshm::relay::{self, Relay as ShmRelay, RelayError, RelayOptions};
 use polyshm::shm::unique_name;
 use std::time::Duration;
 

@@ -5,9 +5,10 @@ use super::helper::{Helper, TIMEOUT};
 use super::{Context, Scenario};
 use crate::config::Config;
 use crate::error::ProfileError;
+use crate::probe;
 use crate::row::{Row, TableRef};
 use crate::stats::measure_timed;
-use polyshm::relay::{self, probe, UdpRelay};
+use polyshm::relay::{self, UdpRelay};
 
 /// The study's second relay class, over UDP.
 pub struct Udp;

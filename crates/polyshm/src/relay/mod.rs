@@ -12,7 +12,6 @@
 //!   study's table 2. Its address goes in [`UDP_RELAY_ENV`] (`POLYSHM_UDP_RELAY`).
 //! - [`RelayLink`]: what both links offer — `signal` / `wait` (the study's
 //!   `#signalRemote` / `#waitRemote`), `send` / `recv` / `call` for small messages.
-//! - [`probe`]: the measurements the profile reuses (relay connect, roundtrips).
 //!
 //! A dead peer is noticed: every wait is cut into slices of
 //! [`LIVENESS_PERIOD`](crate::sync::LIVENESS_PERIOD), and between slices the waiter
@@ -39,7 +38,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod probe;
 #[allow(clippy::module_inception)]
 mod relay;
 mod udp;

@@ -1,5 +1,5 @@
-//! Measurements over relays that the benchmark and the profile share (study tables 1
-//! and 2): connect times and message/reply roundtrips over any [`RelayLink`].
+//! Measurements over relays that the foundation benchmark and the profile share (study
+//! tables 1 and 2): connect times and message/reply roundtrips over any [`RelayLink`].
 //!
 //! The master drives, a client serves. The client runs [`serve`], which answers the
 //! master's requests until told to stop; the master calls [`echo_roundtrips`] (a
@@ -9,7 +9,7 @@
 //! come from [`connect_times`] on the client while the master runs [`accept_many`].
 //! Timings are returned raw, one per repetition; statistics belong to the caller.
 
-use super::{Relay, RelayError, RelayLink, UdpRelay};
+use polyshm::relay::{Relay, RelayError, RelayLink};
 use std::time::{Duration, Instant};
 
 const ECHO: u8 = b'E';
@@ -128,7 +128,7 @@ pub fn accept_many(relay: &Relay, count: usize, timeout: Duration) -> Result<(),
 }
 
 /// Client side: connect to the relay `name` `count` times, closing each link at once;
-/// answers each [`Link::connect_time`](super::Link::connect_time).
+/// answers each [`Link::connect_time`](polyshm::relay::Link::connect_time).
 pub fn connect_times(
     name: &str,
     count: usize,
@@ -142,28 +142,83 @@ pub fn connect_times(
         .collect()
 }
 
-/// Master side for UDP: accept `count` connections, closing each at once.
-pub fn udp_accept_many(
-    relay: &UdpRelay,
-    count: usize,
-    timeout: Duration,
-) -> Result<(), RelayError> {
-    for _ in 0..count {
-        drop(relay.accept(Some(timeout))?);
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polyshm::relay::{RelayOptions, UdpRelay};
+    use polyshm::shm::unique_name;
 
-/// Client side for UDP: connect `count` times to `addr`; answers each connect time.
-pub fn udp_connect_times(
-    addr: &str,
-    count: usize,
-    timeout: Duration,
-) -> Result<Vec<Duration>, RelayError> {
-    (0..count)
-        .map(|_| {
-            let link = UdpRelay::connect(addr, timeout)?;
-            Ok(link.connect_time().unwrap_or_default())
-        })
-        .collect()
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// The master's three measurements against a client in [`serve`], over `accept`ed
+    /// links of both relays; every reply is checked by the probe itself.
+    #[test]
+    fn serve_answers_echoes_and_signals_until_finish() {
+        fn drive(link: &impl RelayLink) {
+            assert_eq!(
+                echo_roundtrips(link, b"payload", 20, PATIENCE)
+                    .unwrap()
+                    .len(),
+                20
+            );
+            assert_eq!(signal_roundtrips(link, 30, PATIENCE).unwrap().len(), 30);
+            assert_eq!(echo_roundtrips(link, &[], 5, PATIENCE).unwrap().len(), 5);
+            finish(link, PATIENCE).unwrap();
+        }
+        let relay = Relay::create(&unique_name("probe"), RelayOptions::default()).unwrap();
+        let name = relay.name().to_owned();
+        let served = std::thread::scope(|s| {
+            let client = s.spawn(|| serve(&Relay::connect(&name, PATIENCE)?, PATIENCE));
+            drive(&relay.accept(Some(PATIENCE)).unwrap());
+            client.join().unwrap().unwrap()
+        });
+        assert_eq!(
+            served,
+            Served {
+                echoes: 25,
+                signals: 30
+            }
+        );
+
+        let udp = UdpRelay::bind().unwrap();
+        let addr = udp.name().to_owned();
+        let served = std::thread::scope(|s| {
+            let client = s.spawn(|| serve(&UdpRelay::connect(&addr, PATIENCE)?, PATIENCE));
+            drive(&udp.accept(Some(PATIENCE)).unwrap());
+            client.join().unwrap().unwrap()
+        });
+        assert_eq!(
+            served,
+            Served {
+                echoes: 25,
+                signals: 30
+            }
+        );
+    }
+
+    /// A client that gets a request no master sends stops with a protocol error.
+    #[test]
+    fn serve_rejects_an_unknown_request() {
+        let relay = Relay::create(&unique_name("probe-bad"), RelayOptions::default()).unwrap();
+        let name = relay.name().to_owned();
+        let got = std::thread::scope(|s| {
+            let client = s.spawn(|| serve(&Relay::connect(&name, PATIENCE)?, PATIENCE));
+            relay.accept(Some(PATIENCE)).unwrap().send(b"?").unwrap();
+            client.join().unwrap()
+        });
+        assert!(matches!(got, Err(RelayError::Protocol { .. })), "{got:?}");
+    }
+
+    #[test]
+    fn connect_times_pairs_with_accept_many() {
+        let relay = Relay::create(&unique_name("probe-conn"), RelayOptions::default()).unwrap();
+        let name = relay.name().to_owned();
+        let times = std::thread::scope(|s| {
+            let client = s.spawn(|| connect_times(&name, 10, PATIENCE));
+            accept_many(&relay, 10, PATIENCE).unwrap();
+            client.join().unwrap().unwrap()
+        });
+        assert_eq!(times.len(), 10);
+        assert_eq!(relay.accepted(), 10);
+    }
 }

@@ -1,7 +1,7 @@
 //! Foundation benchmark (not a test): the study's tables 1 and 2 beside the rivals,
 //! in one run.
 //!
-//! `cargo bench -p polyshm --bench foundation` (add `-- --quick` for fewer samples).
+//! `cargo bench -p polyshm-profile --bench foundation` (add `-- --quick` for fewer samples).
 //!
 //! Each row is one roundtrip between this process (the master, pinned to CPU 0) and a
 //! child process (a clone of this executable, pinned to CPU 0 or CPU 1):
@@ -23,9 +23,10 @@
 //! `SpinThenBlock` of 50 µs, set on both sides); relay connect (default strategy) and
 //! the socket rows do not depend on it and run once per placement. Medians and p99 of many repetitions; timings are taken by the master.
 
-use polyshm::relay::{probe, Relay, RelayOptions, UdpRelay, RELAY_ENV, UDP_RELAY_ENV};
+use polyshm::relay::{Relay, RelayOptions, UdpRelay, RELAY_ENV, UDP_RELAY_ENV};
 use polyshm::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use polyshm::sync::WaitStrategy;
+use polyshm_profile::probe;
 use std::io::Read;
 use std::io::Write;
 use std::net::{Ipv4Addr, UdpSocket};
