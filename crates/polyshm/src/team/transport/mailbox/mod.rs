@@ -108,7 +108,7 @@ impl Mailbox {
     }
 
     /// Master: refuse to grow either area past `max` bytes (default
-    /// [`default_max_message`]).
+    /// `default_max_message()`: half the memory available, at least 64 MiB).
     pub fn set_max(&mut self, max: usize) {
         self.max = max;
     }
