@@ -1,7 +1,7 @@
 //! Listing, removing and cleaning segments from outside (`polyshm shm ls | rm | clean`).
 
 use super::header::{Seen, FLAG_PERSISTENT, UNFINISHED_GRACE};
-use super::shared_memory::peek_header;
+use super::segment::peek_header;
 use super::{name, ShmError};
 use polyshm_sys::ProcessId;
 

@@ -76,6 +76,7 @@ pub mod name;
 pub mod registry;
 mod remote_mutex;
 mod remote_semaphore;
+mod segment;
 mod shared_memory;
 
 pub use error::ShmError;

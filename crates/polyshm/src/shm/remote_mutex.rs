@@ -1,6 +1,7 @@
 //! [`RemoteMutex`]: a robust mutex placed in a segment.
 
-use super::shared_memory::{Segment, SharedMemory, SYNC_BLOCK};
+use super::segment::{Segment, SYNC_BLOCK};
+use super::SharedMemory;
 use super::ShmError;
 use crate::sync::{LockError, MutexState, Parker, WaitStrategy};
 use polyshm_sys::ProcessId;

@@ -3,7 +3,8 @@
 //! `KnownSemaphores`).
 
 use super::remote_mutex::{place, Reservation};
-use super::shared_memory::{Segment, SharedMemory};
+use super::segment::Segment;
+use super::SharedMemory;
 use super::ShmError;
 use crate::sync::{Parker, SemaphoreError, SemaphoreState, WaitStrategy};
 use std::ptr::NonNull;

@@ -1,4 +1,5 @@
 //! Behaviour that mutation testing (cargo-mutants over `shm/header.rs` and
+//! `shm/shared_memory.rs`, now `shm/header/`, `shm/segment.rs` and
 //! `shm/shared_memory.rs`) found unchecked: who removes a segment, what the small
 //! accessors answer, and the header checks at their exact boundaries.
 
