@@ -15,6 +15,8 @@ mod mutex;
 mod objects;
 mod publication;
 mod relay;
+#[cfg(feature = "failpoints")]
+mod relay_faults;
 mod semaphore;
 
 /// Entry point of child processes (not a test: it runs only when a test re-runs this
