@@ -23,84 +23,17 @@
 //! segment of this run left behind, or if the master's resident memory grew past its
 //! warmed-up size by more than 64 MiB plus 50 %.
 
+mod footprint;
+mod payload;
+
+use footprint::{all_segments, our_segments, percentile, rss_kib, show_kib};
+use payload::{
+    check_reply, op, soak_task, Counts, Payloads, MARKS_ENV, OP_DIE, OP_DIE_ONCE, OP_ECHO,
+    OP_PANIC, PANIC_TEXT,
+};
 use polyshm::team::{drone_main, PodTask, Tasks, Team, TeamError, Transport};
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const HEAD: usize = 16;
-const TAIL: usize = 8;
-const MAX_BODY: usize = 4 << 20;
-const OP_ECHO: u8 = 0;
-const OP_PANIC: u8 = 1;
-const OP_DIE: u8 = 2;
-const OP_DIE_ONCE: u8 = 3;
-/// Byte the drone sets to 1 when the checksum it computed matched.
-const VERIFIED_AT: usize = 9;
-const PANIC_TEXT: &str = "soak: panic on request";
-/// Environment variable naming the directory for the die-once markers.
-const MARKS_ENV: &str = "POLYSHM_SOAK_MARKS";
-
-/// A 64-bit checksum of the sequence number, the operation and the body (the byte the
-/// drone marks is left out).
-fn checksum(p: &[u8]) -> u64 {
-    let mut h = 0x9e37_79b9_7f4a_7c15u64 ^ p.len() as u64;
-    let mut mix = |w: u64| {
-        h = (h ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
-    };
-    mix(u64::from_le_bytes(p[..8].try_into().expect("8 bytes")));
-    mix(p[8] as u64);
-    let body = &p[HEAD..p.len() - TAIL];
-    let mut words = body.chunks_exact(8);
-    for w in &mut words {
-        mix(u64::from_le_bytes(w.try_into().expect("8 bytes")));
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    mix(u64::from_le_bytes(last));
-    h ^ (h >> 31)
-}
-
-fn stamp(p: &mut [u8]) {
-    let n = p.len();
-    let c = checksum(p);
-    p[n - TAIL..].copy_from_slice(&c.to_le_bytes());
-}
-
-fn checksum_ok(p: &[u8]) -> bool {
-    p.len() >= HEAD + TAIL && checksum(p).to_le_bytes() == p[p.len() - TAIL..]
-}
-
-/// The drone's task: check, act on the operation, echo with the mark set.
-fn soak_task(p: &[u8]) -> Vec<u8> {
-    if p.len() < HEAD + TAIL {
-        return b"short".to_vec();
-    }
-    let ok = checksum_ok(p);
-    let seq = u64::from_le_bytes(p[..8].try_into().expect("8 bytes"));
-    match p[8] {
-        OP_PANIC => panic!("{PANIC_TEXT} (seq {seq})"),
-        OP_DIE => std::process::exit(86),
-        OP_DIE_ONCE => {
-            // The first attempt creates the marker and dies; a retry finds it and echoes.
-            if let Some(dir) = std::env::var_os(MARKS_ENV) {
-                let mark = PathBuf::from(dir).join(format!("{seq}"));
-                if std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&mark)
-                    .is_ok()
-                {
-                    std::process::exit(87);
-                }
-            }
-        }
-        _ => {}
-    }
-    let mut out = p.to_vec();
-    out[VERIFIED_AT] = ok as u8;
-    out
-}
 
 /// The soak's task registry and its echo key.
 fn tasks() -> (Tasks, PodTask<u8, u8>) {
@@ -112,43 +45,6 @@ fn tasks() -> (Tasks, PodTask<u8, u8>) {
 /// The pids of the drones now serving.
 fn drone_pids(team: &Team) -> Vec<u32> {
     team.pids().iter().flatten().map(|p| p.pid).collect()
-}
-
-/// A small, seedable generator (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// 0..=MAX_BODY, log-uniform (small sizes dominate), 0 one time in 64.
-    fn size(&mut self) -> usize {
-        if self.below(64) == 0 {
-            return 0;
-        }
-        let max = (MAX_BODY as f64).ln();
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((u * max).exp() as usize).min(MAX_BODY)
-    }
-}
-
-#[derive(Default)]
-struct Counts {
-    roundtrips: u64,
-    ok: u64,
-    lost: u64,
-    duplicated: u64,
-    corrupted: u64,
-    panics: u64,
-    died: u64,
-    died_retried: u64,
-    replaced: u64,
-    bytes: u64,
 }
 
 struct Args {
@@ -200,124 +96,21 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Resident memory of this process in KiB (Linux: VmRSS of /proc/self/status).
-fn rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn show_kib(k: Option<u64>) -> String {
-    k.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-}
-
-/// Segments of this run: made by this process or one of its drones.
-fn our_segments(pids: &HashSet<u32>) -> Option<Vec<String>> {
-    let list = polyshm::shm::admin::list().ok()?;
-    Some(
-        list.into_iter()
-            .filter(|s| {
-                s.owner.is_some_and(|o| pids.contains(&o.pid)) || {
-                    // A segment whose header could not be read: count it if its name
-                    // carries one of our pids (unique_name puts the pid in hex).
-                    s.owner.is_none() && pids.iter().any(|p| s.name.contains(&format!("-{p:x}-")))
-                }
-            })
-            .map(|s| s.name)
-            .collect(),
-    )
-}
-
-fn all_segments() -> Option<usize> {
-    polyshm::shm::admin::list().ok().map(|l| l.len())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// What came back for payload `sent`: counted as ok, corrupted or duplicated.
-fn check_reply(sent: &[u8], got: &[u8], seen: &mut HashSet<u64>, c: &mut Counts) {
-    let seq = u64::from_le_bytes(sent[..8].try_into().expect("8 bytes"));
-    if got.len() != sent.len() || got.len() < HEAD + TAIL {
-        c.corrupted += 1;
-        eprintln!(
-            "CORRUPT seq {seq}: {} bytes back for {} sent",
-            got.len(),
-            sent.len()
-        );
-        return;
-    }
-    let got_seq = u64::from_le_bytes(got[..8].try_into().expect("8 bytes"));
-    if got_seq != seq {
-        if seen.contains(&got_seq) {
-            c.duplicated += 1;
-            eprintln!("DUPLICATE: seq {got_seq} came back again, for seq {seq}");
-        } else {
-            c.corrupted += 1;
-            eprintln!("CORRUPT: seq {got_seq} came back for seq {seq}");
-        }
-        return;
-    }
-    if !seen.insert(seq) {
-        c.duplicated += 1;
-        eprintln!("DUPLICATE: seq {seq} came back twice");
-        return;
-    }
-    let verified = got[VERIFIED_AT] == 1;
-    if !verified || !checksum_ok(got) || got[HEAD..] != sent[HEAD..] || got[..9] != sent[..9] {
-        c.corrupted += 1;
-        eprintln!(
-            "CORRUPT seq {seq} ({} bytes): drone verified {verified}, checksum back {}",
-            sent.len(),
-            checksum_ok(got)
-        );
-        return;
-    }
-    c.ok += 1;
-    c.bytes += 2 * sent.len() as u64;
-}
-
-struct Soak<'a> {
-    rng: Rng,
-    pool: Vec<u8>,
-    seq: u64,
-    args: &'a Args,
-}
-
-impl Soak<'_> {
-    fn payload(&mut self, op: u8) -> Vec<u8> {
-        self.seq += 1;
-        let n = self.rng.size();
-        let mut p = vec![0u8; HEAD + n + TAIL];
-        p[..8].copy_from_slice(&self.seq.to_le_bytes());
-        p[8] = op;
-        let from = self.rng.below((self.pool.len() - n + 1) as u64) as usize;
-        p[HEAD..HEAD + n].copy_from_slice(&self.pool[from..from + n]);
-        stamp(&mut p);
-        p
-    }
-
-    fn fault(&mut self) -> bool {
-        self.rng.below(1000) < self.args.faults
-    }
-}
-
+/// `quota` roundtrips over a team of `drones` on transport `t`: what became of them,
+/// and the times of the single calls that succeeded. The pids of every drone it had
+/// join `pids`.
 fn run_transport(
     t: Transport,
     quota: u64,
-    soak: &mut Soak<'_>,
-    total: &mut Counts,
+    drones: usize,
+    payloads: &mut Payloads,
     pids: &mut HashSet<u32>,
     started: Instant,
     last_progress: &mut Instant,
-) -> Result<Vec<Duration>, TeamError> {
+) -> Result<(Counts, Vec<Duration>), TeamError> {
     let (tasks, echo) = tasks();
     let mut b = Team::builder(tasks)
-        .drones(soak.args.drones)
+        .drones(drones)
         .transport(t)
         .retry_dead(true);
     if polyshm::sys::cpu_count() >= 2 {
@@ -330,14 +123,14 @@ fn run_transport(
     let mut lat = Vec::new();
     while c.roundtrips < quota {
         let before: HashSet<u32> = drone_pids(&team).into_iter().collect();
-        if soak.rng.below(2) == 0 {
+        if payloads.pick(&[true, false]) {
             // One call, `run` (never retried).
-            let op = if soak.fault() {
-                [OP_PANIC, OP_DIE][soak.rng.below(2) as usize]
+            let op = if payloads.fault() {
+                payloads.pick(&[OP_PANIC, OP_DIE])
             } else {
                 OP_ECHO
             };
-            let p = soak.payload(op);
+            let p = payloads.next(op);
             c.roundtrips += 1;
             let t0 = Instant::now();
             let r: Result<Vec<u8>, TeamError> = team.run(&echo, &p);
@@ -359,19 +152,23 @@ fn run_transport(
                 }
                 (op, Err(e)) => {
                     c.lost += 1;
-                    eprintln!("LOST: operation {op} (seq {}): {e}", soak.seq);
+                    eprintln!("LOST: operation {op} (seq {}): {e}", payloads.seq());
                 }
             }
         } else {
             // A batch over the drones, `map` with retry_dead: one may die once.
-            let n = soak.args.drones.max(1) * 2;
+            let n = drones.max(1) * 2;
             let batch: Vec<Vec<u8>> = (0..n)
                 .map(|_| {
-                    let op = if soak.fault() { OP_DIE_ONCE } else { OP_ECHO };
-                    soak.payload(op)
+                    let op = if payloads.fault() {
+                        OP_DIE_ONCE
+                    } else {
+                        OP_ECHO
+                    };
+                    payloads.next(op)
                 })
                 .collect();
-            let die_once = batch.iter().filter(|p| p[8] == OP_DIE_ONCE).count() as u64;
+            let die_once = batch.iter().filter(|p| op(p) == OP_DIE_ONCE).count() as u64;
             c.roundtrips += n as u64;
             match team.map(&echo, &batch) {
                 Ok(out) => {
@@ -425,17 +222,7 @@ fn run_transport(
         c.died_retried,
         c.replaced
     );
-    total.roundtrips += c.roundtrips;
-    total.ok += c.ok;
-    total.lost += c.lost;
-    total.duplicated += c.duplicated;
-    total.corrupted += c.corrupted;
-    total.panics += c.panics;
-    total.died += c.died;
-    total.died_retried += c.died_retried;
-    total.replaced += c.replaced;
-    total.bytes += c.bytes;
-    Ok(lat)
+    Ok((c, lat))
 }
 
 fn main() {
@@ -487,17 +274,7 @@ fn main() {
         args.seed
     );
 
-    let mut rng = Rng(args.seed);
-    let mut pool = vec![0u8; MAX_BODY];
-    for w in pool.chunks_exact_mut(8) {
-        w.copy_from_slice(&rng.next().to_le_bytes());
-    }
-    let mut soak = Soak {
-        rng,
-        pool,
-        seq: 0,
-        args: &args,
-    };
+    let mut payloads = Payloads::new(args.seed, args.faults);
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut total = Counts::default();
@@ -511,13 +288,14 @@ fn main() {
         match run_transport(
             t,
             quota,
-            &mut soak,
-            &mut total,
+            args.drones,
+            &mut payloads,
             &mut pids,
             started,
             &mut last_progress,
         ) {
-            Ok(mut lat) => {
+            Ok((c, mut lat)) => {
+                total.add(&c);
                 lat.sort();
                 summary.push(format!(
                     "  {:<20} median {:>10.1?}  p99 {:>10.1?}  ({} single calls timed, {:.1} s)",
