@@ -1,5 +1,5 @@
-//! Children of the platform-layer tests: this test executable run again for one test,
-//! what a child says to its parent, and bounded waits on a child (a watchdog kills and
+//! Children of the platform-layer tests: this test executable run again for one test
+//! (in a role, given in the environment), what a child says to its parent, and bounded waits on a child (a watchdog kills and
 //! reaps it, then fails the test).
 //!
 //! The crates above use `polyshm::child` for this; the platform layer's own tests
@@ -23,6 +23,34 @@ pub fn this_test_again(test: &str) -> Command {
     c.args(["--exact", test, "--nocapture", "--test-threads", "1"])
         .stdin(Stdio::null());
     c
+}
+
+/// Environment variable: the role a child plays (see [`role`]).
+pub const ROLE: &str = "POLYSHM_SYS_TEST_ROLE";
+/// Environment variable: the argument of that role.
+pub const ARG: &str = "POLYSHM_SYS_TEST_ARG";
+
+/// The role this process plays, if it is a child of a test.
+pub fn role() -> Option<(String, String)> {
+    Some((
+        std::env::var(ROLE).ok()?,
+        std::env::var(ARG).unwrap_or_default(),
+    ))
+}
+
+/// This test executable again, to run test `test` in role `role`.
+pub fn role_command(test: &str, role: &str, arg: &str) -> Command {
+    let mut c = this_test_again(test);
+    c.env(ROLE, role).env(ARG, arg);
+    c
+}
+
+/// Start this test executable again, running test `test` in role `role`.
+pub fn spawn_role(test: &str, role: &str, arg: &str, stdout: Stdio) -> Child {
+    role_command(test, role, arg)
+        .stdout(stdout)
+        .spawn()
+        .expect("spawn the test executable again")
 }
 
 /// In a child: say `s` to the parent (a line after [`SAYS`]; see [`read_said`]).
