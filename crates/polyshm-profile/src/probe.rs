@@ -150,50 +150,49 @@ mod tests {
 
     const PATIENCE: Duration = Duration::from_secs(30);
 
-    /// The master's three measurements against a client in [`serve`], over `accept`ed
-    /// links of both relays; every reply is checked by the probe itself.
-    #[test]
-    fn serve_answers_echoes_and_signals_until_finish() {
-        fn drive(link: &impl RelayLink) {
+    /// What a client in [`serve`] did while the master ran its three measurements
+    /// and [`finish`]: the client's link comes from `connect` (run in a thread), the
+    /// master's from `accept`. Every reply is checked by the probe itself.
+    fn served<C: RelayLink, M: RelayLink>(
+        connect: impl FnOnce() -> Result<C, RelayError> + Send,
+        accept: impl FnOnce() -> M,
+    ) -> Served {
+        std::thread::scope(|s| {
+            let client = s.spawn(|| serve(&connect()?, PATIENCE));
+            let link = accept();
             assert_eq!(
-                echo_roundtrips(link, b"payload", 20, PATIENCE)
+                echo_roundtrips(&link, b"payload", 20, PATIENCE)
                     .unwrap()
                     .len(),
                 20
             );
-            assert_eq!(signal_roundtrips(link, 30, PATIENCE).unwrap().len(), 30);
-            assert_eq!(echo_roundtrips(link, &[], 5, PATIENCE).unwrap().len(), 5);
-            finish(link, PATIENCE).unwrap();
-        }
+            assert_eq!(signal_roundtrips(&link, 30, PATIENCE).unwrap().len(), 30);
+            assert_eq!(echo_roundtrips(&link, &[], 5, PATIENCE).unwrap().len(), 5);
+            finish(&link, PATIENCE).unwrap();
+            client.join().unwrap().unwrap()
+        })
+    }
+
+    #[test]
+    fn serve_answers_echoes_and_signals_until_finish_over_both_relays() {
+        let everything = Served {
+            echoes: 25,
+            signals: 30,
+        };
         let relay = Relay::create(&unique_name("probe"), RelayOptions::default()).unwrap();
         let name = relay.name().to_owned();
-        let served = std::thread::scope(|s| {
-            let client = s.spawn(|| serve(&Relay::connect(&name, PATIENCE)?, PATIENCE));
-            drive(&relay.accept(Some(PATIENCE)).unwrap());
-            client.join().unwrap().unwrap()
-        });
-        assert_eq!(
-            served,
-            Served {
-                echoes: 25,
-                signals: 30
-            }
+        let got = served(
+            || Relay::connect(&name, PATIENCE),
+            || relay.accept(Some(PATIENCE)).unwrap(),
         );
-
+        assert_eq!(got, everything);
         let udp = UdpRelay::bind().unwrap();
         let addr = udp.name().to_owned();
-        let served = std::thread::scope(|s| {
-            let client = s.spawn(|| serve(&UdpRelay::connect(&addr, PATIENCE)?, PATIENCE));
-            drive(&udp.accept(Some(PATIENCE)).unwrap());
-            client.join().unwrap().unwrap()
-        });
-        assert_eq!(
-            served,
-            Served {
-                echoes: 25,
-                signals: 30
-            }
+        let got = served(
+            || UdpRelay::connect(&addr, PATIENCE),
+            || udp.accept(Some(PATIENCE)).unwrap(),
         );
+        assert_eq!(got, everything);
     }
 
     /// A client that gets a request no master sends stops with a protocol error.

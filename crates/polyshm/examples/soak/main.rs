@@ -193,35 +193,14 @@ fn run_transport(
         if last_progress.elapsed() >= Duration::from_secs(5) {
             *last_progress = Instant::now();
             println!(
-                "  [{:>6.0} s] {t}: {} roundtrips, {} ok, lost {}, dup {}, corrupt {}, panics {}, died {}+{} retried, replaced {}, rss {}",
+                "  [{:>6.0} s] {t}: {c}, rss {}",
                 started.elapsed().as_secs_f64(),
-                c.roundtrips,
-                c.ok,
-                c.lost,
-                c.duplicated,
-                c.corrupted,
-                c.panics,
-                c.died,
-                c.died_retried,
-                c.replaced,
                 show_kib(rss_kib())
             );
         }
     }
     drop(team);
-    println!(
-        "{t}: {} roundtrips ({} ok, {:.1} GB moved), lost {}, duplicated {}, corrupted {}, panics seen {}, drones died {} + {} retried, replaced {}",
-        c.roundtrips,
-        c.ok,
-        c.bytes as f64 / 1e9,
-        c.lost,
-        c.duplicated,
-        c.corrupted,
-        c.panics,
-        c.died,
-        c.died_retried,
-        c.replaced
-    );
+    println!("{t}: {c}");
     Ok((c, lat))
 }
 
@@ -325,20 +304,7 @@ fn main() {
         println!("{s}");
     }
     let show = |n: Option<usize>| n.map_or("n/a".into(), |n| n.to_string());
-    println!(
-        "total: {} roundtrips in {:.1} s ({} ok, {:.1} GB moved): lost {}, duplicated {}, corrupted {}; panics seen {}; drones died {} (run) + {} (map, retried), replaced {}",
-        total.roundtrips,
-        elapsed.as_secs_f64(),
-        total.ok,
-        total.bytes as f64 / 1e9,
-        total.lost,
-        total.duplicated,
-        total.corrupted,
-        total.panics,
-        total.died,
-        total.died_retried,
-        total.replaced
-    );
+    println!("total, in {:.1} s: {total}", elapsed.as_secs_f64());
     println!(
         "master RSS: start {}, after the first transport {}, end {}",
         show_kib(rss_start),

@@ -122,6 +122,27 @@ pub struct Counts {
     pub bytes: u64,
 }
 
+/// "N roundtrips (K ok, X GB moved), lost …, duplicated …, corrupted …, panics seen …,
+/// drones died A (run) + B (map, retried), replaced R".
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} roundtrips ({} ok, {:.1} GB moved), lost {}, duplicated {}, corrupted {}, panics seen {}, drones died {} (run) + {} (map, retried), replaced {}",
+            self.roundtrips,
+            self.ok,
+            self.bytes as f64 / 1e9,
+            self.lost,
+            self.duplicated,
+            self.corrupted,
+            self.panics,
+            self.died,
+            self.died_retried,
+            self.replaced
+        )
+    }
+}
+
 impl Counts {
     /// Add the counts `c` of one transport to these.
     pub fn add(&mut self, c: &Counts) {

@@ -228,17 +228,7 @@ impl Segment {
                 crate::fault_point!("shm.create.before_publish");
             });
         }
-        let registry_id = registry::add(name, size, true);
-        let reserved = Reservations::of(&os_name, header.nonce);
-        Ok(Segment {
-            name: name.into(),
-            os_name,
-            map,
-            header,
-            owner: AtomicBool::new(true),
-            registry_id,
-            reserved,
-        })
+        Ok(Segment::mapped(name, os_name, map, header, true))
     }
 
     /// Open segment `name`, waiting up to `READY_PATIENCE` for its creator to publish
@@ -265,17 +255,24 @@ impl Segment {
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        let registry_id = registry::add(name, header.size as usize, false);
+        Ok(Segment::mapped(name, os_name, map, header, false))
+    }
+
+    /// The segment `name` mapped as `map` with header `header`, entered in the registry
+    /// and joined to this process's reservations for it; `owner` if this process made
+    /// it.
+    fn mapped(name: &str, os_name: String, map: Mapping, header: Header, owner: bool) -> Segment {
+        let registry_id = registry::add(name, header.size as usize, owner);
         let reserved = Reservations::of(&os_name, header.nonce);
-        Ok(Segment {
+        Segment {
             name: name.into(),
             os_name,
             map,
             header,
-            owner: AtomicBool::new(false),
+            owner: AtomicBool::new(owner),
             registry_id,
             reserved,
-        })
+        }
     }
 }
 
