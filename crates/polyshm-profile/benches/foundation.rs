@@ -21,12 +21,16 @@
 //!
 //! Shared-memory roundtrip rows run with each wait strategy (`Block`, and the default
 //! `SpinThenBlock` of 50 µs, set on both sides); relay connect (default strategy) and
-//! the socket rows do not depend on it and run once per placement. Medians and p99 of many repetitions; timings are taken by the master.
+//! the socket rows do not depend on it and run once per placement. Medians and p99 of
+//! many repetitions (summarised as the profile does, `stats::Summary`); timings are
+//! taken by the master.
 
 use polyshm::relay::{Relay, RelayOptions, UdpRelay, RELAY_ENV, UDP_RELAY_ENV};
 use polyshm::shm::{unique_name, RemoteSemaphore, SharedMemory};
 use polyshm::sync::WaitStrategy;
+use polyshm_profile::machine::Machine;
 use polyshm_profile::probe;
+use polyshm_profile::stats::Summary;
 use std::io::Read;
 use std::io::Write;
 use std::net::{Ipv4Addr, UdpSocket};
@@ -92,29 +96,19 @@ struct Row {
     what: String,
     place: &'static str,
     strategy: &'static str,
-    median: Duration,
-    p99: Duration,
-    count: usize,
+    summary: Summary,
 }
 
 impl Row {
-    fn new(what: &str, place: &'static str, strategy: &'static str, mut s: Vec<Duration>) -> Row {
-        assert!(!s.is_empty(), "{what}: no samples");
-        s.sort_unstable();
-        let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    fn new(what: &str, place: &'static str, strategy: &'static str, s: Vec<Duration>) -> Row {
+        let us: Vec<f64> = s.iter().map(|d| d.as_secs_f64() * 1e6).collect();
         Row {
             what: what.into(),
             place,
             strategy,
-            median: at(0.5),
-            p99: at(0.99),
-            count: s.len(),
+            summary: Summary::from_us(&us).unwrap_or_else(|| panic!("{what}: no samples")),
         }
     }
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e6)
 }
 
 fn print_table(rows: &[Row]) {
@@ -123,31 +117,20 @@ fn print_table(rows: &[Row]) {
     println!("|---|---|---|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            r.what,
-            r.place,
-            r.strategy,
-            us(r.median),
-            us(r.p99),
-            r.count
+            "| {} | {} | {} | {:.2} | {:.2} | {} |",
+            r.what, r.place, r.strategy, r.summary.median_us, r.summary.p99_us, r.summary.count
         );
     }
 }
 
 fn print_machine() {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let model = read("/proc/cpuinfo")
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .unwrap_or("?")
-        .trim()
-        .to_owned();
+    let m = Machine::probe();
+    let load = m
+        .load_before
+        .map_or("unknown".into(), |l| format!("{l:.2}"));
     println!(
-        "machine: {} CPUs ({model}), kernel {}, load average {}",
-        polyshm::sys::cpu_count(),
-        read("/proc/sys/kernel/osrelease").trim(),
-        read("/proc/loadavg").trim()
+        "machine: {} CPUs ({}), {}, load average {load}, commit {}",
+        m.cpus, m.cpu_model, m.kernel, m.commit
     );
 }
 
