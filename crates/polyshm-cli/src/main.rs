@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod assess;
 mod do_cmd;
 mod fractal;
 mod profile;
@@ -28,6 +29,8 @@ enum Command {
     Do(do_cmd::DoArgs),
     /// The study's Fractal Explorer: a Mandelbrot image computed in tiles over drones.
     Fractal(fractal::FractalArgs),
+    /// The study's code assessment: metrics of every Rust function, duplicates, XML.
+    Assess(assess::AssessArgs),
     /// Measure the study's tables 1-10 again and write a report beside its figures.
     Profile(profile::ProfileArgs),
 }
@@ -43,6 +46,7 @@ fn main() {
         Command::Do(args) => do_cmd::run(args),
         Command::Fractal(args) => fractal::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Assess(args) => assess::run(args),
     };
     if let Err(e) = result {
         // One line, even when a cause (a script engine's, say) spans several.

@@ -13,6 +13,8 @@ pub struct Keys {
     pub tile: PodTask<u64, u32>,
     /// One fractal tile written into the image's shared matrix; only "done" comes back.
     pub tile_into_shared: Task<IntoShared, ()>,
+    /// The assess tasks: a file whole, or one function of it.
+    pub assess: crate::assess::runner::Keys,
 }
 
 /// The registry shared by the `polyshm` master and its drones, and its keys.
@@ -20,11 +22,13 @@ pub fn tasks() -> (Tasks, Keys) {
     let mut t = Tasks::new();
     let tile = t.pod_task(crate::fractal::tile::TASK, crate::fractal::tile::run_task);
     let tile_into_shared = t.task(shared::TASK, shared::run_task);
+    let assess = crate::assess::runner::register(&mut t);
     (
         t,
         Keys {
             tile,
             tile_into_shared,
+            assess,
         },
     )
 }
