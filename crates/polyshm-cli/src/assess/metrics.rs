@@ -239,10 +239,9 @@ fn fingerprint(ts: TokenStream, fp: &mut Fingerprint, tokens: &mut u32) {
             }
             TokenTree::Punct(p) => {
                 *tokens += 1;
-                let joint = p.spacing() == proc_macro2::Spacing::Joint;
+                // not its spacing: `&&*x` and `&& *x` differ only there
                 let mut buf = [0u8; 4];
                 fp.write(p.as_char().encode_utf8(&mut buf).as_bytes());
-                fp.write(if joint { b"j" } else { b"a" });
             }
             TokenTree::Literal(l) => {
                 *tokens += 1;
