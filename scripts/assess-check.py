@@ -16,6 +16,11 @@ import os
 import re
 import sys
 
+# `for !` (the never type) is no macro call: keywords never name a macro
+KEYWORDS = {"as", "break", "const", "continue", "crate", "else", "enum", "extern", "fn",
+            "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+            "pub", "ref", "return", "static", "struct", "trait", "type", "unsafe", "use",
+            "where", "while", "dyn", "async", "await"}
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|r#[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -87,7 +92,7 @@ def functions(src):
     while i < n:
         kind, text = toks[i]
         # a macro invocation or definition: skip its delimited body
-        if kind == "id" and i + 1 < n and toks[i + 1] == ("p", "!"):
+        if kind == "id" and text not in KEYWORDS and i + 1 < n and toks[i + 1] == ("p", "!"):
             j = i + 2
             if j < n and toks[j][0] == "id":  # macro_rules! name { … }
                 j += 1

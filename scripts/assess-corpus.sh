@@ -12,5 +12,5 @@ set -eu
 cd "$(dirname "$0")/.."
 dest="${1:-target/assess-corpus}"
 case "$dest" in /*) ;; *) dest="$PWD/$dest" ;; esac
-cargo vendor --locked --manifest-path assets/assess-corpus/Cargo.toml "$dest" >/dev/null
+cargo vendor --quiet --locked --manifest-path assets/assess-corpus/Cargo.toml "$dest" >/dev/null
 echo "$dest: $(ls "$dest" | wc -l) crates, $(find "$dest" -name '*.rs' | wc -l) .rs files" >&2
