@@ -43,9 +43,12 @@ pub enum PeerPlace {
     Unknown,
     /// On the waiter's own CPU: spinning only delays it, so each turn yields.
     SameCpu,
-    /// On another CPU: the answer can come while the waiter polls, so it polls
-    /// without yielding (a yield is a system call, and on a busy machine hands the
-    /// CPU to another process for a time slice).
+    /// On another CPU: the answer can come while the waiter polls, so it first polls
+    /// without yielding for up to [`UNYIELDING_SPIN`] (a yield is a system call, and
+    /// on a busy machine hands the CPU to another process for a time slice), then
+    /// yields on each turn like the others (a longer unyielding spin would take the
+    /// CPU from processes that share it, drones included, when the machine is
+    /// oversubscribed).
     OtherCpu,
 }
 
@@ -63,6 +66,11 @@ impl PeerPlace {
 
 /// Polls between two looks at the clock when the peer runs on another CPU.
 const POLLS_PER_CLOCK: usize = 64;
+
+/// The longest a waiter polls without yielding beside a peer on another CPU: many
+/// short answers (a 10-`i64` echo takes under a microsecond across CPUs), little CPU
+/// taken from others when the answer is long in coming.
+pub const UNYIELDING_SPIN: Duration = Duration::from_micros(5);
 
 impl WaitStrategy {
     /// Poll `ready` according to the strategy, up to the strategy's budget and the
@@ -84,6 +92,7 @@ impl WaitStrategy {
         };
         let start = Instant::now();
         if peer == PeerPlace::OtherCpu {
+            let unyielding = budget.min(UNYIELDING_SPIN);
             loop {
                 for _ in 0..POLLS_PER_CLOCK {
                     if ready() {
@@ -91,8 +100,11 @@ impl WaitStrategy {
                     }
                     std::hint::spin_loop();
                 }
-                if start.elapsed() >= budget || deadline.passed() {
+                if deadline.passed() {
                     return false;
+                }
+                if start.elapsed() >= unyielding {
+                    break;
                 }
             }
         }
