@@ -25,8 +25,8 @@ pub mod general;
 pub mod pod;
 
 pub use archive::{
-    access, aligned_copy, archive, archive_into, decode_archive, FromArchive, Placed,
-    ReadArchive, ToArchive, ARCHIVE_ALIGN,
+    access, aligned_copy, archive, archive_into, decode_archive, FromArchive, Placed, ReadArchive,
+    ToArchive, ARCHIVE_ALIGN,
 };
 pub use general::{decode, encode};
 pub use pod::{pod_bytes, pod_from_bytes, pod_view, pod_view_mut, PodVec};
