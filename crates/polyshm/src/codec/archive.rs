@@ -276,7 +276,7 @@ mod tests {
                 })
                 .collect(),
             index: (0..n as u64).map(|i| (format!("k{i}"), i * i)).collect(),
-            note: (n % 2 == 0).then(|| "even".to_string()),
+            note: n.is_multiple_of(2).then(|| "even".to_string()),
             big: u128::MAX - n as u128,
         }
     }
