@@ -346,7 +346,13 @@ pub fn archive(bytes: &[u8]) -> Result<u64, crate::codec::CodecError> {
     }
     // What validation promised: the value converts to an owned one.
     let owned = crate::codec::decode_archive::<Vec<ArchiveProbe>>(&copy)?;
-    assert_eq!(owned.len(), v.len(), "a validated archive of {} decoded as {}", v.len(), owned.len());
+    assert_eq!(
+        owned.len(),
+        v.len(),
+        "a validated archive of {} decoded as {}",
+        v.len(),
+        owned.len()
+    );
     Ok(h)
 }
 
@@ -368,7 +374,9 @@ pub fn archive_seed() -> Vec<u8> {
                 .clone(),
         })
         .collect();
-    crate::codec::archive(&probes).map(|v| v.to_vec()).unwrap_or_default()
+    crate::codec::archive(&probes)
+        .map(|v| v.to_vec())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! (the profile's "Structured encoding" table measures both).
 //!
 //! ```no_run
-//! use polyshm::rkyv::{Archive, Deserialize, Serialize};
+//! use polyshm::rkyv::{Archive, Archived, Deserialize, Serialize};
 //! use polyshm::team::{drone_main, ArchivedTask, Tasks, Team, Transport};
 //!
 //! #[derive(Archive, Serialize, Deserialize)]
@@ -33,7 +33,7 @@
 //!
 //! fn main() -> Result<(), polyshm::team::TeamError> {
 //!     let mut tasks = Tasks::new();
-//!     let assess: ArchivedTask<u32, Vec<Function>> = tasks.archived_task("assess", |n| {
+//!     let assess: ArchivedTask<u32, Vec<Function>> = tasks.archived_task("assess", |n: &Archived<u32>| {
 //!         (0..n.to_native())
 //!             .map(|i| Function { name: format!("function_{i}"), id: i.into(), score: 0.5, tags: vec![i; 4] })
 //!             .collect::<Vec<_>>()
@@ -117,7 +117,8 @@ impl Tasks {
     /// only when the area is too small; the transport then makes it larger, so the
     /// next answer of that size lands in place).
     ///
-    /// The task answers an `R`, or anything that borrows as one (`&'static R`,
+    /// The task's parameter is `&Archived<A>` (name it: the compiler cannot infer a
+    /// closure's parameter from an archived type). It answers an `R`, or anything that borrows as one (`&'static R`,
     /// `Arc<R>`, ...): a result the drone keeps is written without a clone. A later
     /// registration under the same name wins.
     pub fn archived_task<A, R, V, F>(&mut self, name: &str, f: F) -> ArchivedTask<A, R>
