@@ -152,14 +152,13 @@ type Case = fn(Transport) -> Result<(), Failed>;
 
 /// The archived trials for transport `t` (part of the conformance suite).
 pub fn trials(t: Transport) -> Vec<Trial> {
-    let mut cases: Vec<(&str, Case)> = vec![
-        ("archived_values_of_nested_types_roundtrip", nested),
-        ("archives_past_the_areas_grow_them", large),
-        (
-            "an_invalid_request_archive_is_refused_by_the_drone",
-            bad_request,
-        ),
-    ];
+    let mut cases: Vec<(&str, Case)> = Vec::new();
+    cases.push(("archived_values_of_nested_types_roundtrip", nested));
+    cases.push(("archives_past_the_areas_grow_them", large));
+    cases.push((
+        "an_invalid_request_archive_is_refused_by_the_drone",
+        bad_request,
+    ));
     #[cfg(feature = "failpoints")]
     {
         cases.push(("a_corrupt_result_archive_is_a_typed_error", faults::corrupt));
