@@ -54,7 +54,9 @@
 //! [`Reply`](super::Reply), an archive holds relative pointers: a drone that breaks
 //! the protocol and rewrites the result *after* the master validated it could make
 //! the guard follow a pointer out of its bytes. Where drones are not trusted that far,
-//! use [`Team::run`], which validates and decodes a private copy.
+//! use [`Team::run`], which validates and decodes a private copy. (The drone reads its
+//! request in place the same way, trusting the master not to write the request area
+//! while the task runs.)
 
 use super::call::{key_common, sealed, Call, Input, TaskKind};
 use super::dispatch::{codec_error, Payload, Session};
