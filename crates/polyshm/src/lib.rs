@@ -66,7 +66,7 @@ pub mod sync;
 pub mod team;
 
 pub use polyshm_sys as sys;
-/// rkyv 0.8, the archive format of [`codec::archive`] and of archived tasks: derive
+/// rkyv 0.8, the archive format of [`codec::archive`](mod@codec::archive) and of archived tasks: derive
 /// with `#[rkyv(crate = polyshm::rkyv)]` to use polyshm's own.
 pub use rkyv;
 

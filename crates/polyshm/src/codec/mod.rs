@@ -5,7 +5,7 @@
 //!   [`pod_bytes`] is a cast, not a copy.
 //! - [`general`]: any serde type (the study's BOSS), via postcard: [`encode`] and
 //!   [`decode`].
-//! - [`archive`]: any rkyv type, written once ([`archive_into`] a lent area) and read
+//! - [`archive`](mod@archive): any rkyv type, written once ([`archive_into`] a lent area) and read
 //!   in place after validation ([`access`]): the objects the study could not put in
 //!   shared memory.
 //!

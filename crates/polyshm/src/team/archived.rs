@@ -1,7 +1,7 @@
 //! Archived tasks: any structured argument and result (nested structs, enums, `Vec`,
 //! `String`, maps, options) written once as an rkyv archive and read by the other side
 //! where it lies, as its archived type, without decoding (see
-//! [`codec::archive`](crate::codec::archive)).
+//! [`codec::archive`](mod@crate::codec::archive)).
 //!
 //! - [`Tasks::archived_task`] registers the task: the drone validates the request's
 //!   archive where the transport put it (the mailbox over [`Shm`](super::Transport::Shm),
