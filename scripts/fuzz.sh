@@ -12,7 +12,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(segment_header mailbox_descriptor protocol_frame relay_geometry relay_slot hello)
+    targets=(segment_header mailbox_descriptor protocol_frame relay_geometry relay_slot hello archive)
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -10,6 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
 cargo +nightly miri test -p polyshm --no-default-features --lib -- \
-    codec:: shm::header:: shm::name::
+    codec:: shm::header:: shm::name:: --skip codec::archive
+# Archives (rkyv): relative pointers are sound under Tree Borrows, the aliasing model
+# rkyv is checked against, and not expressible under Miri's default Stacked Borrows,
+# which reports rkyv's own validation as undefined behaviour (rkyv/rkyv#436). Their
+# tests, and the fuzz door over them, run under Tree Borrows.
+MIRIFLAGS="$MIRIFLAGS -Zmiri-tree-borrows" cargo +nightly miri test -p polyshm \
+    --no-default-features --lib -- codec::archive hostile::tests
 cargo +nightly miri test -p polyshm-sys --lib -- \
     defect_1_stat_with_paren_and_invalid_utf8 defect_6_fallocate_unsupported_falls_back

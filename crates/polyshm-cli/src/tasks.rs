@@ -1,7 +1,7 @@
 //! The tasks the `polyshm` binary's drones know. The binary is its own drone: `main`
 //! calls `polyshm::team::drone_main(&tasks())` first, so every task a subcommand sends
 //! must be registered here (the built-ins, script blocks included, come with
-//! `Tasks::new()`).
+//! `Tasks::new()`; the profile's own with `polyshm_profile::register_tasks`).
 
 use crate::fractal::shared::{self, IntoShared};
 use polyshm::team::{PodTask, Task, Tasks};
@@ -21,6 +21,7 @@ pub struct Keys {
 pub fn tasks() -> (Tasks, Keys) {
     let mut t = Tasks::new();
     let tile = t.pod_task(crate::fractal::tile::TASK, crate::fractal::tile::run_task);
+    polyshm_profile::register_tasks(&mut t);
     let tile_into_shared = t.task(shared::TASK, shared::run_task);
     let assess = crate::assess::runner::register(&mut t);
     (

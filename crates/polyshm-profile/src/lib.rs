@@ -24,8 +24,8 @@
 //! ```
 //!
 //! Scenarios that start processes start the running executable as drone and helper
-//! (or [`Config::program`]): its `main` must call [`polyshm::team::drone_main`] and
-//! [`helper_main`] first.
+//! (or [`Config::program`]): its `main` must call [`polyshm::team::drone_main`] (with
+//! the tasks of [`register_tasks`] registered) and [`helper_main`] first.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -280,6 +280,13 @@ pub fn annotate(rows: &mut [Row], earlier: &[Row]) {
             }
         }
     }
+}
+
+/// Register the tasks the profile's drones run (beyond the built-ins of
+/// [`polyshm::team::Tasks::new`]): a program that runs profiles registers them in the
+/// tasks it hands to [`polyshm::team::drone_main`] (the `polyshm` binary does).
+pub fn register_tasks(tasks: &mut polyshm::team::Tasks) {
+    scenario::structured::register(tasks);
 }
 
 /// Called first thing in `main` of a program that runs profiles: if this process was

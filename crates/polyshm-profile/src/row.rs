@@ -64,7 +64,14 @@ pub enum Unit {
     Bytes,
     /// An array of `size` 64-bit integers (8 × `size` bytes).
     Ints,
+    /// `size` structured records (the "Structured encoding" table's: a name of 10–17
+    /// characters, an id, a score, four tags; about [`RECORD_BYTES`] bytes each as an
+    /// archive, fewer with postcard).
+    Records,
 }
+
+/// About how many bytes one record of [`Unit::Records`] takes as an archive.
+pub const RECORD_BYTES: u64 = 64;
 
 impl Unit {
     /// The id used in JSON and CSV.
@@ -72,6 +79,7 @@ impl Unit {
         match self {
             Unit::Bytes => "bytes",
             Unit::Ints => "ints",
+            Unit::Records => "records",
         }
     }
 
@@ -80,6 +88,7 @@ impl Unit {
         match self {
             Unit::Bytes => size,
             Unit::Ints => size * 8,
+            Unit::Records => size * RECORD_BYTES,
         }
     }
 }

@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Actions: `kill` (the process kills itself at once, as `kill -9` would: no unwinding,
-//! no destructors, no exit handlers), `exit` (exits with code 86), and every action of
+//! no destructors, no exit handlers), `exit` (exits with code 86), `wait_file(path)`
+//! (waits until a file `path` exists, at most a minute: another process says when this
+//! one may go on), and every action of
 //! the [`fail`](https://docs.rs/fail) crate (`sleep(ms)`, `pause`, `panic(msg)`,
 //! `print(msg)`, `off`, with counts and probabilities such as `2*sleep(100)`). A test
 //! sets the variable on the child it spawns, so one process of a pair fails while the
@@ -70,6 +72,15 @@ fn apply(name: &str, action: &str) -> Result<(), String> {
             std::process::abort();
         }),
         "exit" => fail::cfg_callback(name, || std::process::exit(FAULT_EXIT_CODE)),
+        a if a.starts_with("wait_file(") && a.ends_with(')') => {
+            let path = std::path::PathBuf::from(&a["wait_file(".len()..a.len() - 1]);
+            fail::cfg_callback(name, move || {
+                let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while !path.exists() && std::time::Instant::now() < end {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            })
+        }
         other => fail::cfg(name, other),
     }
 }
@@ -125,5 +136,11 @@ mod tests {
         crate::fault_point!("fault.test.unconfigured");
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(configure("fault.test.bad", "no-such-action(").is_err());
+        // `wait_file` goes on once the file exists.
+        let dir = std::env::temp_dir().join(crate::shm::unique_name("wait-file"));
+        configure("fault.test.wait", &format!("wait_file({})", dir.display())).unwrap();
+        std::fs::write(&dir, b"go").unwrap();
+        crate::fault_point!("fault.test.wait");
+        let _ = std::fs::remove_file(&dir);
     }
 }

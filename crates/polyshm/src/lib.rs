@@ -34,7 +34,8 @@
 //! - [`shm`]: [`SharedMemory`](shm::SharedMemory) segments, and
 //!   [`RemoteSemaphore`](shm::RemoteSemaphore) / [`RemoteMutex`](shm::RemoteMutex)
 //!   placed in them;
-//! - [`codec`]: plain-old-data arrays as their own bytes, serde values;
+//! - [`codec`]: plain-old-data arrays as their own bytes, serde values, and archived
+//!   values (rkyv) read in place after validation;
 //! - siblings above `shm`: [`relay`], the rendezvous a client connects to by name
 //!   (the study's `SemaphoreEventRelay`: [`Relay`](relay::Relay), and
 //!   [`UdpRelay`](relay::UdpRelay)); [`team`], the drones, whose per-drone mailbox
@@ -65,6 +66,9 @@ pub mod sync;
 pub mod team;
 
 pub use polyshm_sys as sys;
+/// rkyv 0.8, the archive format of [`codec::archive`](mod@codec::archive) and of archived tasks: derive
+/// with `#[rkyv(crate = polyshm::rkyv)]` to use polyshm's own.
+pub use rkyv;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

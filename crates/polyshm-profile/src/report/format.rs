@@ -51,6 +51,7 @@ fn size_cell(r: &Row) -> String {
     match (r.size, r.unit) {
         (Some(s), Some(Unit::Bytes)) => format!("{} B", thousands(s)),
         (Some(s), Some(Unit::Ints)) => format!("{} ints", thousands(s)),
+        (Some(s), Some(Unit::Records)) => format!("{} records", thousands(s)),
         _ => "-".into(),
     }
 }

@@ -202,6 +202,9 @@ fn at_a_glance(outcome: &Outcome) -> String {
         let study = study.map_or(String::new(), |s| format!("; the study: {} µs", micros(s)));
         let _ = writeln!(out, "- {label}: {}{study}.", parts.join(", "));
     }
+    for line in crate::scenario::structured::glance(&rows) {
+        let _ = writeln!(out, "- {line}.");
+    }
     // The factor range of table 10, per placement, beside the study's.
     let mut ranges = Vec::new();
     for p in [Placement::Same, Placement::Cross] {

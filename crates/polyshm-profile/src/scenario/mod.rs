@@ -7,6 +7,8 @@
 //! | `raw` | 3 | `raw_read`, `raw_write`, `raw_write_read` |
 //! | `simple_codec` | 4 | `simple_encode`, `simple_decode` |
 //! | `general_codec` | 5 | `general_encode`, `general_decode` |
+//! | `structured_codec` | ref (after 5: "Structured encoding") | `structured_encode`, `structured_decode`, `structured_write`, `structured_read_one`, `structured_read_all` |
+//! | `structured_roundtrip` | ref (after 5: "Structured encoding") | `structured_roundtrip_postcard`, `structured_roundtrip_archive` (tcp, shm) |
 //! | `socket_empty_task` | 6 (+ ref) | `socket_empty_task` (tcp: table 6; unix, hybrid, shm: ref) |
 //! | `socket_request` | 7 (+ ref) | `socket_request` (tcp: table 7; unix: ref) |
 //! | `hybrid_protected` | 8 | `hybrid_result` (transport `hybrid`) |
@@ -19,6 +21,7 @@ pub mod helper;
 mod memcpy;
 mod raw;
 mod relay;
+pub mod structured;
 mod team;
 mod udp;
 
@@ -54,6 +57,8 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(raw::Raw),
         Box::new(codec::Simple),
         Box::new(codec::General),
+        Box::new(structured::Codec),
+        Box::new(structured::Roundtrip),
         Box::new(team::EmptyTask),
         Box::new(team::Requests),
         Box::new(team::Hybrid { protected: true }),
@@ -220,7 +225,10 @@ mod tests {
             ids(&["hybrid_result"]),
             vec!["hybrid_protected", "hybrid_unprotected"]
         );
-        assert_eq!(ids(&["ref"]), vec!["memcpy"]);
+        assert_eq!(
+            ids(&["structured"]),
+            vec!["structured_codec", "structured_roundtrip"]
+        );
         assert_eq!(select(&[]).unwrap().len(), all().len());
         let err = select(&["nope".to_string()]).err().unwrap().to_string();
         assert!(err.contains("nope") && err.contains("shm_command"), "{err}");

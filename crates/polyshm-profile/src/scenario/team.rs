@@ -21,7 +21,7 @@ use crate::row::{Row, TableRef, Unit};
 use polyshm::team::{builtin, Tasks, Team, TeamError, Transport};
 
 /// Map a team error; the description is copied only when there is an error.
-fn team_err<'a>(
+pub(super) fn team_err<'a>(
     scenario: &'static str,
     what: &'a str,
 ) -> impl FnOnce(TeamError) -> ProfileError + 'a {
@@ -41,10 +41,21 @@ fn spawn(
     scenario: &'static str,
     transport: Transport,
 ) -> Result<Team, ProfileError> {
+    spawn_with(ctx, scenario, transport, Tasks::new())
+}
+
+/// [`spawn`] with the master's registry `tasks` (the drone program must register the
+/// same).
+pub(super) fn spawn_with(
+    ctx: &Context<'_>,
+    scenario: &'static str,
+    transport: Transport,
+    tasks: Tasks,
+) -> Result<Team, ProfileError> {
     let (_, drone_cpu) = ctx.cpus();
     let program = ctx.program()?;
     let spawned = ctx.unpinned.run(move || {
-        Team::builder(Tasks::new())
+        Team::builder(tasks)
             .drones(1)
             .transport(transport)
             .pin_drones(vec![drone_cpu])

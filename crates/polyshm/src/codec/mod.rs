@@ -5,6 +5,9 @@
 //!   [`pod_bytes`] is a cast, not a copy.
 //! - [`general`]: any serde type (the study's BOSS), via postcard: [`encode`] and
 //!   [`decode`].
+//! - [`archive`](mod@archive): any rkyv type, written once ([`archive_into`] a lent area) and read
+//!   in place after validation ([`access`]): the objects the study could not put in
+//!   shared memory.
 //!
 //! ```
 //! # fn main() -> Result<(), polyshm::codec::CodecError> {
@@ -17,9 +20,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
 pub mod general;
 pub mod pod;
 
+pub use archive::{
+    access, aligned_copy, archive, archive_into, decode_archive, FromArchive, Placed, ReadArchive,
+    ToArchive, ARCHIVE_ALIGN,
+};
 pub use general::{decode, encode};
 pub use pod::{pod_bytes, pod_from_bytes, pod_view, pod_view_mut, PodVec};
 
@@ -54,6 +62,17 @@ pub enum CodecError {
         /// The type being encoded.
         type_name: &'static str,
         /// What serde / postcard said.
+        detail: String,
+    },
+    /// Bytes are not a valid archive of the type asked for (bytecheck refused them):
+    /// another process wrote something else, or changed them.
+    #[error("{len} bytes are not a valid archive of {type_name}: {detail}; the writer wrote another type, or the bytes were changed after it wrote them")]
+    InvalidArchive {
+        /// The type asked for.
+        type_name: &'static str,
+        /// Bytes given.
+        len: usize,
+        /// What the validation found.
         detail: String,
     },
     /// Bytes did not decode as the type asked for.

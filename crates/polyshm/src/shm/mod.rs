@@ -68,6 +68,14 @@
 //! `SIGBUS` from a full `/dev/shm`), but it does not catch `SIGBUS`: a peer that
 //! truncates a live segment kills its users. Do not share segments with programs you
 //! do not trust with that.
+//!
+//! **A second exception: archives read in place.** An archived reply
+//! ([`Team::run_archived`](crate::team::Team::run_archived)) is validated once, then
+//! read where it lies across the mailbox hand-over. Its bytes hold relative pointers:
+//! a drone that rewrites them after the master validated them (writing its result
+//! area outside its turn) can make the reader follow one out of the archive. Where
+//! drones are not trusted that far, [`Team::run`](crate::team::Team::run) on the same
+//! key validates and decodes a private copy instead.
 
 pub mod admin;
 mod error;

@@ -10,9 +10,12 @@
 //! | [`Task<A, R>`] | [`Tasks::task`](super::Tasks::task) | `&A` | `R` | serde (postcard) |
 //! | [`PodTask<T, R>`] | [`Tasks::pod_task`](super::Tasks::pod_task) | `&[T]` | `Vec<R>` | the array's own bytes |
 //! | [`InPlaceTask<T>`] | [`Tasks::in_place_task`](super::Tasks::in_place_task) | `&[T]` | `Vec<T>` | the array's own bytes, changed where they lie |
+//! | [`ArchivedTask<A, R>`](super::ArchivedTask) | [`Tasks::archived_task`](super::Tasks::archived_task) | `&A` | `R` | archives (rkyv), read in place |
 //!
 //! The pod kinds also lend the transport's own memory: [`Team::loan`](super::Team::loan)
-//! and [`Reply`](super::Reply).
+//! and [`Reply`](super::Reply); the archived kind too:
+//! [`Team::run_archived`](super::Team::run_archived) and
+//! [`ArchivedReply`](super::ArchivedReply).
 
 use crate::codec::{self, CodecError};
 use serde::{de::DeserializeOwned, Serialize};
@@ -29,6 +32,8 @@ pub enum TaskKind {
     Pod,
     /// A plain-old-data array changed in place ([`InPlaceTask`]).
     InPlace,
+    /// Archives in and out, read in place ([`ArchivedTask`](super::ArchivedTask)).
+    Archived,
 }
 
 impl std::fmt::Display for TaskKind {
@@ -37,18 +42,19 @@ impl std::fmt::Display for TaskKind {
             TaskKind::Serde => "serde task",
             TaskKind::Pod => "pod task",
             TaskKind::InPlace => "in-place pod task",
+            TaskKind::Archived => "archived task",
         })
     }
 }
 
-mod sealed {
+pub(super) mod sealed {
     pub trait Sealed {}
 }
 
 /// A task key: its name, its kind, and how its request and reply are encoded.
 ///
-/// Implemented by [`Task`], [`PodTask`] and [`InPlaceTask`] (sealed: the kinds are
-/// the crate's).
+/// Implemented by [`Task`], [`PodTask`], [`InPlaceTask`] and
+/// [`ArchivedTask`](super::ArchivedTask) (sealed: the kinds are the crate's).
 pub trait Call: sealed::Sealed + Clone + Send + Sync + 'static {
     /// What a call takes (borrowed): `A` for a serde task, `[T]` for a pod task.
     type In: ?Sized;
@@ -151,6 +157,7 @@ pub struct InPlaceTask<T> {
 macro_rules! key_common {
     ($key:ident < $($p:ident),* >) => {
         impl<$($p),*> $key<$($p),*> {
+            #[allow(dead_code)] // not every kind has built-in tasks
             pub(crate) const fn builtin(name: &'static str) -> Self {
                 $key { name: Cow::Borrowed(name), _types: PhantomData }
             }
@@ -176,6 +183,8 @@ macro_rules! key_common {
         impl<$($p),*> sealed::Sealed for $key<$($p),*> {}
     };
 }
+
+pub(super) use key_common;
 
 key_common!(Task<A, R>);
 key_common!(PodTask<T, R>);

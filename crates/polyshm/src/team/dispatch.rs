@@ -4,7 +4,7 @@
 //! spreading of many inputs over the drones.
 
 use super::builder::Config;
-use super::call::{Call, Input};
+use super::call::{Call, Input, TaskKind};
 use super::error::TeamError;
 use super::launch::{Drone, MASTER_SLICE};
 use super::protocol::{check_name, Head, Status};
@@ -22,6 +22,9 @@ type Numbered<T> = (usize, Result<T, TeamError>);
 
 /// How often a task whose drone died is tried again when `retry_dead` is on.
 const RETRIES: usize = 3;
+
+/// The least request area [`Session::loan_area`] lends (what a mailbox holds inline).
+const LOAN_AREA: usize = 64 * 1024;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -105,6 +108,19 @@ impl<'t> Session<'t> {
             })
     }
 
+    /// Lend the whole request area as it is now (at least [`LOAN_AREA`] bytes, at most
+    /// the team's maximum message size), for a request whose size is not known before
+    /// it is written (an archive). It stays where it is until the next exchange.
+    pub(crate) fn loan_area(&mut self, task: &str) -> Result<&mut [u8], TeamError> {
+        let cap = self
+            .drone()
+            .link
+            .loan_capacity()
+            .max(LOAN_AREA)
+            .min(self.inner.config.max_message);
+        self.loan(task, cap)
+    }
+
     /// One roundtrip: the request to `task`, its reply left in the link (see
     /// [`reply`](Self::reply)). A task that failed in the drone is an error and the
     /// drone goes on; a dead, late, cancelled or misbehaving drone is replaced before
@@ -116,8 +132,9 @@ impl<'t> Session<'t> {
         cancel: Option<&AtomicBool>,
     ) -> Result<(), TeamError> {
         check_name(task).map_err(|e| TeamError::Arguments(e.0))?;
-        if let Payload::Bytes(b) = payload {
-            self.inner.check_size(task, b.len())?;
+        match payload {
+            Payload::Bytes(b) => self.inner.check_size(task, b.len())?,
+            Payload::Loaned(n) => self.inner.check_size(task, n)?,
         }
         let index = self.lease.index;
         let task_timeout = self.inner.config.task_timeout;
@@ -199,6 +216,11 @@ fn failure(status: Status, task: &str, drone: usize, bytes: &[u8]) -> TeamError 
             task: task.into(),
             detail: message,
         },
+        Status::InvalidArchive => TeamError::InvalidArchive {
+            task: task.into(),
+            what: "request",
+            detail: message,
+        },
         Status::Panicked => TeamError::Panicked {
             task: task.into(),
             drone,
@@ -212,11 +234,19 @@ fn failure(status: Status, task: &str, drone: usize, bytes: &[u8]) -> TeamError 
     }
 }
 
-/// A codec error of `task`, in the master.
+/// A codec error of `task`, in the master (an archive that fails its validation is a
+/// result the master read: [`TeamError::InvalidArchive`]).
 pub(crate) fn codec_error(task: &str) -> impl FnOnce(crate::codec::CodecError) -> TeamError + '_ {
-    move |source| TeamError::Codec {
-        task: task.into(),
-        source,
+    move |source| match source {
+        e @ crate::codec::CodecError::InvalidArchive { .. } => TeamError::InvalidArchive {
+            task: task.into(),
+            what: "result",
+            detail: e.to_string(),
+        },
+        source => TeamError::Codec {
+            task: task.into(),
+            source,
+        },
     }
 }
 
@@ -240,17 +270,21 @@ impl Inner {
     /// Refuse a key the master's registry does not hold (or holds as another kind),
     /// before anything is sent.
     pub(crate) fn check_key<K: Call>(&self, key: &K) -> Result<(), TeamError> {
-        match self.tasks.kind(key.name()) {
-            Some(k) if k == key.kind() => Ok(()),
+        self.check_kind(key.name(), key.kind())
+    }
+
+    /// Refuse a task the master's registry does not hold as a `kind`.
+    pub(crate) fn check_kind(&self, name: &str, kind: TaskKind) -> Result<(), TeamError> {
+        match self.tasks.kind(name) {
+            Some(k) if k == kind => Ok(()),
             Some(k) => Err(TeamError::UnknownTask {
-                task: key.name().into(),
+                task: name.into(),
                 detail: format!(
-                    "the master's Tasks holds it as a {k}, the key is a {}; register each name once",
-                    key.kind()
+                    "the master's Tasks holds it as a {k}, the key is a {kind}; register each name once"
                 ),
             }),
             None => Err(TeamError::UnknownTask {
-                task: key.name().into(),
+                task: name.into(),
                 detail: format!(
                     "the master's Tasks does not hold it (it holds {}); register it in the Tasks that master and drones build",
                     self.tasks.names().join(", ")

@@ -228,9 +228,9 @@ fn run_task(
     };
     match catch_unwind(AssertUnwindSafe(|| f(payload, area))) {
         Ok(Ok(out)) => (Status::Ok, out),
-        Ok(Err(msg)) => (
-            Status::Failed,
-            TaskOutput::Bytes(Box::new(msg.into_bytes())),
+        Ok(Err(refusal)) => (
+            refusal.status,
+            TaskOutput::Bytes(Box::new(refusal.message.into_bytes())),
         ),
         Err(p) => (
             Status::Panicked,

@@ -130,6 +130,19 @@ pub enum TeamError {
         /// The maximum in force.
         max: u64,
     },
+    /// An archived task's request or result is not a valid archive of its type
+    /// (bytecheck refused it before anything read it): the bytes were changed after
+    /// they were written, or master and drone disagree on the type. Nothing was read
+    /// from them; the drone goes on.
+    #[error("task `{task}`: the {what} is not a valid archive: {detail}")]
+    InvalidArchive {
+        /// The task.
+        task: String,
+        /// `"request"` (found by the drone) or `"result"` (found by the master).
+        what: &'static str,
+        /// What the validation found.
+        detail: String,
+    },
     /// Arguments or result could not be encoded or decoded in the master.
     #[error("task `{task}`: {source}")]
     Codec {

@@ -10,7 +10,8 @@
 //! and types cannot drift apart, and the master refuses a task its own [`Tasks`] does
 //! not hold before anything is sent. The key's kind decides the encoding
 //! ([`Task`]: serde; [`PodTask`]: plain-old-data arrays as their own bytes;
-//! [`InPlaceTask`]: an array changed where it lies); one call family serves them all:
+//! [`InPlaceTask`]: an array changed where it lies; [`ArchivedTask`]: any structured
+//! type as an rkyv archive, read in place); one call family serves them all:
 //!
 //! - [`Team::run`]: one task on one drone;
 //! - [`Team::map`]: one task per input, spread over the drones, answers in order;
@@ -18,6 +19,9 @@
 //!   [`wait_any`] for the first of many;
 //! - [`Team::loan`]: zero copy for pod keys, the drone's request area filled in place
 //!   ([`Loan`]) and the answer read where it lies ([`Reply`]);
+//! - [`Team::run_archived`]: zero copy for archived keys, the argument's archive
+//!   written into the drone's request area and the answer read in place as its
+//!   archived type, validated first ([`ArchivedReply`]);
 //! - [`Team::zip_script`] / [`Team::script`] (feature `script`): the study's
 //!   `drones do: '[:a :b | a + b]' with: … with: …`, any serde values in and out.
 //!
@@ -39,6 +43,7 @@
 //! }
 //! ```
 
+mod archived;
 mod builder;
 mod call;
 mod dispatch;
@@ -57,6 +62,7 @@ mod tasks;
 mod team;
 pub(crate) mod transport;
 
+pub use archived::{ArchivedReply, ArchivedTask};
 pub use builder::{TeamBuilder, DEFAULT_WAIT};
 pub use call::{builtin, Call, InPlaceTask, Input, PodCall, PodTask, Task, TaskKind};
 pub use drone::{drone_main, DRONE_ENV};

@@ -72,6 +72,9 @@ pub enum Status {
     /// The result does not fit the result area; the length field says how many bytes
     /// the drone needs (the master grows the mailbox and answers).
     NeedSpace = 4,
+    /// The request is not a valid archive of the task's argument type (an archived
+    /// task); the payload says what the validation found.
+    InvalidArchive = 5,
 }
 
 impl Status {
@@ -83,6 +86,7 @@ impl Status {
             2 => Status::UnknownTask,
             3 => Status::Failed,
             4 => Status::NeedSpace,
+            5 => Status::InvalidArchive,
             _ => return Err(ProtocolError(format!("unknown reply status {b}"))),
         })
     }

@@ -2,6 +2,7 @@
 
 use super::call::{builtin, InPlaceTask, PodTask, Task, TaskKind};
 use super::pod_out::PodOut;
+use super::protocol::Status;
 use crate::codec::{self, PodVec};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
@@ -21,11 +22,26 @@ pub(crate) enum TaskOutput {
     InResult(usize),
 }
 
+/// Why a task gave no result: the reply's status and its message.
+pub(crate) struct Refusal {
+    pub status: Status,
+    pub message: String,
+}
+
+impl From<String> for Refusal {
+    /// A task that failed (its arguments did not decode, ...).
+    fn from(message: String) -> Refusal {
+        Refusal {
+            status: Status::Failed,
+            message,
+        }
+    }
+}
+
 /// A registered task: payload bytes in (it may change them) and the transport's
-/// result area (it may write its result there), a result out, or a message saying why
-/// not.
+/// result area (it may write its result there), a result out, or why not.
 pub(crate) type TaskFn =
-    Arc<dyn Fn(&mut [u8], &mut [u8]) -> Result<TaskOutput, String> + Send + Sync>;
+    Arc<dyn Fn(&mut [u8], &mut [u8]) -> Result<TaskOutput, Refusal> + Send + Sync>;
 
 /// The tasks a drone knows, by stable name, and the master's registry of them (the
 /// master refuses to send a task its own `Tasks` does not hold). Build it the same way
@@ -42,7 +58,10 @@ pub(crate) type TaskFn =
 ///   result straight into the transport's reply area (a [`PodOut`]): the drone copies
 ///   nothing after the task;
 /// - [`in_place_task`](Self::in_place_task): a `&mut [T]` changed where it lies and
-///   sent back as it is → [`InPlaceTask<T>`](super::InPlaceTask).
+///   sent back as it is → [`InPlaceTask<T>`](super::InPlaceTask);
+/// - [`archived_task`](Self::archived_task): any structured argument read in place as
+///   its archive (validated first), any structured result written once as an archive
+///   into the transport's result area → [`ArchivedTask<A, R>`](super::ArchivedTask).
 ///
 /// The built-ins (keys in [`builtin`](super::builtin)) and, with the `script` feature,
 /// the script task of [`Team::zip_script`](super::Team::zip_script) come with
@@ -182,11 +201,16 @@ impl Tasks {
                     f(&mut v);
                     Ok(TaskOutput::Bytes(Box::new(PodVec(v))))
                 }
-                Err(e) => Err(format!("task `{owned}`: {e}")),
+                Err(e) => Err(format!("task `{owned}`: {e}").into()),
             }
         });
         self.map.insert(name.into(), (TaskKind::InPlace, run));
         InPlaceTask::named(name)
+    }
+
+    /// Register `run` under `name` as a task of `kind` (a later registration wins).
+    pub(crate) fn insert(&mut self, name: &str, kind: TaskKind, run: TaskFn) {
+        self.map.insert(name.into(), (kind, run));
     }
 
     /// Whether a task of that name is registered.

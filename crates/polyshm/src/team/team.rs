@@ -51,7 +51,7 @@ use std::sync::{mpsc, Arc};
 /// }
 /// ```
 pub struct Team {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Team {

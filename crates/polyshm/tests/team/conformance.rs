@@ -71,7 +71,7 @@ pub fn trials(t: Transport) -> Vec<Trial> {
         ),
         ("map_stops_at_the_first_error", failures::map_stops),
     ];
-    cases
+    let mut trials: Vec<Trial> = cases
         .iter()
         .map(|(name, f)| {
             let f = *f;
@@ -79,7 +79,9 @@ pub fn trials(t: Transport) -> Vec<Trial> {
                 f(t)
             })
         })
-        .collect()
+        .collect();
+    trials.extend(crate::archived::trials(t));
+    trials
 }
 
 fn empty_and_serde_tasks(t: Transport) -> Result<(), Failed> {

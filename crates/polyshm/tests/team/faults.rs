@@ -29,7 +29,7 @@ use std::time::Duration;
 pub const FAULT_MASTER_ENV: &str = "POLYSHM_TEST_FAULT_MASTER";
 /// A drone given this path keeps its `POLYSHM_FAULTS` only if it is the first to create
 /// the file.
-const ONCE_ENV: &str = "POLYSHM_TEST_FAULT_ONCE";
+pub const ONCE_ENV: &str = "POLYSHM_TEST_FAULT_ONCE";
 
 /// The steps, as named in the fault points (`team.drone.<step>`, `team.master.<step>`).
 pub const STEPS: [&str; 5] = [

@@ -10,6 +10,7 @@
 //! under a watchdog; after all trials
 //! the binary checks that no segment it owns is left in /dev/shm.
 
+mod archived;
 mod conformance;
 #[cfg(feature = "failpoints")]
 mod faults;
@@ -31,6 +32,10 @@ fn main() {
     }
     if let Ok(t) = std::env::var(support::MASTER_ENV) {
         support::doomed_master(&t);
+    }
+    #[cfg(feature = "failpoints")]
+    if let Ok(spec) = std::env::var(archived::faults::SCRIBBLER_ENV) {
+        archived::faults::scribbler(&spec);
     }
     if let Ok(t) = std::env::var(hostile::SCRIBBLED_ENV) {
         hostile::scribbled_master(&t);

@@ -46,6 +46,8 @@ pub struct Keys {
     /// Opens the matrix (cached), claims the tile, writes `objects::cell(r, c)` in
     /// every cell; answers its pid and how many objects its drone has cached.
     pub fill_tile: Task<(MatrixHandle<u64>, Tile), (u32, usize)>,
+    /// The archived tasks (`archived.rs`).
+    pub archived: crate::archived::Keys,
 }
 
 /// The tasks master and drones of these tests know, and their keys.
@@ -134,6 +136,7 @@ pub fn tasks() -> (Tasks, Keys) {
         fill_tile: t.task("fill_tile", |(handle, tile)| {
             crate::objects::fill_tile(&handle, &tile)
         }),
+        archived: crate::archived::register(&mut t),
     };
     (t, keys)
 }

@@ -102,6 +102,10 @@ impl MasterLink for HybridMaster {
         // The request travels by socket: an ordinary buffer.
         self.sock.loan(len)
     }
+
+    fn loan_capacity(&self) -> usize {
+        self.sock.loan_capacity()
+    }
 }
 
 /// The drone's end of a hybrid link.

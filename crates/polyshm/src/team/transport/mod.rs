@@ -20,6 +20,7 @@ pub(crate) mod listener;
 pub(crate) mod mailbox;
 pub(crate) mod shm;
 pub(crate) mod socket;
+pub(crate) mod stream;
 
 use super::protocol::{Head, ProtocolError, Status};
 use crate::shm::ShmError;
@@ -247,11 +248,14 @@ pub(crate) trait MasterLink: Send {
     fn recv_reply(&mut self, watch: &Watch<'_>) -> Result<Head, LinkError>;
     /// The payload of the last reply received (valid until the next send).
     fn reply_payload(&mut self) -> &[u8];
-    /// Make the request area hold `len` bytes and lend it (8-byte aligned): the
+    /// Make the request area hold `len` bytes and lend it (16-byte aligned): the
     /// mailbox's own request area where the request travels through shared memory,
     /// else a buffer of the link's.
     /// It stays where it is until the link is used again.
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError>;
+    /// Bytes a [`loan`](Self::loan) gets now without growing anything (for a request
+    /// written before its size is known: it spills when larger).
+    fn loan_capacity(&self) -> usize;
 }
 
 /// The drone's end of a connection: requests in, replies out.

@@ -85,6 +85,10 @@ impl MasterLink for ShmMaster {
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
         self.mb.request_area(len)
     }
+
+    fn loan_capacity(&self) -> usize {
+        self.mb.req_cap()
+    }
 }
 
 /// Master: wait for the drone's signal and read its reply descriptor: (head, length,

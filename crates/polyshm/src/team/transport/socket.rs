@@ -1,201 +1,12 @@
 //! [`SocketLink`]: frames over a TCP loopback connection (NODELAY) or a Unix stream
 //! socket — Polycephaly's way, the baseline every other transport is measured against.
 
+pub(crate) use super::stream::{read_watched, slow, write_watched, Stream};
 use super::{
     check_in_place, default_max_message, fault, DroneLink, LinkError, MasterLink, Receiver, Step,
     Watch,
 };
-use crate::sync::Look;
-use crate::team::protocol::{Head, Kind, ProtocolError, HEAD_LEN, MAX_NAME};
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-/// A connected stream socket of either family.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    /// TCP on loopback.
-    Tcp(TcpStream),
-    /// Unix stream socket.
-    #[cfg(unix)]
-    Unix(std::os::unix::net::UnixStream),
-}
-
-impl Stream {
-    /// Bound every blocking read and write by `slice` (so that waits can check the
-    /// peer), and switch off Nagle's algorithm on TCP.
-    ///
-    /// Where a timed-out read or write may lose bytes (Windows: see
-    /// [`TIMED_SOCKET_IO_IS_EXACT`](polyshm_sys::TIMED_SOCKET_IO_IS_EXACT)), the TCP
-    /// socket is non-blocking instead and waits go through
-    /// [`wait_socket`](polyshm_sys::wait_socket), one slice at a time.
-    pub fn configure(&self, slice: Duration) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) if !polyshm_sys::TIMED_SOCKET_IO_IS_EXACT => {
-                s.set_nodelay(true)?;
-                s.set_nonblocking(true)
-            }
-            Stream::Tcp(s) => {
-                s.set_nodelay(true)?;
-                s.set_nonblocking(false)?;
-                s.set_read_timeout(Some(slice))?;
-                s.set_write_timeout(Some(slice))
-            }
-            #[cfg(unix)]
-            Stream::Unix(s) => {
-                s.set_nonblocking(false)?;
-                s.set_read_timeout(Some(slice))?;
-                s.set_write_timeout(Some(slice))
-            }
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::BrokenPipe
-            | ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
-            | ErrorKind::UnexpectedEof
-            | ErrorKind::NotConnected
-    )
-}
-
-pub(crate) fn slow(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
-
-impl Stream {
-    /// After a read or write found the socket not ready: on a non-blocking socket wait
-    /// up to `slice` for it (a timed blocking call has already waited its slice).
-    fn wait_ready(&self, writable: bool, slice: Duration) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) if !polyshm_sys::TIMED_SOCKET_IO_IS_EXACT => {
-                polyshm_sys::wait_socket(s, writable, slice).map(drop)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// One read that does not wait: a socket with timed reads is made non-blocking
-    /// for it (a non-blocking one already is).
-    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let timed = match self {
-            Stream::Tcp(_) => polyshm_sys::TIMED_SOCKET_IO_IS_EXACT,
-            #[cfg(unix)]
-            Stream::Unix(_) => true,
-        };
-        let set_nonblocking = |s: &Stream, on: bool| match s {
-            Stream::Tcp(t) => t.set_nonblocking(on),
-            #[cfg(unix)]
-            Stream::Unix(u) => u.set_nonblocking(on),
-        };
-        if !timed {
-            return self.read(buf);
-        }
-        set_nonblocking(self, true)?;
-        let got = self.read(buf);
-        set_nonblocking(self, false)?;
-        got
-    }
-
-    /// One read or write (`io`), retried if interrupted: the bytes it moved, `None`
-    /// if the socket was not ready within its timeout; a closed connection (no bytes
-    /// moved, or the system says so) is the peer's death.
-    fn transfer(
-        &mut self,
-        mut io: impl FnMut(&mut Stream) -> io::Result<usize>,
-        watch: &Watch<'_>,
-    ) -> Result<Option<usize>, LinkError> {
-        loop {
-            return match io(self) {
-                Ok(0) => Err(LinkError::PeerDied(watch.peer)),
-                Ok(n) => Ok(Some(n)),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if slow(&e) => Ok(None),
-                Err(e) if gone(&e) => Err(LinkError::PeerDied(watch.peer)),
-                Err(e) => Err(e.into()),
-            };
-        }
-    }
-}
-
-/// Fill `buf` from `s`, checking `watch` whenever a bounded read times out.
-///
-/// A peer found dead is not the end yet: what it wrote before dying is still in the
-/// socket, so the watch's last look reads once more (a dead peer's socket answers at
-/// once: its bytes, then end of file). Only then is the peer declared dead.
-pub(crate) fn read_watched(
-    s: &mut Stream,
-    buf: &mut [u8],
-    watch: &Watch<'_>,
-) -> Result<(), LinkError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let to = &mut buf[filled..];
-        filled += watch.wait(|look| match look {
-            Look::Wait(slice) => {
-                let n = s.transfer(|s| s.read(to), watch)?;
-                if n.is_none() {
-                    crate::fault_point!("team.wait.timed_out");
-                    s.wait_ready(false, slice)?;
-                }
-                Ok(n)
-            }
-            Look::Last => s.transfer(|s| s.read_now(to), watch),
-        })?;
-    }
-    Ok(())
-}
-
-/// Write all of `buf` to `s`, checking `watch` whenever a bounded write times out.
-pub(crate) fn write_watched(
-    s: &mut Stream,
-    buf: &[u8],
-    watch: &Watch<'_>,
-) -> Result<(), LinkError> {
-    let mut done = 0;
-    while done < buf.len() {
-        let from = &buf[done..];
-        done += watch.wait(|look| match look {
-            Look::Wait(slice) => {
-                let n = s.transfer(|s| s.write(from), watch)?;
-                if n.is_none() {
-                    s.wait_ready(true, slice)?;
-                }
-                Ok(n)
-            }
-            // Bytes written after the peer died (or the deadline passed) are no
-            // answer: no last write.
-            Look::Last => Ok(None),
-        })?;
-    }
-    Ok(())
-}
+use crate::team::protocol::{Head, Kind, ProtocolError, Status, HEAD_LEN, MAX_NAME};
 
 /// Frames up to this size go out in one write (head, name and payload together).
 const COALESCE: usize = 64 * 1024;
@@ -242,18 +53,39 @@ fn write_frame(
     }
 }
 
+/// A word of the links' buffers: 16 bytes, aligned to 16 (for archives, see
+/// [`ARCHIVE_ALIGN`](crate::codec::ARCHIVE_ALIGN)).
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(16))]
+struct Word([u8; WORD]);
+
+const WORD: usize = 16;
+
+impl Word {
+    const ZERO: Word = Word([0; WORD]);
+}
+
+fn words(w: &[Word]) -> &[u8] {
+    bytemuck::cast_slice(w)
+}
+
+fn words_mut(w: &mut [Word]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(w)
+}
+
 /// Frames over a stream socket: see [`protocol`](crate::team::protocol) for the
-/// layout. Received payloads land in a reused, 8-byte aligned buffer, so a `&[i64]`
-/// can be read in place.
+/// layout. Received payloads land in a reused, 16-byte aligned buffer, so a `&[i64]`
+/// or an archive can be read in place.
 #[derive(Debug)]
 pub(crate) struct SocketLink {
     stream: Stream,
-    buf: Vec<u64>,
+    buf: Vec<Word>,
     /// Length of the last payload received into `buf`.
     last: usize,
     /// A drone's result buffer, lent to the task with each request (words: aligned for
-    /// any pod value up to 8 bytes).
-    out: Vec<u64>,
+    /// any pod value and for archives); it grows to the largest result sent, as the
+    /// mailbox's result area does.
+    out: Vec<Word>,
     scratch: Vec<u8>,
     /// Whether this is the master's end (names its fault points).
     master: bool,
@@ -295,7 +127,7 @@ impl SocketLink {
 
     /// The last payload received (a task may have changed it in place).
     pub fn last_payload(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u64, u8>(&self.buf)[..self.last]
+        &words(&self.buf)[..self.last]
     }
 
     /// Check that `len` bytes of the last payload exist.
@@ -362,22 +194,22 @@ impl SocketLink {
         // Refused before any allocation.
         let len = usize::try_from(len)
             .ok()
-            .filter(|l| *l <= self.max_frame && *l <= isize::MAX as usize - 8)
+            .filter(|l| *l <= self.max_frame && *l <= isize::MAX as usize - WORD)
             .ok_or(LinkError::TooLarge {
                 what: "a frame the peer announced",
                 bytes: len,
                 max: self.max_frame as u64,
             })?;
-        let words = len.div_ceil(8);
+        let words = len.div_ceil(WORD);
         if self.buf.len() < words {
             self.buf.try_reserve(words - self.buf.len()).map_err(|_| {
                 ProtocolError(format!(
                     "the peer announced {len} bytes, more than this process can allocate"
                 ))
             })?;
-            self.buf.resize(words, 0);
+            self.buf.resize(words, Word::ZERO);
         }
-        let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len];
+        let bytes = &mut words_mut(&mut self.buf)[..len];
         read_watched(&mut self.stream, bytes, watch)?;
         self.last = len;
         Ok((head, len))
@@ -389,10 +221,7 @@ impl SocketLink {
     /// buffer, to change in place if the task works so).
     pub fn recv_request(&mut self, watch: &Watch<'_>) -> Result<(Head, &mut [u8]), LinkError> {
         let (head, len) = self.recv_frame(watch)?;
-        Ok((
-            head,
-            &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len],
-        ))
+        Ok((head, &mut words_mut(&mut self.buf)[..len]))
     }
 }
 
@@ -403,20 +232,26 @@ const RESULT_BUF: usize = 64 * 1024;
 impl DroneLink for SocketLink {
     fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
         let (head, len) = self.recv_frame(watch)?;
-        let words = len.max(RESULT_BUF).div_ceil(8);
+        let words = len.max(RESULT_BUF).div_ceil(WORD);
         if self.out.len() < words {
-            self.out.resize(words, 0);
+            self.out.resize(words, Word::ZERO);
         }
         on(
             &head,
-            &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len],
-            bytemuck::cast_slice_mut::<u64, u8>(&mut self.out),
+            &mut words_mut(&mut self.buf)[..len],
+            words_mut(&mut self.out),
         );
         Ok(())
     }
 
     fn send(&mut self, head: &Head, payload: &[u8], watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.send_frame(head, payload, watch)
+        self.send_frame(head, payload, watch)?;
+        // A result that did not fit the buffer fits it next time.
+        let words = payload.len().div_ceil(WORD);
+        if head.status == Status::Ok && words > self.out.len() && payload.len() <= self.max_frame {
+            self.out.resize(words, Word::ZERO);
+        }
+        Ok(())
     }
 
     fn send_in_place(
@@ -427,7 +262,7 @@ impl DroneLink for SocketLink {
     ) -> Result<(), LinkError> {
         let len = self.check_in_place(len)?;
         self.note_sent(head);
-        let bytes = &bytemuck::cast_slice::<u64, u8>(&self.buf)[..len];
+        let bytes = &words(&self.buf)[..len];
         let (stream, scratch) = (&mut self.stream, &mut self.scratch);
         write_frame(stream, scratch, self.master, head, len as u64, bytes, watch)
     }
@@ -439,7 +274,7 @@ impl DroneLink for SocketLink {
         watch: &Watch<'_>,
     ) -> Result<(), LinkError> {
         self.note_sent(head);
-        let all = bytemuck::cast_slice::<u64, u8>(&self.out);
+        let all = words(&self.out);
         let bytes = all.get(..len).ok_or_else(|| {
             ProtocolError(format!(
                 "a reply of {len} bytes said to lie in a result buffer of {}",
@@ -474,17 +309,21 @@ impl MasterLink for SocketLink {
                 max: self.max_frame as u64,
             });
         }
-        let words = len.div_ceil(8);
+        let words = len.div_ceil(WORD);
         if self.buf.len() < words {
-            self.buf.resize(words, 0);
+            self.buf.resize(words, Word::ZERO);
         }
         self.last = 0;
-        Ok(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf)[..len])
+        Ok(&mut words_mut(&mut self.buf)[..len])
+    }
+
+    fn loan_capacity(&self) -> usize {
+        self.buf.len() * WORD
     }
 
     fn send_loaned(&mut self, head: &Head, len: usize, watch: &Watch<'_>) -> Result<(), LinkError> {
         self.note_sent(head);
-        let all = bytemuck::cast_slice::<u64, u8>(&self.buf);
+        let all = words(&self.buf);
         let bytes = all.get(..len).ok_or_else(|| {
             ProtocolError(format!(
                 "a loaned request of {len} bytes from a buffer of {}",

@@ -118,6 +118,11 @@ impl Mailbox {
         self.ctl.name()
     }
 
+    /// Bytes the request area holds now.
+    pub fn req_cap(&self) -> usize {
+        self.req_cap
+    }
+
     /// Bytes the result area holds now.
     pub fn res_cap(&self) -> usize {
         self.res_cap
