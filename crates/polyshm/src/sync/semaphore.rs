@@ -117,7 +117,7 @@ impl SemaphoreState {
         // if the waiter's comes first, we see the sleeper. (Plain SeqCst loads would
         // need the store-buffering guarantee of SeqCst, which loom cannot check.)
         let sleepers = self.sleepers.fetch_add(0, Ordering::SeqCst);
-        if sleepers & SLEEPERS_MASK != 0 && parker.wake(&self.count, 1) == 0 {
+        if sleepers & SLEEPERS_MASK != 0 && self.wake_one(parker) == 0 {
             // Counted sleepers, yet none asleep on the word: they are about to sleep
             // (and will see the new count, which the sleep compares against), or they
             // died counted. Forget the count, so that a dead waiter does not make every
@@ -141,6 +141,13 @@ impl SemaphoreState {
             }
         }
         Ok(())
+    }
+
+    /// Wake one waiter asleep on the count; answers how many woke (see
+    /// [`Parker::wake`]). The only system call of [`SemaphoreState::signal`].
+    fn wake_one(&self, parker: &Parker) -> usize {
+        crate::fault_point!("semaphore.signal.before_wake");
+        parker.wake(&self.count, 1)
     }
 
     /// Take a signal if one is pending.
@@ -175,8 +182,7 @@ impl SemaphoreState {
             return Ok(());
         }
         loop {
-            self.sleepers
-                .fetch_add(1 + SLEEPERS_GENERATION, Ordering::SeqCst);
+            self.enter();
             crate::fault_point!("semaphore.wait.after_sleepers_inc");
             if self.try_wait() {
                 self.leave();
@@ -193,6 +199,12 @@ impl SemaphoreState {
                 return Err(SemaphoreError::TimedOut(timeout.unwrap_or_default()));
             }
         }
+    }
+
+    /// Count this waiter as a sleeper, and move the generation.
+    fn enter(&self) {
+        self.sleepers
+            .fetch_add(1 + SLEEPERS_GENERATION, Ordering::SeqCst);
     }
 
     /// Stop counting this waiter as a sleeper (never below 0: a signal may have
@@ -269,5 +281,195 @@ mod tests {
         assert_eq!((s.count(), s.sleepers()), (3, if exact { 0 } else { 4 }));
         assert!(s.try_wait());
         assert_eq!(s.count(), 2);
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// Every way out of `wait` leaves no sleeper counted: a pending signal, a timeout
+    /// (again and again), a wake by another thread's signal. `sleepers()` answers the
+    /// count alone, never the generation the waiters moved.
+    #[test]
+    fn every_wait_path_leaves_no_sleeper_counted() {
+        let p = Parker::new("t").unwrap();
+        let ms = Duration::from_millis;
+        let s = SemaphoreState::new(1);
+        s.wait(&p, WaitStrategy::Block, Some(ms(1))).unwrap();
+        assert!(!s.try_wait());
+        assert_eq!(s.sleepers(), 0);
+        for turn in 1..=3 {
+            let e = s.wait(&p, WaitStrategy::Block, Some(ms(1)));
+            assert_eq!(e, Err(SemaphoreError::TimedOut(ms(1))));
+            assert_eq!(s.sleepers(), 0, "timeout {turn} left its waiter counted");
+        }
+        assert_ne!(
+            s.sleepers.load(Ordering::Relaxed),
+            0,
+            "the timed-out waiters never counted themselves (no generation moved)"
+        );
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let p = Parker::new("t").unwrap();
+                s.wait(&p, WaitStrategy::Block, None)
+            });
+            let until = std::time::Instant::now() + PATIENCE;
+            while s.sleepers() == 0 {
+                assert!(!waiter.is_finished(), "the waiter ended without a signal");
+                assert!(std::time::Instant::now() < until, "the waiter never slept");
+                std::thread::yield_now();
+            }
+            assert_eq!(s.sleepers(), 1);
+            s.signal(&p).unwrap();
+            assert_eq!(waiter.join().unwrap(), Ok(()));
+        });
+        assert_eq!((s.count(), s.sleepers()), (0, 0));
+    }
+
+    /// Thread-scoped actions at fault points: the process-wide `fail` callback of a
+    /// point runs whatever the current thread registered, so the tests of this binary,
+    /// which run side by side, never see each other's hooks.
+    #[cfg(feature = "failpoints")]
+    mod hooks {
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+
+        type Hook = Box<dyn FnMut()>;
+
+        const POINTS: [&str; 2] = [
+            "semaphore.wait.after_sleepers_inc",
+            "semaphore.signal.before_wake",
+        ];
+
+        thread_local! {
+            static HOOKS: RefCell<HashMap<&'static str, Hook>> = RefCell::default();
+        }
+
+        /// The hook of one point on this thread, removed on drop.
+        pub struct Hooked(&'static str);
+
+        impl Drop for Hooked {
+            fn drop(&mut self) {
+                HOOKS.with(|h| h.borrow_mut().remove(self.0));
+            }
+        }
+
+        /// Run `f` whenever this thread reaches fault point `point`.
+        pub fn on(point: &'static str, f: impl FnMut() + 'static) -> Hooked {
+            static INSTALL: std::sync::Once = std::sync::Once::new();
+            INSTALL.call_once(|| {
+                for p in POINTS {
+                    fail::cfg_callback(p, move || run(p)).unwrap();
+                }
+            });
+            assert!(POINTS.contains(&point), "no dispatcher for {point}");
+            HOOKS.with(|h| h.borrow_mut().insert(point, Box::new(f)));
+            Hooked(point)
+        }
+
+        fn run(point: &'static str) {
+            // Taken out while it runs: a hook may reach another hooked point.
+            let Some(mut f) = HOOKS.with(|h| h.borrow_mut().remove(point)) else {
+                return;
+            };
+            f();
+            HOOKS.with(|h| {
+                h.borrow_mut().entry(point).or_insert(f);
+            });
+        }
+    }
+
+    /// A signal that lands after a waiter counted itself and before it sleeps: the
+    /// waiter takes it without sleeping and the count returns to 0. Where a wake says
+    /// how many slept, that signal found nobody asleep and forgot the count before the
+    /// waiter left: the waiter's leave must not take it below 0.
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_signal_between_counting_and_sleeping_is_taken_and_leaves_no_count() {
+        let p = Parker::new("t").unwrap();
+        let s = Arc::new(SemaphoreState::new(0));
+        let signals = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let _hook = hooks::on("semaphore.wait.after_sleepers_inc", {
+            let (s, signals) = (s.clone(), signals.clone());
+            move || {
+                assert_eq!(s.sleepers(), 1, "the waiter did not count itself");
+                s.signal(&Parker::new("t").unwrap()).unwrap();
+                signals.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        s.wait(&p, WaitStrategy::Block, None).unwrap();
+        assert_eq!(signals.load(Ordering::SeqCst), 1);
+        assert_eq!((s.count(), s.sleepers()), (0, 0));
+    }
+
+    /// `signal` enters the kernel only when it finds a waiter counted. A counted
+    /// waiter that is not asleep (about to sleep, or dead) costs that one wake; where
+    /// a wake says how many slept, the count is then forgotten and the next signal
+    /// costs nothing again.
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_signal_wakes_only_when_a_sleeper_is_counted() {
+        let p = Parker::new("t").unwrap();
+        let s = SemaphoreState::new(0);
+        let wakes = std::rc::Rc::new(std::cell::Cell::new(0));
+        let _hook = hooks::on("semaphore.signal.before_wake", {
+            let wakes = wakes.clone();
+            move || wakes.set(wakes.get() + 1)
+        });
+        s.signal(&p).unwrap();
+        assert_eq!(
+            (wakes.get(), s.count()),
+            (0, 1),
+            "a wake with nobody counted"
+        );
+        s.enter();
+        s.signal(&p).unwrap();
+        assert_eq!(
+            (wakes.get(), s.count()),
+            (1, 2),
+            "a counted sleeper not woken"
+        );
+        let exact = p.wake(&AtomicU32::new(0), 1) == 0;
+        if exact {
+            assert_eq!(
+                s.sleepers(),
+                0,
+                "a count with nobody asleep outlived a wake"
+            );
+            s.signal(&p).unwrap();
+            assert_eq!(wakes.get(), 1, "a forgotten sleeper still costs wakes");
+        } else {
+            assert_eq!(s.sleepers(), 1);
+            s.leave();
+        }
+        assert_eq!(s.sleepers(), 0);
+    }
+
+    /// A signal forgets the count it read only if nothing moved since: when the
+    /// waiter it read leaves and another counts itself before the reset (the count is
+    /// the same, the generation is not), the new waiter stays counted and its next
+    /// signal wakes it.
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_signal_never_forgets_a_sleeper_counted_after_its_read() {
+        let p = Parker::new("t").unwrap();
+        let s = Arc::new(SemaphoreState::new(0));
+        s.enter();
+        let _hook = hooks::on("semaphore.signal.before_wake", {
+            let s = s.clone();
+            let mut first = true;
+            move || {
+                if std::mem::take(&mut first) {
+                    s.leave();
+                    s.enter();
+                }
+            }
+        });
+        s.signal(&p).unwrap();
+        assert_eq!(
+            s.sleepers(),
+            1,
+            "the signal erased a waiter that counted itself after its read"
+        );
+        s.leave();
+        assert_eq!((s.count(), s.sleepers()), (1, 0));
     }
 }
