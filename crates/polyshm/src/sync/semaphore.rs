@@ -283,6 +283,8 @@ mod tests {
         assert_eq!(s.count(), 2);
     }
 
+    /// The bound of every wait below that expects a signal: a broken signal fails the
+    /// test instead of hanging it (a watchdog, not a timing assertion).
     const PATIENCE: Duration = Duration::from_secs(20);
 
     /// Every way out of `wait` leaves no sleeper counted: a pending signal, a timeout
@@ -309,7 +311,7 @@ mod tests {
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| {
                 let p = Parker::new("t").unwrap();
-                s.wait(&p, WaitStrategy::Block, None)
+                s.wait(&p, WaitStrategy::Block, Some(PATIENCE))
             });
             let until = std::time::Instant::now() + PATIENCE;
             while s.sleepers() == 0 {
@@ -395,7 +397,7 @@ mod tests {
                 signals.fetch_add(1, Ordering::SeqCst);
             }
         });
-        s.wait(&p, WaitStrategy::Block, None).unwrap();
+        s.wait(&p, WaitStrategy::Block, Some(PATIENCE)).unwrap();
         assert_eq!(signals.load(Ordering::SeqCst), 1);
         assert_eq!((s.count(), s.sleepers()), (0, 0));
     }
