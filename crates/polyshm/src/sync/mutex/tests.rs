@@ -1,5 +1,7 @@
 //! The mutex's unit tests, in one process: locking, deadlock detection, take-over of
-//! a dead holder, the waiters bit and the wake counter, and the tag, against the words.
+//! a dead holder, the waiters bit and the wake counter, and the tag, against the words;
+//! and, with hosts that stand in for other processes (`FakeHost`), what another
+//! process sees while a step of the protocol is half done.
 
 use super::*;
 use polyshm_sys::current_process;
@@ -200,4 +202,163 @@ fn init_resets_every_word() {
     assert_eq!(m.seq.load(Ordering::Relaxed), 0);
     assert_eq!(m.lock(&p, WaitStrategy::Block, None), Ok(()));
     assert!(m.unlock(&p));
+}
+
+/// A caller of the lock protocol other than this thread: its identity, which processes
+/// live, and an action at each step (the steps it reaches, and each liveness check).
+struct FakeHost<'a> {
+    me: Me,
+    live: &'a [ProcessId],
+    at: &'a dyn Fn(&'static str),
+}
+
+impl Host for FakeHost<'_> {
+    fn me(&self) -> Me {
+        self.me
+    }
+
+    fn is_alive(&self, p: ProcessId) -> bool {
+        (self.at)("is_alive");
+        self.live
+            .iter()
+            .any(|l| l.pid == p.pid && (p.start_time == 0 || p.start_time == l.start_time))
+    }
+
+    fn reach(&self, point: &'static str) {
+        (self.at)(point);
+    }
+}
+
+fn fake<'a>(me: Me, live: &'a [ProcessId], at: &'a dyn Fn(&'static str)) -> FakeHost<'a> {
+    FakeHost { me, live, at }
+}
+
+fn me(pid: u32, start_time: u64, tid: u32) -> Me {
+    Me {
+        process: ProcessId { pid, start_time },
+        tid,
+    }
+}
+
+const QUIET: &dyn Fn(&'static str) = &|_| {};
+
+/// A record half written is never read. A holder stopped between the record's key
+/// and its start time and thread id leaves the previous holder's start time and
+/// thread id beside its own key: a waiter of another process must not pair them (it
+/// would judge the live holder dead by its start time and take the lock over), nor
+/// the previous holder, a thread of the same process, (it would take the lock for its
+/// own and refuse with `WouldDeadlock`).
+#[test]
+fn a_record_being_written_is_never_read() {
+    let p = Parker::new("m").unwrap();
+    let m = MutexState::new();
+    let (a, b, c) = (me(100, 1, 7), me(200, 2, 8), me(300, 3, 9));
+    let a_other_thread = me(100, 1, 70);
+    let live = [a.process, b.process, c.process];
+    for holder in [b, a_other_thread] {
+        // A takes and releases the lock: its record stays behind.
+        assert_eq!(m.try_acquire(&fake(a, &live, QUIET), &a, false), Ok(true));
+        assert!(m.unlock_as(&fake(a, &live, QUIET), &p));
+        let seen = std::cell::RefCell::new(Vec::new());
+        let look = |point: &'static str| {
+            if point == "mutex.lock.mid_record" {
+                let c_lock =
+                    m.lock_as(&fake(c, &live, QUIET), &p, WaitStrategy::Block, Some(ms(1)));
+                let a_try = m.try_acquire(&fake(a, &live, QUIET), &a, false);
+                seen.borrow_mut().push((c_lock, a_try));
+            }
+        };
+        assert_eq!(
+            m.try_acquire(&fake(holder, &live, &look), &holder, false),
+            Ok(true)
+        );
+        assert_eq!(
+            seen.take(),
+            [(Err(LockError::TimedOut(ms(1))), Ok(false))],
+            "while {holder:?} wrote its record"
+        );
+        assert_eq!(m.deaths(), 0);
+        assert_eq!(pid_of(m.word.load(Ordering::Acquire)), holder.process.pid);
+        assert!(m.unlock_as(&fake(holder, &live, QUIET), &p));
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Only the holder releases: another process, or another thread of the holder's
+/// process, that calls unlock is told `false` and the lock stays held.
+#[test]
+fn unlock_by_anyone_but_the_holder_is_refused() {
+    let p = Parker::new("m").unwrap();
+    let m = MutexState::new();
+    let (a, b, a_other_thread) = (me(100, 1, 7), me(200, 2, 8), me(100, 1, 70));
+    let live = [a.process, b.process];
+    let host = |me| fake(me, &live, QUIET);
+    assert!(!m.unlock_as(&host(a), &p), "a free lock was released");
+    assert_eq!(m.try_acquire(&host(a), &a, false), Ok(true));
+    let word = m.word.load(Ordering::Acquire);
+    for other in [b, a_other_thread] {
+        assert!(
+            !m.unlock_as(&host(other), &p),
+            "{other:?} released a's lock"
+        );
+        assert_eq!(m.word.load(Ordering::Acquire), word);
+    }
+    assert!(m.unlock_as(&host(a), &p));
+}
+
+/// A waiter that took the lock after it found it held takes it as contended (the
+/// waiters bit set): others may still sleep, and its release must advance the wake
+/// counter they sleep on. Here the holder releases while the waiter checks that it
+/// lives, before the waiter marked the word.
+#[test]
+fn a_waiter_that_found_the_lock_held_takes_it_as_contended() {
+    let p = Parker::new("m").unwrap();
+    let m = MutexState::new();
+    let (h, w) = (me(100, 1, 7), me(200, 2, 8));
+    let live = [h.process, w.process];
+    assert_eq!(m.try_acquire(&fake(h, &live, QUIET), &h, false), Ok(true));
+    let released = std::cell::Cell::new(false);
+    let release_once = |point: &'static str| {
+        if point == "is_alive" && !released.replace(true) {
+            assert!(m.unlock_as(&fake(h, &live, QUIET), &p));
+        }
+    };
+    let waiter = fake(w, &live, &release_once);
+    assert_eq!(
+        m.lock_as(&waiter, &p, WaitStrategy::Block, Some(ms(5000))),
+        Ok(())
+    );
+    assert!(released.get(), "the waiter never checked the holder");
+    let word = m.word.load(Ordering::Acquire);
+    assert_eq!((pid_of(word), word & WAITERS), (w.process.pid, WAITERS));
+    let wake = m.wake.load(Ordering::Acquire);
+    assert!(m.unlock_as(&waiter, &p));
+    assert_eq!(m.wake.load(Ordering::Acquire), wake + 1);
+}
+
+/// A takeover from a dead holder keeps the waiters bit its word had (others sleep:
+/// the new holder's release wakes them) and adds none (nobody sleeps: its release
+/// stays out of the kernel).
+#[test]
+fn a_takeover_keeps_the_waiters_bit_it_found_and_adds_none() {
+    let p = Parker::new("m").unwrap();
+    let (dead, taker) = (4_194_305u64, me(200, 2, 8));
+    let live = [taker.process];
+    let host = fake(taker, &live, QUIET);
+    for bit in [0, WAITERS] {
+        let m = MutexState::new();
+        m.word.store(dead | (5 << 32) | bit, Ordering::Relaxed);
+        match m.lock_as(&host, &p, WaitStrategy::Block, Some(ms(5000))) {
+            Err(LockError::OwnerDied { previous }) => assert_eq!(previous.pid, 4_194_305),
+            other => panic!("expected OwnerDied, got {other:?}"),
+        }
+        let word = m.word.load(Ordering::Acquire);
+        assert_eq!((pid_of(word), word & WAITERS), (taker.process.pid, bit));
+        assert!(m.unlock_as(&host, &p));
+        let woke = m.wake.load(Ordering::Acquire);
+        assert_eq!(woke, u32::from(bit != 0), "wake counter after the release");
+    }
 }
