@@ -242,14 +242,16 @@ fn me(pid: u32, start_time: u64, tid: u32) -> Me {
 
 const QUIET: &dyn Fn(&'static str) = &|_| {};
 
-/// A record half written is never read. A holder stopped between the record's key
-/// and its start time and thread id leaves the previous holder's start time and
-/// thread id beside its own key: a waiter of another process must not pair them (it
-/// would judge the live holder dead by its start time and take the lock over), nor
-/// the previous holder, a thread of the same process, (it would take the lock for its
-/// own and refuse with `WouldDeadlock`).
+/// A new holder is never paired with the record of the one before. Between its
+/// compare-and-swap of the word and the end of its record, a holder leaves the
+/// previous holder's record in place (whole, before its first store; with the new key
+/// beside the old start time and thread id, halfway): a waiter of another process
+/// must not pair the new holder's pid with the old start time (it would judge a live
+/// holder dead and take the lock over), nor may the previous holder, a thread of the
+/// same process, take the old thread id for its own (it would refuse with
+/// `WouldDeadlock` a lock it does not hold).
 #[test]
-fn a_record_being_written_is_never_read() {
+fn a_new_holder_is_never_paired_with_the_previous_record() {
     let p = Parker::new("m").unwrap();
     let m = MutexState::new();
     let (a, b, c) = (me(100, 1, 7), me(200, 2, 8), me(300, 3, 9));
@@ -261,7 +263,7 @@ fn a_record_being_written_is_never_read() {
         assert!(m.unlock_as(&fake(a, &live, QUIET), &p));
         let seen = std::cell::RefCell::new(Vec::new());
         let look = |point: &'static str| {
-            if point == "mutex.lock.mid_record" {
+            if point == "mutex.lock.after_word" || point == "mutex.lock.mid_record" {
                 let c_lock =
                     m.lock_as(&fake(c, &live, QUIET), &p, WaitStrategy::Block, Some(ms(1)));
                 let a_try = m.try_acquire(&fake(a, &live, QUIET), &a, false);
@@ -274,8 +276,8 @@ fn a_record_being_written_is_never_read() {
         );
         assert_eq!(
             seen.take(),
-            [(Err(LockError::TimedOut(ms(1))), Ok(false))],
-            "while {holder:?} wrote its record"
+            [0, 1].map(|_| (Err(LockError::TimedOut(ms(1))), Ok(false))),
+            "while {holder:?} took the word and wrote its record"
         );
         assert_eq!(m.deaths(), 0);
         assert_eq!(pid_of(m.word.load(Ordering::Acquire)), holder.process.pid);
