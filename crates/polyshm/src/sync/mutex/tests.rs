@@ -7,14 +7,18 @@ use super::*;
 use polyshm_sys::current_process;
 use std::sync::Arc;
 
+/// The bound of every lock below: a lock that is never released fails the test
+/// instead of hanging it (a watchdog, not a timing assertion).
+const PATIENCE: Option<Duration> = Some(Duration::from_secs(15));
+
 #[test]
 fn lock_unlock_and_deadlock_detection() {
     let p = Parker::new("m").unwrap();
     let m = MutexState::new();
-    m.lock(&p, WaitStrategy::Block, None).unwrap();
+    m.lock(&p, WaitStrategy::Block, PATIENCE).unwrap();
     assert_eq!(m.holder(), Some(current_process()));
     assert_eq!(
-        m.lock(&p, WaitStrategy::Block, None),
+        m.lock(&p, WaitStrategy::Block, PATIENCE),
         Err(LockError::WouldDeadlock)
     );
     assert!(m.unlock(&p));
@@ -60,7 +64,7 @@ fn threads_count_exactly_and_time_out() {
             std::thread::spawn(move || {
                 let p = Parker::new("m").unwrap();
                 for _ in 0..2000 {
-                    m.lock(&p, WaitStrategy::default(), None).unwrap();
+                    m.lock(&p, WaitStrategy::default(), PATIENCE).unwrap();
                     // A non-atomic read-modify-write under the lock.
                     let v = c.load(Ordering::Relaxed);
                     c.store(v + 1, Ordering::Relaxed);
@@ -74,7 +78,7 @@ fn threads_count_exactly_and_time_out() {
     }
     assert_eq!(counter.load(Ordering::Relaxed), 8000);
     let p = Parker::new("m").unwrap();
-    m.lock(&p, WaitStrategy::Block, None).unwrap();
+    m.lock(&p, WaitStrategy::Block, PATIENCE).unwrap();
     let m2 = m.clone();
     let r = std::thread::spawn(move || {
         let p = Parker::new("m").unwrap();
@@ -127,18 +131,17 @@ fn a_sleeping_waiter_sets_bit_63_and_the_release_advances_the_wake_counter() {
     const BIT_63: u64 = 1 << 63;
     let p = Parker::new("m").unwrap();
     let m = Arc::new(MutexState::new());
-    m.lock(&p, WaitStrategy::Block, None).unwrap();
+    m.lock(&p, WaitStrategy::Block, PATIENCE).unwrap();
     assert_eq!(m.word.load(Ordering::Acquire) & BIT_63, 0);
     let m2 = m.clone();
     let waiter = std::thread::spawn(move || {
         let p = Parker::new("m").unwrap();
-        m2.lock(&p, WaitStrategy::Block, Some(Duration::from_secs(30)))
-            .unwrap();
+        m2.lock(&p, WaitStrategy::Block, PATIENCE).unwrap();
         assert!(m2.unlock(&p));
     });
     // Watchdog bound, not a timing assertion: the waiter marks the word before its
     // first sleep.
-    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    let give_up = std::time::Instant::now() + PATIENCE.unwrap();
     while m.word.load(Ordering::Acquire) & BIT_63 == 0 {
         assert!(
             std::time::Instant::now() < give_up,
@@ -172,13 +175,13 @@ fn every_acquisition_advances_the_tag_and_a_release_keeps_it() {
     let m = MutexState::new();
     let me = u64::from(current_process().pid);
     for tag in 1..=3u64 {
-        m.lock(&p, WaitStrategy::Block, None).unwrap();
+        m.lock(&p, WaitStrategy::Block, PATIENCE).unwrap();
         assert_eq!(m.word.load(Ordering::Acquire), tag << 32 | me);
         assert!(m.unlock(&p));
         assert_eq!(m.word.load(Ordering::Acquire), tag << 32);
     }
     m.word.store(0x7FFF_FFFF << 32, Ordering::Release);
-    m.lock(&p, WaitStrategy::Block, None).unwrap();
+    m.lock(&p, WaitStrategy::Block, PATIENCE).unwrap();
     assert_eq!(m.word.load(Ordering::Acquire), me, "the tag wraps to 0");
     assert!(m.unlock(&p));
     assert_eq!(m.word.load(Ordering::Acquire), 0);
@@ -200,7 +203,7 @@ fn init_resets_every_word() {
     assert_eq!(m.holder(), None);
     assert_eq!((m.deaths(), m.wake.load(Ordering::Relaxed)), (0, 0));
     assert_eq!(m.seq.load(Ordering::Relaxed), 0);
-    assert_eq!(m.lock(&p, WaitStrategy::Block, None), Ok(()));
+    assert_eq!(m.lock(&p, WaitStrategy::Block, PATIENCE), Ok(()));
     assert!(m.unlock(&p));
 }
 
