@@ -104,7 +104,7 @@ impl T for S {
         let _c = || { 1 };
     }
 }
-impl<X> S2<X> { pub(crate) fn new(x: X, y: u8, z: u8) -> Self { todo!() } }
+impl<X> S2<X> { pub(crate) fn new(x: X, y: u8, z: u8) -> Self { S2::make(x, y, z) } }
 mod m { pub fn free() {} }
 ";
     let r: FileReport = assess_source(src);
