@@ -218,7 +218,7 @@ impl MailboxProbe {
     pub fn decode_in_place(&mut self) -> MailboxOutcome {
         let request = self.drone.read_request().and_then(|(h, len)| {
             // What the drone relies on: the payload it was promised exists.
-            let got = self.drone.request(len)?.len();
+            let got = self.drone.request_and_result(len)?.0.len();
             assert_eq!(got, len, "request of {len} bytes lent as {got}");
             Ok((h.name, h.seq, len))
         });

@@ -125,21 +125,6 @@ impl Mailbox {
         self.check_desc(&desc, self.req_cap)
     }
 
-    /// Drone: the request payload, in place (the task may change it).
-    pub fn request(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.req_cap {
-            return Err(proto(format!(
-                "{len} request bytes, the area holds {}",
-                self.req_cap
-            )));
-        }
-        let (seg, req, _) = self.areas_mut();
-        // SAFETY: the mailbox hand-over: the drone reads the request after `to_drone`
-        // was signalled, and the master does not touch the request area again until
-        // the drone signals `to_master`.
-        Ok(unsafe { seg.view_mut::<u8>(req, len)? })
-    }
-
     /// Drone: the request payload, in place (the task may change it), and the whole
     /// result area (the task may write its result there).
     pub fn request_and_result(&mut self, len: usize) -> Result<(&mut [u8], &mut [u8]), LinkError> {

@@ -352,7 +352,7 @@ mod tests {
             .unwrap();
         let (h, len) = drone.read_request().unwrap();
         assert_eq!((h.name.as_str(), h.seq, len), ("t", 1, 3));
-        assert_eq!(drone.request(len).unwrap(), [1, 2, 3]);
+        assert_eq!(drone.request_and_result(len).unwrap().0, [1, 2, 3]);
 
         // A length past the area.
         let mut desc = layout::REQUEST.load(&master.ctl).unwrap();
