@@ -21,15 +21,7 @@ fn polyshm_status(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn polyshm(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let out = polyshm_status(args, env);
-    assert!(
-        out.status.success(),
-        "polyshm {args:?} failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::succeeded(args, polyshm_status(args, env))
 }
 
 /// Two crates, a file that does not parse, a function copied across crates, and

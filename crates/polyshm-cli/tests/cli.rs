@@ -29,13 +29,7 @@ fn polyshm(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn ok(args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let out = polyshm(args, stdin);
-    assert!(
-        out.status.success(),
-        "polyshm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::succeeded(args, polyshm(args, stdin)).stdout
 }
 
 /// Run a command that must fail: non-zero exit, one line on stderr; answers it.

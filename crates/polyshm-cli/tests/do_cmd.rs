@@ -12,20 +12,7 @@ fn polyshm(args: &[&str]) -> (Output, u32) {
     common::run_pid(common::polyshm(args), b"", Duration::from_secs(60))
 }
 
-/// Segments whose owner was `pid` (there must be none once it has exited). Where
-/// segments cannot be listed (Windows) none can be left either: a segment goes with
-/// the last process that holds it.
-fn segments_of(pid: u32) -> Vec<String> {
-    if !polyshm::sys::CAN_LIST_SEGMENTS {
-        return Vec::new();
-    }
-    polyshm::shm::admin::list()
-        .expect("list segments")
-        .into_iter()
-        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
-        .map(|s| s.name)
-        .collect()
-}
+use common::segments_of;
 
 #[test]
 fn do_answers_six_six_six_on_every_transport() {

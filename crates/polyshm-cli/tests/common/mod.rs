@@ -61,3 +61,31 @@ pub fn run_pid(spawn: Spawn, stdin: &[u8], limit: Duration) -> (Output, u32) {
     };
     (out, pid)
 }
+
+/// `out` of `polyshm args…`, failing the test with its status and both streams if the
+/// run did not succeed.
+pub fn succeeded(args: &[&str], out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "polyshm {args:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Segments whose owner was `pid` (there must be none once it has exited). Where
+/// segments cannot be listed (Windows) none can be left either: a segment goes with
+/// the last process that holds it.
+pub fn segments_of(pid: u32) -> Vec<String> {
+    if !polyshm::sys::CAN_LIST_SEGMENTS {
+        return Vec::new();
+    }
+    polyshm::shm::admin::list()
+        .expect("list segments")
+        .into_iter()
+        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
+        .map(|s| s.name)
+        .collect()
+}

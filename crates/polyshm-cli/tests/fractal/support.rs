@@ -21,30 +21,10 @@ pub(crate) fn polyshm_pid(args: &[&str], env: &[(&str, &str)]) -> (Output, u32) 
         b"",
         WATCHDOG,
     );
-    assert!(
-        out.status.success(),
-        "polyshm {args:?} failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, pid)
+    (crate::common::succeeded(args, out), pid)
 }
 
-/// Segments whose owner was `pid` (there must be none once it has exited). Where
-/// segments cannot be listed (Windows) none can be left either: a segment goes with
-/// the last process that holds it.
-pub(crate) fn segments_of(pid: u32) -> Vec<String> {
-    if !polyshm::sys::CAN_LIST_SEGMENTS {
-        return Vec::new();
-    }
-    polyshm::shm::admin::list()
-        .expect("list segments")
-        .into_iter()
-        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
-        .map(|s| s.name)
-        .collect()
-}
+pub(crate) use crate::common::segments_of;
 
 /// Run `polyshm` under the watchdog and return its output whatever the exit code.
 pub(crate) fn polyshm_status(args: &[&str], env: &[(&str, &str)]) -> Output {
