@@ -25,5 +25,7 @@ mod watch;
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
 pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
-pub use strategy::{saturating_deadline, Deadline, PeerPlace, WaitStrategy, UNYIELDING_SPIN};
+pub use strategy::{
+    saturating_deadline, Deadline, PeerPlace, WaitStrategy, COOL_OFF, PREEMPTED, UNYIELDING_SPIN,
+};
 pub(crate) use watch::{Look, Stop, WaitError, Watch};

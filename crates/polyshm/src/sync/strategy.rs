@@ -72,6 +72,93 @@ const POLLS_PER_CLOCK: usize = 64;
 /// taken from others when the answer is long in coming.
 pub const UNYIELDING_SPIN: Duration = Duration::from_micros(5);
 
+/// A gap this long between two looks at the clock during a spin means the spinner was
+/// not running: another process had its CPU (a yield handed it over for a time slice,
+/// or the scheduler preempted it). A turn of polls takes well under a microsecond, and
+/// a yield to an idle CPU or a peer's short answer a few.
+pub const PREEMPTED: Duration = Duration::from_micros(50);
+
+/// How long a thread found preempted mid-spin sleeps at once instead of spinning.
+///
+/// On an oversubscribed CPU a spinner is runnable all the time, so it queues for the
+/// CPU behind every other process, where a sleeper that is woken runs soon. Measured
+/// with `polyshm assess` over shm at item granularity on six crates of the corpus
+/// (syn, tokio, regex, serde, rayon-core, hyper), 2 drones beside two busy loops on the
+/// 2-vCPU VM, 3 runs each, alternating: spinning as before these rules took 21–32 s
+/// against 2.1–2.9 s with [`WaitStrategy::Block`]; with them, 3.2–5.3 s against
+/// 3.1–4.6 s (unix sockets 3.6–4.6 s). After the cool-off the next wait tries
+/// spinning again, so a machine that has become quiet gets the spin back within
+/// this time.
+pub const COOL_OFF: Duration = Duration::from_millis(100);
+
+/// Spins in a row that ended without the answer after which a thread stops spinning
+/// on every wait and only probes: each spin that misses costs its whole budget of CPU,
+/// which on a busy machine the peer (or anyone) may need.
+const MISSES_TO_PROBE: u8 = 2;
+
+/// The most misses counted: once probing, a thread spins on one wait in
+/// `1 << misses` (4, 8, …, 64).
+const MAX_MISSES: u8 = 6;
+
+/// What a thread learnt from its recent spins.
+#[derive(Clone, Copy, Debug, Default)]
+struct Adapt {
+    /// Until when it does not spin at all (it was found preempted mid-spin).
+    cool_until: Option<Instant>,
+    /// Spins in a row that ended without the answer (saturating at [`MAX_MISSES`]).
+    misses: u8,
+    /// Waits that skipped the spin since the last spin.
+    skipped: u16,
+}
+
+/// How a spin ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The answer came while spinning.
+    Hit,
+    /// The budget ran out first.
+    Miss,
+    /// The thread did not run for [`PREEMPTED`] or more.
+    Preempted,
+}
+
+thread_local! {
+    static ADAPT: std::cell::Cell<Adapt> = const {
+        std::cell::Cell::new(Adapt { cool_until: None, misses: 0, skipped: 0 })
+    };
+}
+
+impl Adapt {
+    /// Whether the wait beginning `now` spins (and count it either way).
+    fn spin_now(now: Instant) -> bool {
+        ADAPT.with(|c| {
+            let mut a = c.get();
+            let cooling = a.cool_until.is_some_and(|until| now < until);
+            let probe = a.misses < MISSES_TO_PROBE || u32::from(a.skipped) + 1 >= 1 << a.misses;
+            let spin = !cooling && probe;
+            a.skipped = if spin { 0 } else { a.skipped.saturating_add(1) };
+            c.set(a);
+            spin
+        })
+    }
+
+    /// Note how a spin ended, `now`.
+    fn record(outcome: Outcome, now: Instant) {
+        ADAPT.with(|c| {
+            let mut a = c.get();
+            match outcome {
+                Outcome::Hit => a.misses = 0,
+                Outcome::Miss => a.misses = (a.misses + 1).min(MAX_MISSES),
+                Outcome::Preempted => {
+                    a.misses = (a.misses + 1).min(MAX_MISSES);
+                    a.cool_until = now.checked_add(COOL_OFF);
+                }
+            }
+            c.set(a);
+        })
+    }
+}
+
 impl WaitStrategy {
     /// Poll `ready` according to the strategy, up to the strategy's budget and the
     /// deadline; answers whether `ready` turned true.
@@ -81,42 +168,94 @@ impl WaitStrategy {
 
     /// [`spin`](Self::spin) knowing where the peer runs: beside a peer on another CPU
     /// the polls do not yield (still bounded by the budget and the deadline).
+    ///
+    /// Adaptive, per thread: a spin during which the thread was not running for
+    /// [`PREEMPTED`] or more (the CPU is wanted by others) ends at once, and the
+    /// thread's waits skip the spin (one poll, then sleep) for [`COOL_OFF`]; after two
+    /// spins in a row that missed the answer, only one wait in 4, 8, … 64 spins (a
+    /// probe) until a spin catches the answer again.
     pub fn spin_for(
         &self,
         deadline: Deadline,
         peer: PeerPlace,
         mut ready: impl FnMut() -> bool,
     ) -> bool {
-        let WaitStrategy::SpinThenBlock { budget } = *self else {
+        let WaitStrategy::SpinThenBlock { .. } = *self else {
             return false;
         };
+        let now = Instant::now();
+        if !Adapt::spin_now(now) {
+            return ready();
+        }
+        let (caught, outcome) = self.spin_inner(deadline, peer, ready, true);
+        Adapt::record(outcome, Instant::now());
+        caught
+    }
+
+    /// The spin itself: whether `ready` turned true, and what the spin teaches. With
+    /// `watch_preemption`, a gap of [`PREEMPTED`] between two looks at the clock ends
+    /// it as preempted, and so does an answer found after such a gap (the thread was
+    /// off its CPU while the answer waited: a sleeper would have been woken sooner).
+    fn spin_inner(
+        &self,
+        deadline: Deadline,
+        peer: PeerPlace,
+        mut ready: impl FnMut() -> bool,
+        watch_preemption: bool,
+    ) -> (bool, Outcome) {
+        let WaitStrategy::SpinThenBlock { budget } = *self else {
+            return (false, Outcome::Miss);
+        };
         let start = Instant::now();
+        let last = std::cell::Cell::new(start);
+        let gap = |now: Instant| {
+            watch_preemption && now.saturating_duration_since(last.get()) >= PREEMPTED
+        };
+        let hit = || {
+            let outcome = if gap(Instant::now()) {
+                Outcome::Preempted
+            } else {
+                Outcome::Hit
+            };
+            (true, outcome)
+        };
+        // A look at the clock: whether to go on spinning, given `limit` of spin.
+        let look = |limit: Duration| {
+            let now = Instant::now();
+            if gap(now) {
+                return Some(Outcome::Preempted);
+            }
+            last.set(now);
+            if deadline.passed() {
+                return Some(Outcome::Miss);
+            }
+            (now.saturating_duration_since(start) >= limit).then_some(Outcome::Miss)
+        };
         if peer == PeerPlace::OtherCpu {
             let unyielding = budget.min(UNYIELDING_SPIN);
             loop {
                 for _ in 0..POLLS_PER_CLOCK {
                     if ready() {
-                        return true;
+                        return hit();
                     }
                     std::hint::spin_loop();
                 }
-                if deadline.passed() {
-                    return false;
-                }
-                if start.elapsed() >= unyielding {
-                    break;
+                match look(unyielding) {
+                    None => {}
+                    Some(Outcome::Miss) if !deadline.passed() => break,
+                    Some(end) => return (false, end),
                 }
             }
         }
         loop {
             for _ in 0..POLLS_PER_YIELD {
                 if ready() {
-                    return true;
+                    return hit();
                 }
                 std::hint::spin_loop();
             }
-            if start.elapsed() >= budget || deadline.passed() {
-                return false;
+            if let Some(end) = look(budget) {
+                return (false, end);
             }
             polyshm_sys::yield_now();
         }
@@ -166,8 +305,6 @@ impl Deadline {
 mod tests {
     use super::*;
 
-    /// Defect 10 (issue 9, the sync part): `Instant + Duration::MAX` overflows; such a
-    /// timeout means "never", not a panic.
     /// Beside a peer on another CPU the spin polls until `ready` turns true, and
     /// gives up once the budget is spent; a passed deadline ends it too.
     #[test]
@@ -175,19 +312,118 @@ mod tests {
         let long = WaitStrategy::SpinThenBlock {
             budget: Duration::from_secs(60),
         };
+        // Preemption not watched here: a test thread preempted under a loaded CI must
+        // not end the spin (the adaptive rules have their own tests below).
         let mut polls = 0;
-        assert!(long.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || {
-            polls += 1;
-            polls == 10_000
-        }));
-        assert_eq!(polls, 10_000);
+        let end = long.spin_inner(
+            Deadline::NEVER,
+            PeerPlace::OtherCpu,
+            || {
+                polls += 1;
+                polls == 10_000
+            },
+            false,
+        );
+        assert_eq!((end, polls), ((true, Outcome::Hit), 10_000));
         let short = WaitStrategy::SpinThenBlock {
             budget: Duration::from_millis(1),
         };
-        assert!(!short.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || false));
+        let end = short.spin_inner(Deadline::NEVER, PeerPlace::OtherCpu, || false, false);
+        assert_eq!(end, (false, Outcome::Miss));
         let passed = Deadline::after(Some(Duration::ZERO));
-        assert!(!long.spin_for(passed, PeerPlace::OtherCpu, || false));
+        let end = long.spin_inner(passed, PeerPlace::OtherCpu, || false, false);
+        assert_eq!(end, (false, Outcome::Miss));
         assert!(!WaitStrategy::Block.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || true));
+    }
+
+    /// Polls of one `spin_for` whose answer comes at poll `at` (never: 0).
+    fn polls_of(w: WaitStrategy, place: PeerPlace, at: u64) -> (bool, u64) {
+        let mut polls = 0;
+        let caught = w.spin_for(Deadline::NEVER, place, || {
+            polls += 1;
+            polls == at
+        });
+        (caught, polls)
+    }
+
+    /// A spin during which the thread did not run for `PREEMPTED` (here: `ready` sleeps,
+    /// as a thread descheduled for a time slice) ends at once, long before its budget,
+    /// wherever the peer runs; the thread's next waits poll once and do not spin, until
+    /// `COOL_OFF` has passed.
+    #[test]
+    fn a_preempted_spin_ends_and_the_thread_cools_off() {
+        let long = WaitStrategy::SpinThenBlock {
+            budget: Duration::from_secs(60),
+        };
+        for place in [PeerPlace::OtherCpu, PeerPlace::SameCpu, PeerPlace::Unknown] {
+            // Each on its own thread: what a thread learns is its own.
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut polls = 0u64;
+                let caught = long.spin_for(Deadline::NEVER, place, || {
+                    polls += 1;
+                    if polls == 100 {
+                        std::thread::sleep(PREEMPTED * 2);
+                    }
+                    polls == 1_000_000
+                });
+                assert!(!caught, "{place:?}: the spin went on after a preemption");
+                assert!(polls < 1_000_000 && started.elapsed() < Duration::from_secs(30));
+                // Cooling: one poll, no spin (the answer at the first poll is taken).
+                assert_eq!(polls_of(long, place, 2), (false, 1), "{place:?}");
+                assert_eq!(polls_of(long, place, 1), (true, 1), "{place:?}");
+                // After the cool-off it spins again (the answer comes before the
+                // first look at the clock, so no preemption can be seen here).
+                std::thread::sleep(COOL_OFF + Duration::from_millis(10));
+                assert_eq!(polls_of(long, place, 2), (true, 2), "{place:?}");
+                // An answer found after such a gap is taken, and teaches the same: the
+                // thread was off its CPU while the answer waited.
+                let mut polls = 0;
+                assert!(long.spin_for(Deadline::NEVER, place, || {
+                    polls += 1;
+                    if polls == 3 {
+                        std::thread::sleep(PREEMPTED * 2);
+                    }
+                    polls == 3
+                }));
+                assert_eq!(polls_of(long, place, 2), (false, 1), "{place:?}");
+            })
+            .join()
+            .expect("spin thread");
+        }
+    }
+
+    /// Two spins in a row that miss make the thread probe: one wait in 4 spins, then
+    /// one in 8, … 64; a probe that catches the answer brings the spin back on every
+    /// wait.
+    #[test]
+    fn spins_that_miss_make_the_thread_probe() {
+        std::thread::spawn(|| {
+            let now = Instant::now();
+            assert!(Adapt::spin_now(now));
+            Adapt::record(Outcome::Miss, now);
+            assert!(Adapt::spin_now(now));
+            Adapt::record(Outcome::Miss, now);
+            for misses in 2..=MAX_MISSES + 1 {
+                let every = 1usize << misses.min(MAX_MISSES);
+                let pattern: Vec<bool> = (0..every).map(|_| Adapt::spin_now(now)).collect();
+                let mut want = vec![false; every];
+                want[every - 1] = true;
+                assert_eq!(pattern, want, "after {misses} misses");
+                Adapt::record(Outcome::Miss, now);
+            }
+            Adapt::record(Outcome::Hit, now);
+            assert!((0..10).all(|_| Adapt::spin_now(now)));
+            // Through the strategy: two misses, then the next wait polls once.
+            let short = WaitStrategy::SpinThenBlock {
+                budget: Duration::from_micros(20),
+            };
+            assert!(!polls_of(short, PeerPlace::SameCpu, 0).0);
+            assert!(!polls_of(short, PeerPlace::SameCpu, 0).0);
+            assert_eq!(polls_of(short, PeerPlace::SameCpu, 0), (false, 1));
+        })
+        .join()
+        .expect("adapt thread");
     }
 
     #[test]
@@ -198,6 +434,8 @@ mod tests {
         assert_eq!(PeerPlace::of(Some(1), None), PeerPlace::Unknown);
     }
 
+    /// Defect 10 (issue 9, the sync part): `Instant + Duration::MAX` overflows; such a
+    /// timeout means "never", not a panic.
     #[test]
     fn defect_10_deadline_after_duration_max_is_never() {
         assert_eq!(Deadline::after(Some(Duration::MAX)), Deadline::NEVER);
