@@ -98,9 +98,9 @@ impl Stats {
         eprintln!("polyshm explore: drone {pid} died under a tile; the team replaced it");
     }
 
-    /// A queued tile of an old view was dropped.
-    pub fn note_skipped(&self) {
-        self.counts().skipped += 1;
+    /// `n` queued tiles of an old view were dropped.
+    pub fn note_skipped(&self, n: usize) {
+        self.counts().skipped += n as u64;
     }
 
     /// A computed tile of an old view was thrown away.

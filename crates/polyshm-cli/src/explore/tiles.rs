@@ -155,8 +155,10 @@ impl Pool {
         let tiles = tile::tiles(view.width, view.height, side);
         let n = tiles.len();
         let mut q = lock(&self.queue.0);
+        let queued = q.jobs.len();
         q.jobs
             .retain(|j| !Arc::ptr_eq(&j.ticket, ticket) || ticket.is_current(j.generation));
+        self.stats.note_skipped(queued - q.jobs.len());
         q.jobs.extend(tiles.into_iter().map(|tile| Job {
             ticket: ticket.clone(),
             generation,
@@ -171,9 +173,10 @@ impl Pool {
 
     /// Drop every queued tile of `ticket` (its page went away).
     pub fn forget(&self, ticket: &Arc<Ticket>) {
-        lock(&self.queue.0)
-            .jobs
-            .retain(|j| !Arc::ptr_eq(&j.ticket, ticket));
+        let mut q = lock(&self.queue.0);
+        let queued = q.jobs.len();
+        q.jobs.retain(|j| !Arc::ptr_eq(&j.ticket, ticket));
+        self.stats.note_skipped(queued - q.jobs.len());
     }
 }
 
@@ -202,7 +205,7 @@ fn work(runner: &Runner, queue: &(Mutex<Queue>, Condvar), stats: &Stats) {
                 }
                 match q.jobs.pop_front() {
                     Some(j) if j.ticket.is_current(j.generation) => break j,
-                    Some(_) => stats.note_skipped(),
+                    Some(_) => stats.note_skipped(1),
                     None => q = queue.1.wait(q).unwrap_or_else(|p| p.into_inner()),
                 }
             }

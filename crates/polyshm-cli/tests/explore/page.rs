@@ -1,0 +1,394 @@
+//! The page in headless Chromium: every tile drawn as `polyshm fractal` computes it,
+//! zoom at the click, the saved files, bad input, a drone killed mid-render, a left
+//! view's tiles cancelled, the team restarted from the page.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+
+use crate::browser::{self, artefacts, http, rgb};
+use crate::server::Explore;
+use crate::support::{polyshm, read_npy, segments_of};
+
+/// A view as the URL carries it.
+#[derive(Debug, Clone)]
+struct UrlView {
+    x: String,
+    y: String,
+    scale: String,
+    iter: u32,
+    w: u32,
+    h: u32,
+}
+
+impl UrlView {
+    fn query(&self) -> String {
+        format!(
+            "x={}&y={}&scale={}&iter={}&w={}&h={}",
+            self.x, self.y, self.scale, self.iter, self.w, self.h
+        )
+    }
+
+    /// The view in the page's URL now.
+    async fn of_page(client: &Client) -> UrlView {
+        let url = client.current_url().await.expect("the page's URL");
+        let get = |k: &str| {
+            url.query_pairs()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| panic!("no {k} in {url}"))
+        };
+        UrlView {
+            x: get("x"),
+            y: get("y"),
+            scale: get("scale"),
+            iter: get("iter").parse().expect("iter"),
+            w: get("w").parse().expect("w"),
+            h: get("h").parse().expect("h"),
+        }
+    }
+
+    fn num(s: &str) -> f64 {
+        s.parse().expect("a number in the URL")
+    }
+}
+
+/// What `polyshm fractal` writes for a view (one process: no drones involved).
+struct Expected {
+    counts: Vec<u32>,
+    png: Vec<u8>,
+    npy: Vec<u8>,
+}
+
+fn fractal(dir: &Path, tag: &str, v: &UrlView) -> Expected {
+    let (png, npy) = (dir.join(format!("{tag}.png")), dir.join(format!("{tag}.npy")));
+    let size = format!("{}x{}", v.w, v.h);
+    let center = format!("{},{}", v.x, v.y);
+    let iter = v.iter.to_string();
+    polyshm(
+        &[
+            "fractal",
+            "--size",
+            &size,
+            "--center",
+            &center,
+            "--scale",
+            &v.scale,
+            "--max-iter",
+            &iter,
+            "--drones",
+            "0",
+            "--out",
+            png.to_str().expect("UTF-8 path"),
+            "--counts",
+            npy.to_str().expect("UTF-8 path"),
+        ],
+        &[],
+    );
+    Expected {
+        counts: read_npy(&npy).data,
+        png: std::fs::read(&png).expect("fractal's PNG"),
+        npy: std::fs::read(&npy).expect("fractal's counts"),
+    }
+}
+
+async fn explorer(client: &Client) -> Value {
+    client
+        .execute("return window.explorer;", vec![])
+        .await
+        .expect("read window.explorer")
+}
+
+/// Wait until the page has every tile of a view newer than `after`; its state then.
+async fn wait_done(client: &Client, after: u64) -> Value {
+    loop {
+        let e = explorer(client).await;
+        if let Some(err) = e["error"].as_str().filter(|s| !s.is_empty()) {
+            panic!("the page shows an error: {err}");
+        }
+        if e["done"] == Value::Bool(true) && e["generation"].as_u64() > Some(after) {
+            assert_eq!(e["received"], e["tiles"], "every tile drawn once: {e}");
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Screenshot the picture, keep it as `target/tmp/explore/<name>.png`, and check every
+/// pixel: black where the count is the limit, else the colour of the count in the PNG
+/// `polyshm fractal` wrote.
+async fn check_picture(client: &Client, name: &str, v: &UrlView, want: &Expected) {
+    let canvas = client.find(Locator::Id("view")).await.expect("the canvas");
+    let shot = canvas.screenshot().await.expect("a screenshot");
+    std::fs::write(artefacts().join(format!("{name}.png")), &shot).expect("keep the shot");
+    let (w, h, got) = rgb(&shot);
+    assert_eq!((w, h), (v.w, v.h), "{name}: the canvas is the view's size");
+    let (_, _, colours) = rgb(&want.png);
+    let (mut inside, mut outside) = (0, 0);
+    for (k, &count) in want.counts.iter().enumerate() {
+        let px = &got[k * 3..k * 3 + 3];
+        let (i, j) = (k as u32 % w, k as u32 / w);
+        if count == v.iter {
+            inside += 1;
+            assert_eq!(px, [0, 0, 0], "{name}: pixel ({i}, {j}) is inside: black");
+        } else {
+            outside += 1;
+            let colour = &colours[k * 3..k * 3 + 3];
+            assert_eq!(px, colour, "{name}: pixel ({i}, {j}), count {count}");
+        }
+    }
+    assert!(inside > 0 && outside > 0, "{name}: the set and its outside");
+}
+
+/// Stop the server from the page and check it ended well and left no segment.
+async fn stop(client: &Client, mut server: Explore) {
+    client
+        .find(Locator::Id("quit"))
+        .await
+        .expect("stop button")
+        .click()
+        .await
+        .expect("click stop");
+    let (status, lines) = server.wait_exit();
+    assert!(status.contains("exit status: 0"), "explore ended {status}");
+    assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
+    assert_eq!(segments_of(server.pid()), Vec::<String>::new());
+}
+
+const FIRST: (u32, u32) = (320, 240);
+
+fn first_view() -> UrlView {
+    UrlView {
+        x: "-0.5".into(),
+        y: "0".into(),
+        scale: "3".into(),
+        iter: 300,
+        w: FIRST.0,
+        h: FIRST.1,
+    }
+}
+
+#[test]
+fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
+    let _one = browser::one_at_a_time();
+    browser::run("the page test", async {
+        let Some(b) = browser::start().await else {
+            return;
+        };
+        let c = &b.client;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = Explore::start(&["--drones", "2", "--transport", "shm"], &[]);
+        let v = first_view();
+        c.goto(&format!("{}?{}", server.url, v.query()))
+            .await
+            .expect("load");
+        let e = wait_done(c, 0).await;
+        assert_eq!(e["tiles"], 48, "320x240 in 42-pixel tiles");
+        let want = fractal(dir.path(), "first", &v);
+        check_picture(c, "first", &v, &want).await;
+        // The page's save links give the very files `polyshm fractal` wrote.
+        for (id, file) in [("save-png", &want.png), ("save-npy", &want.npy)] {
+            let link = c.find(Locator::Id(id)).await.expect(id);
+            let href = link.prop("href").await.expect("href").expect("a link");
+            let (status, body) = http("GET", &href).await;
+            assert_eq!(status, 200, "{href}");
+            assert!(body == *file, "{id}: {href} differs from fractal's file");
+        }
+        // The panel: both drones, over shm, all tiles counted.
+        let stats = &explorer(c).await["stats"];
+        assert_eq!(stats["transport"], "shm");
+        let per = stats["per_drone"].as_array().expect("per drone");
+        assert_eq!(per.len(), 2, "{stats}");
+        let tiles: u64 = per.iter().map(|d| d["tiles"].as_u64().unwrap()).sum();
+        assert!(tiles >= 48, "{stats}");
+        assert!(per.iter().all(|d| d["bytes_out"].as_u64() > Some(0)));
+
+        // A click zooms in twice at the pointer: the point under it stays put.
+        let canvas = c.find(Locator::Id("view")).await.expect("canvas");
+        let (left, top, _, _) = canvas.rectangle().await.expect("where");
+        let (px, py) = (240.0, 60.0);
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: (left + px).round(),
+                y: (top + py).round(),
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        c.perform_actions(mouse).await.expect("click");
+        let generation = e["generation"].as_u64().unwrap();
+        let e2 = wait_done(c, generation).await;
+        let z = UrlView::of_page(c).await;
+        assert_eq!(UrlView::num(&z.scale), 1.5, "zoomed in twice: {z:?}");
+        let unit = 3.0 / f64::from(v.w);
+        let (dx, dy) = (px - f64::from(v.w) / 2.0, py - f64::from(v.h) / 2.0);
+        // the point under the pointer, before and after (to a pixel: the pointer's
+        // position is rounded to whole CSS pixels)
+        let (cx, cy) = (-0.5 + dx * unit, -dy * unit);
+        let (zx, zy) = (UrlView::num(&z.x), UrlView::num(&z.y));
+        assert!((zx + dx * unit / 2.0 - cx).abs() <= unit, "{z:?}");
+        assert!((zy - dy * unit / 2.0 - cy).abs() <= unit, "{z:?}");
+        assert_eq!(e2["tiles"], 48);
+        let want = fractal(dir.path(), "zoomed", &z);
+        check_picture(c, "zoomed", &z, &want).await;
+
+        // Bad input: a message on the page, no tiles.
+        c.goto(&format!("{}?x=-0.5&y=0&scale=0&iter=300", server.url))
+            .await
+            .expect("load a bad view");
+        let message = loop {
+            let e = explorer(c).await;
+            if let Some(m) = e["error"].as_str().filter(|m| !m.is_empty()) {
+                break m.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(message.contains("scale=0"), "{message}");
+        let shown = c.find(Locator::Id("error")).await.expect("#error");
+        assert_eq!(shown.text().await.expect("text"), message);
+        c.goto(&format!("{}?iter=100001", server.url))
+            .await
+            .expect("load");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let e = loop {
+            let e = explorer(c).await;
+            if e["error"].as_str().is_some_and(|m| !m.is_empty()) {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(e["error"].as_str().unwrap().contains("between 1 and 100000"));
+        stop(c, server).await;
+    });
+}
+
+#[test]
+fn a_drone_killed_mid_render_is_replaced_and_the_view_completes() {
+    let _one = browser::one_at_a_time();
+    browser::run("the drone kill test", async {
+        let Some(b) = browser::start().await else {
+            return;
+        };
+        let c = &b.client;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let marker = dir.path().join("died");
+        // The fractal tile task's fault hook: the drone that runs its 5th tile dies
+        // without answering (exactly one drone, however many there are).
+        let hook = format!("5:{}", marker.display());
+        let server = Explore::start(
+            &["--drones", "2", "--transport", "shm"],
+            &[("POLYSHM_FRACTAL_ABORT_TILE", &hook)],
+        );
+        let v = first_view();
+        c.goto(&format!("{}?{}", server.url, v.query()))
+            .await
+            .expect("load");
+        wait_done(c, 0).await;
+        assert!(marker.exists(), "a drone died under a tile");
+        let want = fractal(dir.path(), "killed", &v);
+        check_picture(c, "after-a-drone-died", &v, &want).await;
+        // The panel: one death, the dead drone listed as such, two drones serving.
+        let stats = loop {
+            let s = explorer(c).await["stats"].clone();
+            if s["deaths"] == 1 && s["per_drone"].as_array().is_some_and(|p| p.len() == 3) {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let per = stats["per_drone"].as_array().unwrap();
+        let serving = per.iter().filter(|d| d["slot"].is_u64()).count();
+        assert_eq!(serving, 2, "{stats}");
+        let rows = c
+            .find(Locator::Id("drone-rows"))
+            .await
+            .expect("rows")
+            .text()
+            .await
+            .expect("text");
+        assert!(rows.contains("died"), "{rows}");
+        stop(c, server).await;
+    });
+}
+
+#[test]
+fn leaving_a_view_drops_its_tiles_and_the_page_restarts_the_team() {
+    let _one = browser::one_at_a_time();
+    browser::run("the cancel and restart test", async {
+        let Some(b) = browser::start().await else {
+            return;
+        };
+        let c = &b.client;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = Explore::start(&["--drones", "1", "--transport", "shm"], &[]);
+        let v = first_view();
+        c.goto(&format!("{}?{}", server.url, v.query()))
+            .await
+            .expect("load");
+        let e = wait_done(c, 0).await;
+        let generation = e["generation"].as_u64().unwrap();
+        // Two views back to back: 4800 tiles of 4x4, then the first view again; the
+        // second arrives while nearly all of the first's tiles still wait.
+        c.execute(
+            "setView({...view, tile: '4', iter: '1000'}, true); setView({...view, tile: '42', iter: '300'}, true);",
+            vec![],
+        )
+        .await
+        .expect("two views");
+        let e = wait_done(c, generation + 1).await;
+        assert_eq!(e["tiles"], 48, "{e}");
+        let stats = explorer(c).await["stats"].clone();
+        let dropped = stats["skipped"].as_u64().unwrap() + stats["discarded"].as_u64().unwrap();
+        assert!(dropped > 0, "the left view's tiles were dropped: {stats}");
+        let want = fractal(dir.path(), "again", &v);
+        check_picture(c, "after-a-left-view", &v, &want).await;
+
+        // Three drones over unix sockets, asked from the page.
+        let drones = c.find(Locator::Id("drones")).await.expect("drones");
+        drones.clear().await.expect("clear");
+        drones.send_keys("3").await.expect("type");
+        c.find(Locator::Id("transport"))
+            .await
+            .expect("transport")
+            .select_by_value("unix")
+            .await
+            .expect("choose unix");
+        let generation = explorer(c).await["generation"].as_u64().unwrap();
+        c.find(Locator::Id("restart"))
+            .await
+            .expect("restart")
+            .click()
+            .await
+            .expect("click restart");
+        wait_done(c, generation).await;
+        let stats = loop {
+            let s = explorer(c).await["stats"].clone();
+            if s["transport"] == "unix" && s["drones"] == 3 {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(stats["per_drone"].as_array().unwrap().len(), 3, "{stats}");
+        check_picture(c, "after-a-restart", &v, &want).await;
+        stop(c, server).await;
+    });
+}
+
+#[test]
+fn a_port_in_use_is_refused_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    let out = crate::support::polyshm_status(&["explore", "--port", &port, "--drones", "0"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port} on 127.0.0.1 is in use")) && err.contains("--port 0"),
+        "{err}"
+    );
+}
