@@ -3,9 +3,9 @@
 //! is checked pixel by pixel against what `polyshm fractal` writes for the same view.
 //! Screenshots are kept in `target/tmp/explore/`. Every test has a watchdog.
 
-mod common;
 #[path = "explore/browser.rs"]
 mod browser;
+mod common;
 #[path = "explore/page.rs"]
 mod page;
 #[path = "explore/server.rs"]

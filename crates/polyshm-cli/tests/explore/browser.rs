@@ -46,10 +46,12 @@ pub(crate) fn run<F: std::future::Future<Output = ()>>(name: &str, body: F) {
     });
 }
 
+/// The program `name` on PATH (`name.exe` on Windows, where Debian's are absent).
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
     std::env::split_paths(&path)
-        .map(|d| d.join(name))
+        .map(|d| d.join(&file))
         .find(|p| p.is_file())
 }
 
@@ -97,7 +99,7 @@ pub(crate) async fn start() -> Option<Browser> {
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--force-device-scale-factor=1",
-        "--window-size=1500,1100",
+        "--window-size=1300,520",
         &format!("--user-data-dir={}", profile.path().display()),
     ];
     let caps = json!({"goog:chromeOptions": {"binary": chromium, "args": args}});
@@ -124,10 +126,8 @@ fn free_port() -> u16 {
 
 /// `GET` (or `POST` with an empty body) `url`: status and body.
 pub(crate) async fn http(method: &str, url: &str) -> (u16, Vec<u8>) {
-    let client = hyper_util::client::legacy::Client::builder(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
     let request = axum::http::Request::builder()
         .method(method)
         .uri(url)

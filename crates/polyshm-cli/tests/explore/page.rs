@@ -64,7 +64,10 @@ struct Expected {
 }
 
 fn fractal(dir: &Path, tag: &str, v: &UrlView) -> Expected {
-    let (png, npy) = (dir.join(format!("{tag}.png")), dir.join(format!("{tag}.npy")));
+    let (png, npy) = (
+        dir.join(format!("{tag}.png")),
+        dir.join(format!("{tag}.npy")),
+    );
     let size = format!("{}x{}", v.w, v.h);
     let center = format!("{},{}", v.x, v.y);
     let iter = v.iter.to_string();
@@ -238,6 +241,9 @@ fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
         assert_eq!(e2["tiles"], 48);
         let want = fractal(dir.path(), "zoomed", &z);
         check_picture(c, "zoomed", &z, &want).await;
+        // The whole page, panel included, as a user sees it (the README shows one).
+        let page = c.screenshot().await.expect("a screenshot of the page");
+        std::fs::write(artefacts().join("page.png"), page).expect("keep the shot");
 
         // Bad input: a message on the page, no tiles.
         c.goto(&format!("{}?x=-0.5&y=0&scale=0&iter=300", server.url))
@@ -264,7 +270,10 @@ fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        assert!(e["error"].as_str().unwrap().contains("between 1 and 100000"));
+        assert!(e["error"]
+            .as_str()
+            .unwrap()
+            .contains("between 1 and 100000"));
         stop(c, server).await;
     });
 }
