@@ -72,7 +72,9 @@ pub async fn serve(mut socket: WebSocket, state: Arc<AppState>) {
                 None => continue,
             },
             _ = tick.tick() => {
-                let snapshot = pool.stats().snapshot(pool.runner());
+                // The team now serving: after a restart, before the page's next view.
+                let now = state.pool();
+                let snapshot = now.stats().snapshot(now.runner());
                 vec![Message::Text(json!({"type": "stats", "stats": snapshot}).to_string().into())]
             }
         };

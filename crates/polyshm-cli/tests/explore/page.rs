@@ -64,6 +64,10 @@ struct Expected {
 }
 
 fn fractal(dir: &Path, tag: &str, v: &UrlView) -> Expected {
+    fractal_in(dir, tag, v, "classic")
+}
+
+fn fractal_in(dir: &Path, tag: &str, v: &UrlView, palette: &str) -> Expected {
     let (png, npy) = (
         dir.join(format!("{tag}.png")),
         dir.join(format!("{tag}.npy")),
@@ -84,6 +88,8 @@ fn fractal(dir: &Path, tag: &str, v: &UrlView) -> Expected {
             &iter,
             "--drones",
             "0",
+            "--palette",
+            palette,
             "--out",
             png.to_str().expect("UTF-8 path"),
             "--counts",
@@ -262,7 +268,6 @@ fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
         c.goto(&format!("{}?iter=100001", server.url))
             .await
             .expect("load");
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let e = loop {
             let e = explorer(c).await;
             if e["error"].as_str().is_some_and(|m| !m.is_empty()) {
@@ -352,9 +357,20 @@ fn leaving_a_view_drops_its_tiles_and_the_page_restarts_the_team() {
         .expect("two views");
         let e = wait_done(c, generation + 1).await;
         assert_eq!(e["tiles"], 48, "{e}");
-        let stats = explorer(c).await["stats"].clone();
-        let dropped = stats["skipped"].as_u64().unwrap() + stats["discarded"].as_u64().unwrap();
-        assert!(dropped > 0, "the left view's tiles were dropped: {stats}");
+        // The panel's figures come four times a second: wait for the ones after the drop.
+        let dropped = |s: &Value| s["skipped"].as_u64().unwrap() + s["discarded"].as_u64().unwrap();
+        let mut stats = explorer(c).await["stats"].clone();
+        for _ in 0..40 {
+            if dropped(&stats) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stats = explorer(c).await["stats"].clone();
+        }
+        assert!(
+            dropped(&stats) > 0,
+            "the left view's tiles were dropped: {stats}"
+        );
         let want = fractal(dir.path(), "again", &v);
         check_picture(c, "after-a-left-view", &v, &want).await;
 
@@ -385,6 +401,32 @@ fn leaving_a_view_drops_its_tiles_and_the_page_restarts_the_team() {
         };
         assert_eq!(stats["per_drone"].as_array().unwrap().len(), 3, "{stats}");
         check_picture(c, "after-a-restart", &v, &want).await;
+
+        // Another palette: the same counts recoloured, as `fractal --palette fire` colours them.
+        c.find(Locator::Id("palette"))
+            .await
+            .expect("palette menu")
+            .select_by_value("fire")
+            .await
+            .expect("choose fire");
+        while explorer(c).await["palette"] != "fire" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let fire = fractal_in(dir.path(), "fire", &v, "fire");
+        check_picture(c, "fire", &v, &fire).await;
+        let href = c
+            .find(Locator::Id("save-png"))
+            .await
+            .expect("save-png")
+            .prop("href")
+            .await
+            .expect("href")
+            .expect("a link");
+        assert!(href.contains("palette=fire"), "{href}");
+        assert!(
+            http("GET", &href).await.1 == fire.png,
+            "{href}: fractal's fire PNG"
+        );
         stop(c, server).await;
     });
 }
