@@ -86,9 +86,10 @@ async fn main() {
         .start()
         .expect("start polyshm explore");
     let mut first = String::new();
-    BufReader::new(server.take_stdout().expect("piped"))
-        .read_line(&mut first)
-        .expect("its URL");
+    let mut out = BufReader::new(server.take_stdout().expect("piped"));
+    out.read_line(&mut first).expect("its URL");
+    // Read the rest while it runs: it prints again when it stops.
+    let drain = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -158,7 +159,9 @@ async fn main() {
     }
     let _ = ws.close(None).await;
     let _ = http_quit(&url).await;
-    server.end_within(Duration::from_secs(10));
+    let ended = server.end_within(Duration::from_secs(10));
+    let _ = drain.join();
+    println!("polyshm explore ended: {ended}");
 }
 
 /// Stop the server (its drones and segments go with it).

@@ -12,6 +12,7 @@ pub mod stats;
 pub mod tiles;
 pub mod view;
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -93,6 +94,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     // Open sockets may still hold the pool for a moment: end the runtime first.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     drop(state);
-    println!("polyshm explore: stopped");
+    // Whoever started us may have stopped reading: not a reason to fail now.
+    let _ = writeln!(std::io::stdout(), "polyshm explore: stopped");
     Ok(())
 }
