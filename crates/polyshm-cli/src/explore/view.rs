@@ -16,6 +16,9 @@ pub const MAX_ITER: u32 = 100_000;
 /// Largest image side in pixels.
 pub const MAX_SIDE: u32 = 4096;
 
+/// Most tiles one view may be cut into (each is a queued task).
+pub const MAX_TILES: u64 = 65_536;
+
 /// Default image size of the page.
 pub const DEFAULT_SIZE: (u32, u32) = (640, 480);
 
@@ -96,6 +99,13 @@ impl ViewQuery {
         if !(1..=MAX_SIDE).contains(&tile) {
             bail!("tile={tile}: a tile side must be between 1 and {MAX_SIDE} pixels");
         }
+        let tiles = u64::from(width.div_ceil(tile)) * u64::from(height.div_ceil(tile));
+        if tiles > MAX_TILES {
+            bail!(
+                "tile={tile} cuts the {width}x{height} image into {tiles} tiles, more than \
+                 {MAX_TILES}; choose a larger tile"
+            );
+        }
         let palette = match self.palette.as_deref() {
             None => Palette::default(),
             Some(name) => <Palette as clap::ValueEnum>::from_str(name, true).map_err(|_| {
@@ -159,6 +169,7 @@ mod tests {
             (&[("w", "5000")][..], "between 1 and 4096"),
             (&[("palette", "pink")][..], "palette=`pink`"),
             (&[("tile", "0")][..], "tile=0"),
+            (&[("tile", "1"), ("w", "4096")][..], "into 1966080 tiles"),
         ] {
             let e = format!("{:#}", query(pairs).parse().unwrap_err());
             assert!(e.contains(says), "{pairs:?}: {e}");
