@@ -251,6 +251,43 @@ fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
         let page = c.screenshot().await.expect("a screenshot of the page");
         std::fs::write(artefacts().join("page.png"), page).expect("keep the shot");
 
+        // A drag pans: the picture follows the pointer, 40 pixels right and 20 down.
+        let generation = e2["generation"].as_u64().unwrap();
+        let drag = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: (left + 100.0).round(),
+                y: (top + 100.0).round(),
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::MoveBy {
+                duration: Some(Duration::from_millis(100)),
+                x: 40.0,
+                y: 20.0,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        c.perform_actions(drag).await.expect("drag");
+        let e3 = wait_done(c, generation).await;
+        let p = UrlView::of_page(c).await;
+        let unit = 1.5 / f64::from(v.w);
+        assert_eq!(p.scale, z.scale, "a pan keeps the scale");
+        assert_eq!(UrlView::num(&p.x), zx - 40.0 * unit, "{p:?}");
+        assert_eq!(UrlView::num(&p.y), zy + 20.0 * unit, "{p:?}");
+        // The button zooms out, about the centre.
+        c.find(Locator::Id("zoom-out"))
+            .await
+            .expect("zoom out")
+            .click()
+            .await
+            .expect("click zoom out");
+        wait_done(c, e3["generation"].as_u64().unwrap()).await;
+        let o = UrlView::of_page(c).await;
+        assert_eq!((UrlView::num(&o.scale), &o.x, &o.y), (3.0, &p.x, &p.y));
+
         // Bad input: a message on the page, no tiles.
         c.goto(&format!("{}?x=-0.5&y=0&scale=0&iter=300", server.url))
             .await
