@@ -5,6 +5,8 @@
 
 #[path = "explore/browser.rs"]
 mod browser;
+#[path = "explore/checks.rs"]
+mod checks;
 mod common;
 #[path = "explore/page.rs"]
 mod page;

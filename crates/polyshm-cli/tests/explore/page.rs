@@ -2,183 +2,20 @@
 //! zoom at the click, the saved files, bad input, a drone killed mid-render, a left
 //! view's tiles cancelled, the team restarted from the page.
 
-use std::path::Path;
 use std::time::Duration;
 
-use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-use fantoccini::{Client, Locator};
+use fantoccini::actions::{
+    InputSource, MouseActions, PointerAction, WheelAction, WheelActions, MOUSE_BUTTON_LEFT,
+    MOUSE_BUTTON_RIGHT,
+};
+use fantoccini::Locator;
 use serde_json::Value;
 
-use crate::browser::{self, artefacts, http, rgb};
+use crate::browser::{self, artefacts, http};
+use crate::checks::{
+    check_picture, explorer, first_view, fractal, fractal_in, stop, wait_done, UrlView,
+};
 use crate::server::Explore;
-use crate::support::{polyshm, read_npy, segments_of};
-
-/// A view as the URL carries it.
-#[derive(Debug, Clone)]
-struct UrlView {
-    x: String,
-    y: String,
-    scale: String,
-    iter: u32,
-    w: u32,
-    h: u32,
-}
-
-impl UrlView {
-    fn query(&self) -> String {
-        format!(
-            "x={}&y={}&scale={}&iter={}&w={}&h={}",
-            self.x, self.y, self.scale, self.iter, self.w, self.h
-        )
-    }
-
-    /// The view in the page's URL now.
-    async fn of_page(client: &Client) -> UrlView {
-        let url = client.current_url().await.expect("the page's URL");
-        let get = |k: &str| {
-            url.query_pairs()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_else(|| panic!("no {k} in {url}"))
-        };
-        UrlView {
-            x: get("x"),
-            y: get("y"),
-            scale: get("scale"),
-            iter: get("iter").parse().expect("iter"),
-            w: get("w").parse().expect("w"),
-            h: get("h").parse().expect("h"),
-        }
-    }
-
-    fn num(s: &str) -> f64 {
-        s.parse().expect("a number in the URL")
-    }
-}
-
-/// What `polyshm fractal` writes for a view (one process: no drones involved).
-struct Expected {
-    counts: Vec<u32>,
-    png: Vec<u8>,
-    npy: Vec<u8>,
-}
-
-fn fractal(dir: &Path, tag: &str, v: &UrlView) -> Expected {
-    fractal_in(dir, tag, v, "classic")
-}
-
-fn fractal_in(dir: &Path, tag: &str, v: &UrlView, palette: &str) -> Expected {
-    let (png, npy) = (
-        dir.join(format!("{tag}.png")),
-        dir.join(format!("{tag}.npy")),
-    );
-    let size = format!("{}x{}", v.w, v.h);
-    let center = format!("{},{}", v.x, v.y);
-    let iter = v.iter.to_string();
-    polyshm(
-        &[
-            "fractal",
-            "--size",
-            &size,
-            "--center",
-            &center,
-            "--scale",
-            &v.scale,
-            "--max-iter",
-            &iter,
-            "--drones",
-            "0",
-            "--palette",
-            palette,
-            "--out",
-            png.to_str().expect("UTF-8 path"),
-            "--counts",
-            npy.to_str().expect("UTF-8 path"),
-        ],
-        &[],
-    );
-    Expected {
-        counts: read_npy(&npy).data,
-        png: std::fs::read(&png).expect("fractal's PNG"),
-        npy: std::fs::read(&npy).expect("fractal's counts"),
-    }
-}
-
-async fn explorer(client: &Client) -> Value {
-    client
-        .execute("return window.explorer;", vec![])
-        .await
-        .expect("read window.explorer")
-}
-
-/// Wait until the page has every tile of a view newer than `after`; its state then.
-async fn wait_done(client: &Client, after: u64) -> Value {
-    loop {
-        let e = explorer(client).await;
-        if let Some(err) = e["error"].as_str().filter(|s| !s.is_empty()) {
-            panic!("the page shows an error: {err}");
-        }
-        if e["done"] == Value::Bool(true) && e["generation"].as_u64() > Some(after) {
-            assert_eq!(e["received"], e["tiles"], "every tile drawn once: {e}");
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Screenshot the picture, keep it as `target/tmp/explore/<name>.png`, and check every
-/// pixel: black where the count is the limit, else the colour of the count in the PNG
-/// `polyshm fractal` wrote.
-async fn check_picture(client: &Client, name: &str, v: &UrlView, want: &Expected) {
-    let canvas = client.find(Locator::Id("view")).await.expect("the canvas");
-    let shot = canvas.screenshot().await.expect("a screenshot");
-    std::fs::write(artefacts().join(format!("{name}.png")), &shot).expect("keep the shot");
-    let (w, h, got) = rgb(&shot);
-    assert_eq!((w, h), (v.w, v.h), "{name}: the canvas is the view's size");
-    let (_, _, colours) = rgb(&want.png);
-    let (mut inside, mut outside) = (0, 0);
-    for (k, &count) in want.counts.iter().enumerate() {
-        let px = &got[k * 3..k * 3 + 3];
-        let (i, j) = (k as u32 % w, k as u32 / w);
-        if count == v.iter {
-            inside += 1;
-            assert_eq!(px, [0, 0, 0], "{name}: pixel ({i}, {j}) is inside: black");
-        } else {
-            outside += 1;
-            let colour = &colours[k * 3..k * 3 + 3];
-            assert_eq!(px, colour, "{name}: pixel ({i}, {j}), count {count}");
-        }
-    }
-    assert!(inside > 0 && outside > 0, "{name}: the set and its outside");
-}
-
-/// Stop the server from the page and check it ended well and left no segment.
-async fn stop(client: &Client, mut server: Explore) {
-    client
-        .find(Locator::Id("quit"))
-        .await
-        .expect("stop button")
-        .click()
-        .await
-        .expect("click stop");
-    let (status, lines) = server.wait_exit();
-    assert!(status.contains("exit status: 0"), "explore ended {status}");
-    assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
-    assert_eq!(segments_of(server.pid()), Vec::<String>::new());
-}
-
-const FIRST: (u32, u32) = (320, 240);
-
-fn first_view() -> UrlView {
-    UrlView {
-        x: "-0.5".into(),
-        y: "0".into(),
-        scale: "3".into(),
-        iter: 300,
-        w: FIRST.0,
-        h: FIRST.1,
-    }
-}
 
 #[test]
 fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
@@ -287,6 +124,47 @@ fn every_tile_is_drawn_as_fractal_computes_it_and_a_click_zooms_there() {
         wait_done(c, e3["generation"].as_u64().unwrap()).await;
         let o = UrlView::of_page(c).await;
         assert_eq!((UrlView::num(&o.scale), &o.x, &o.y), (3.0, &p.x, &p.y));
+        // The wheel zooms in (by 1.5) and a right-click zooms out (by 2) at the pointer.
+        let (cx, cy) = ((left + 160.0).round(), (top + 120.0).round());
+        let generation = explorer(c).await["generation"].as_u64().unwrap();
+        let mut wheel = WheelActions::new("wheel".into());
+        wheel.push(WheelAction::Scroll {
+            duration: None,
+            x: cx as i64,
+            y: cy as i64,
+            delta_x: 0,
+            delta_y: -100,
+        });
+        c.perform_actions(wheel).await.expect("wheel");
+        let e4 = wait_done(c, generation).await;
+        let w = UrlView::of_page(c).await;
+        assert_eq!(UrlView::num(&w.scale), 2.0, "{w:?}");
+        let right = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: cx,
+                y: cy,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_RIGHT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_RIGHT,
+            });
+        c.perform_actions(right).await.expect("right-click");
+        wait_done(c, e4["generation"].as_u64().unwrap()).await;
+        let r = UrlView::of_page(c).await;
+        assert_eq!(UrlView::num(&r.scale), 4.0, "{r:?}");
+        // the pointer is within a pixel of the centre: the centre moves by less than two
+        let pixel = 4.0 / f64::from(v.w);
+        assert!(
+            (UrlView::num(&r.x) - UrlView::num(&o.x)).abs() < 2.0 * pixel,
+            "{r:?}"
+        );
+        assert!(
+            (UrlView::num(&r.y) - UrlView::num(&o.y)).abs() < 2.0 * pixel,
+            "{r:?}"
+        );
 
         // Bad input: a message on the page, no tiles.
         c.goto(&format!("{}?x=-0.5&y=0&scale=0&iter=300", server.url))

@@ -72,7 +72,11 @@ impl Explore {
             .wait_timeout(PATIENCE)
             .expect("wait for polyshm explore")
             .unwrap_or_else(|| panic!("polyshm explore still ran {PATIENCE:?} after stop"));
-        let lines = self.output.try_iter().collect();
+        // Its last lines reach us once the reader thread sees the end of the pipe.
+        let mut lines = Vec::new();
+        while let Ok(line) = self.output.recv_timeout(PATIENCE) {
+            lines.push(line);
+        }
         (status.to_string(), lines)
     }
 }
