@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod assess;
 mod do_cmd;
+mod explore;
 mod fractal;
 mod profile;
 mod shm;
@@ -29,6 +30,8 @@ enum Command {
     Do(do_cmd::DoArgs),
     /// The study's Fractal Explorer: a Mandelbrot image computed in tiles over drones.
     Fractal(fractal::FractalArgs),
+    /// The Fractal Explorer as an interactive page on 127.0.0.1, tiles rendered live by drones.
+    Explore(explore::ExploreArgs),
     /// The study's code assessment: metrics of every Rust function, duplicates, XML.
     Assess(assess::AssessArgs),
     /// Measure the study's tables 1-10 again and write a report beside its figures.
@@ -45,6 +48,7 @@ fn main() {
         Command::Shm(cmd) => shm::run(cmd),
         Command::Do(args) => do_cmd::run(args),
         Command::Fractal(args) => fractal::run(args),
+        Command::Explore(args) => explore::run(args),
         Command::Profile(args) => profile::run(args),
         Command::Assess(args) => assess::run(args),
     };

@@ -13,6 +13,9 @@ pub struct Keys {
     pub tile: PodTask<u64, u32>,
     /// One fractal tile written into the image's shared matrix; only "done" comes back.
     pub tile_into_shared: Task<IntoShared, ()>,
+    /// One explorer tile: the fractal tile task, its counts followed by the drone's pid
+    /// and the time it computed (see `explore::tiles`).
+    pub explore_tile: PodTask<u64, u32>,
     /// The assess tasks: a file whole, or one function of it.
     pub assess: crate::assess::runner::Keys,
 }
@@ -24,11 +27,13 @@ pub fn tasks() -> (Tasks, Keys) {
     polyshm_profile::register_tasks(&mut t);
     let tile_into_shared = t.task(shared::TASK, shared::run_task);
     let assess = crate::assess::runner::register(&mut t);
+    let explore_tile = t.pod_task(crate::explore::tiles::TASK, crate::explore::tiles::run_task);
     (
         t,
         Keys {
             tile,
             tile_into_shared,
+            explore_tile,
             assess,
         },
     )

@@ -66,6 +66,9 @@ pub struct FractalArgs {
     /// Write the picture as PNG to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The picture's colours (--out).
+    #[arg(long, value_enum, default_value_t)]
+    pub palette: palette::Palette,
     /// Write the raw counts as a NumPy .npy file (uint32, shape (H, W)).
     #[arg(long)]
     pub counts: Option<PathBuf>,
@@ -142,7 +145,7 @@ fn save(args: &FractalArgs, view: &View, counts: &[u32]) -> Result<()> {
         npy::save_u32(path, h as usize, w as usize, counts)?;
     }
     if let Some(path) = &args.out {
-        png::save(path, w, h, counts, view.max_iter)?;
+        png::save(path, w, h, counts, view.max_iter, args.palette)?;
     }
     Ok(())
 }

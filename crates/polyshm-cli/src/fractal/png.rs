@@ -1,18 +1,20 @@
-//! PNG output: the counts coloured by [`palette`](super::palette), 8-bit RGB.
+//! PNG output: the counts coloured by a [`Palette`], 8-bit RGB.
 
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 
-use super::palette;
+use super::palette::Palette;
 
-/// Encode `counts` (row-major, `width`×`height`) as a PNG into `w`.
+/// Encode `counts` (row-major, `width`×`height`) as a PNG into `w`, coloured by
+/// `palette`.
 pub fn write<W: std::io::Write>(
     w: W,
     width: u32,
     height: u32,
     counts: &[u32],
     max_iter: u32,
+    palette: Palette,
 ) -> Result<()> {
     ensure!(
         counts.len() == width as usize * height as usize,
@@ -21,7 +23,7 @@ pub fn write<W: std::io::Write>(
     );
     let mut rgb = Vec::with_capacity(counts.len() * 3);
     for &c in counts {
-        rgb.extend_from_slice(&palette::colour(c, max_iter));
+        rgb.extend_from_slice(&palette.colour(c, max_iter));
     }
     let mut encoder = ::png::Encoder::new(w, width, height);
     encoder.set_color(::png::ColorType::Rgb);
@@ -33,7 +35,14 @@ pub fn write<W: std::io::Write>(
 }
 
 /// Write the picture to the file at `path` (created or truncated).
-pub fn save(path: &Path, width: u32, height: u32, counts: &[u32], max_iter: u32) -> Result<()> {
+pub fn save(
+    path: &Path,
+    width: u32,
+    height: u32,
+    counts: &[u32],
+    max_iter: u32,
+    palette: Palette,
+) -> Result<()> {
     let file = std::fs::File::create(path)
         .with_context(|| format!("cannot create the picture {}", path.display()))?;
     write(
@@ -42,6 +51,7 @@ pub fn save(path: &Path, width: u32, height: u32, counts: &[u32], max_iter: u32)
         height,
         counts,
         max_iter,
+        palette,
     )
     .with_context(|| format!("cannot write the picture {}", path.display()))
 }
@@ -54,14 +64,14 @@ mod tests {
     fn encodes_and_decodes() {
         let counts = [1, 2, 3, 10, 10, 10];
         let mut buf = Vec::new();
-        write(&mut buf, 3, 2, &counts, 10).unwrap();
+        write(&mut buf, 3, 2, &counts, 10, Palette::Classic).unwrap();
         let decoder = ::png::Decoder::new(std::io::Cursor::new(buf));
         let mut reader = decoder.read_info().unwrap();
         let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut pixels).unwrap();
         assert_eq!((info.width, info.height), (3, 2));
-        assert_eq!(&pixels[9..12], &palette::INSIDE);
-        assert_eq!(&pixels[0..3], &palette::colour(1, 10));
-        assert!(write(&mut Vec::new(), 3, 3, &counts, 10).is_err());
+        assert_eq!(&pixels[9..12], &super::super::palette::INSIDE);
+        assert_eq!(&pixels[0..3], &Palette::Classic.colour(1, 10));
+        assert!(write(&mut Vec::new(), 3, 3, &counts, 10, Palette::Classic).is_err());
     }
 }
