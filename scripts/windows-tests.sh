@@ -68,7 +68,8 @@ step "wine prefix ready: $WINEPREFIX"; took "$t"
 # 3. Build and run; cargo runs each executable (tests, benches, examples) through Wine.
 t=$(now)
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
-# No Chromium under Wine: the explorer's browser tests say so and pass untested.
+# No Chromium under Wine: the explorer's browser tests say so and pass untested (not
+# `required`, which .ci/run sets for the Linux run).
 export POLYSHM_BROWSER_TESTS=optional
 sub=test
 case "${1:-}" in
