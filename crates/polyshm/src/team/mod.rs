@@ -53,6 +53,8 @@ mod handle;
 mod handshake;
 mod launch;
 mod loan;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod pod_out;
 pub(crate) mod protocol;
 #[cfg(feature = "script")]
@@ -69,6 +71,8 @@ pub use drone::{drone_main, DRONE_ENV};
 pub use error::TeamError;
 pub use handle::{wait_any, TaskHandle};
 pub use loan::{Loan, Reply};
+#[cfg(feature = "mpi")]
+pub use mpi::{in_mpi_job, ALL_REMOTE_ENV};
 pub use pod_out::PodOut;
 pub use tasks::Tasks;
 #[cfg(feature = "script")]
