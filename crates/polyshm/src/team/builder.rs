@@ -187,6 +187,12 @@ impl TeamBuilder {
             }
         }
         let c = &self.config;
+        #[cfg(feature = "mpi")]
+        if let Some(rank) = super::mpi::drone_rank() {
+            return Err(TeamError::Config(format!(
+                "this process is MPI rank {rank}, a drone of rank 0's teams; a drone may not start drones of its own"
+            )));
+        }
         if c.drones == 0 {
             return Err(TeamError::Config("a team needs at least one drone".into()));
         }

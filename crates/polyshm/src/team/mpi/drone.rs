@@ -10,9 +10,15 @@ use crate::team::drone::{connect, serve_link, Spec, DRONE_SLICE};
 use crate::team::handshake::{check_welcome, hello};
 use crate::team::tasks::Tasks;
 use crate::team::transport::{DroneLink, LinkError, Watch};
+use mpi::datatype::Equivalence;
 use mpi::point_to_point::Destination;
+use mpi::point_to_point::Source;
 use mpi::topology::{Communicator, SimpleCommunicator};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// How often a drone rank in a session looks for the end of the job.
+const QUIT_LOOK: Duration = Duration::from_millis(50);
 
 /// How long an idle drone rank waits in one go (it has no peer to check: a slice is
 /// only how often it looks up from its probes).
@@ -81,9 +87,47 @@ pub(crate) fn serve_rank(tasks: &Tasks, job: &Job) -> ! {
             Place::Local => spec.master,
             Place::Remote => me,
         };
-        if let Err(e) = serve_link(tasks, &mut *link, &Watch::peer(watched, DRONE_SLICE)) {
+        let quit = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
+        let served = std::thread::scope(|s| {
+            s.spawn(|| watch_for_quit(job, &quit, &done));
+            let watch = Watch {
+                peer: watched,
+                deadline: None,
+                cancel: Some(&quit),
+                slice: DRONE_SLICE,
+            };
+            let r = serve_link(tasks, &mut *link, &watch);
+            done.store(true, Ordering::Release);
+            r
+        });
+        if quit.load(Ordering::Acquire) {
+            std::process::exit(0);
+        }
+        if let Err(e) = served {
             eprintln!("polyshm drone (MPI rank {}): {e}", job.rank);
         }
+    }
+}
+
+/// During a session: the job may end without the team letting this rank go (a
+/// team that abandoned it past a deadline, or one still alive when rank 0 exits).
+/// Look for rank 0's "job over" every [`QUIT_LOOK`] and cancel the session's waits.
+fn watch_for_quit(job: &Job, quit: &AtomicBool, done: &AtomicBool) {
+    let world = SimpleCommunicator::world();
+    let master = world.process_at_rank(0);
+    while !done.load(Ordering::Acquire) {
+        if let Some((msg, status)) = master.immediate_matched_probe_with_tag(TAG_SESSION) {
+            let n = status.count(u8::equivalent_datatype()).max(0) as usize;
+            let mut b = vec![0u8; n];
+            msg.matched_receive_into(&mut b[..]);
+            if b != QUIT {
+                fail(job, "a session opened on a rank that is in one");
+            }
+            quit.store(true, Ordering::Release);
+            return;
+        }
+        std::thread::sleep(QUIT_LOOK);
     }
 }
 

@@ -51,6 +51,11 @@ const TAG_FRAME: mpi::Tag = 7003;
 /// A frame's payload.
 const TAG_DATA: mpi::Tag = 7004;
 
+/// This process's rank when it is a drone rank of an MPI job.
+pub(crate) fn drone_rank() -> Option<i32> {
+    job::job().map(|j| j.rank).filter(|r| *r != 0)
+}
+
 /// Under an MPI launcher (and not as a spawned drone): join the job; a drone rank
 /// serves here and never returns.
 pub(crate) fn join_job(tasks: &Tasks) {
