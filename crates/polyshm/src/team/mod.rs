@@ -72,7 +72,7 @@ pub use error::TeamError;
 pub use handle::{wait_any, TaskHandle};
 pub use loan::{Loan, Reply};
 #[cfg(feature = "mpi")]
-pub use mpi::{in_mpi_job, ALL_REMOTE_ENV};
+pub use mpi::{in_mpi_job, ALL_REMOTE_ENV, REMOTE_RANKS_ENV};
 pub use pod_out::PodOut;
 pub use tasks::Tasks;
 #[cfg(feature = "script")]

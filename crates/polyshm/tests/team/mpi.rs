@@ -9,8 +9,9 @@
 //! abandon a drone, or start a drone program of their own: an MPI rank cannot be
 //! replaced (see `polyshm::team` over MPI in the README).
 //!
-//! With [`KILL_ENV`] set, rank 0 kills a drone rank mid-task instead; the script
-//! checks that mpirun names it, that the job ends, and that no segment is left.
+//! With [`KILL_ENV`] set, rank 0 kills a drone rank mid-task instead (`master`: kills
+//! itself, its mailboxes mapped by the drone ranks); the script checks that mpirun
+//! names the dead rank, that the job ends, and that no segment is left.
 
 use crate::support::{self, keys, pids, segments_of, trial, TempPath};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -18,7 +19,7 @@ use polyshm::team::{builtin, TeamError, Transport, ALL_REMOTE_ENV};
 use std::io::Write;
 use std::time::Duration;
 
-/// Rank 0 kills a drone rank mid-task.
+/// Rank 0 kills a drone rank mid-task (`1`), or itself (`master`).
 pub const KILL_ENV: &str = "POLYSHM_TEST_MPI_KILL";
 
 /// The conformance cases that apply to MPI ranks.
@@ -47,6 +48,9 @@ fn remote() -> bool {
     std::env::var_os(ALL_REMOTE_ENV).is_some_and(|v| v != "0" && !v.is_empty())
 }
 
+/// A case of the MPI launcher alone.
+type MpiCase = fn() -> Result<(), Failed>;
+
 /// Rank 0 under mpirun: run the MPI trials (or the kill) and exit.
 pub fn main() -> ! {
     support::use_mpi();
@@ -61,7 +65,7 @@ pub fn main() -> ! {
         .into_iter()
         .filter(|t| APPLY.iter().any(|a| t.name().ends_with(&format!("::{a}"))))
         .collect();
-    let cases: &[(&str, fn() -> Result<(), Failed>)] = &[
+    let cases: &[(&str, MpiCase)] = &[
         ("placement_follows_the_node", placement),
         ("ranks_come_back_after_a_team", ranks_come_back),
         ("more_drones_than_ranks_is_refused", too_many),
@@ -185,6 +189,15 @@ fn kill_a_rank() -> ! {
     // A large echo first: the mailboxes (or the MPI buffers) have grown.
     let v = vec![1i64; 1_000_000];
     assert!(team.run(&builtin::ECHO_I64, &v).expect("echo") == v);
+    // What must be gone after the job (the script checks).
+    say(format!(
+        "segments {}",
+        segments_of(std::process::id()).len()
+    ));
+    if std::env::var(KILL_ENV).is_ok_and(|v| v == "master") {
+        say(format!("killing {}", std::process::id()));
+        support::kill9(std::process::id());
+    }
     let mark = TempPath::new("mpi-kill");
     let h = team.submit(&keys().mark_and_sleep, (mark.as_string(), 30_000));
     let victim = (0..2000)

@@ -9,7 +9,7 @@
 //! drone rank is used by one thread at a time (the team's lease), so the messages
 //! between rank 0 and one drone never interleave.
 
-use super::{ALL_REMOTE_ENV, TAG_SESSION};
+use super::{ALL_REMOTE_ENV, REMOTE_RANKS_ENV, TAG_SESSION};
 use crate::team::error::TeamError;
 use mpi::environment::{Threading, Universe};
 use mpi::point_to_point::Destination;
@@ -32,6 +32,8 @@ pub(crate) struct Job {
     pub local: Vec<Option<ProcessId>>,
     /// Whether every other rank is treated as remote ([`ALL_REMOTE_ENV`]).
     pub all_remote: bool,
+    /// Ranks treated as remote ([`REMOTE_RANKS_ENV`]).
+    pub remote_ranks: Vec<i32>,
     /// Rank 0: the drone ranks no team holds (lost ranks are in neither list).
     free: Mutex<Vec<i32>>,
     freed: Condvar,
@@ -90,11 +92,24 @@ pub(crate) fn join() -> Result<&'static Job, String> {
         }
     }
     let all_remote = std::env::var_os(ALL_REMOTE_ENV).is_some_and(|v| v != "0" && !v.is_empty());
+    let remote_ranks = match std::env::var(REMOTE_RANKS_ENV) {
+        Ok(list) => list
+            .split(',')
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| {
+                r.trim().parse::<i32>().map_err(|_| {
+                    format!("{REMOTE_RANKS_ENV}=`{list}`: `{r}` is not a rank; give ranks as 1,2")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Err(_) => Vec::new(),
+    };
     let job = Job {
         rank,
         size,
         local,
         all_remote,
+        remote_ranks,
         free: Mutex::new((1..size).rev().collect()),
         freed: Condvar::new(),
     };
@@ -119,10 +134,10 @@ extern "C" fn finish() {
 }
 
 impl Job {
-    /// Whether world rank `r` is reached through shared memory: it runs on this node
-    /// and [`ALL_REMOTE_ENV`] is not set.
+    /// Whether world rank `r` is reached through shared memory: it runs on this node,
+    /// [`ALL_REMOTE_ENV`] is not set and [`REMOTE_RANKS_ENV`] does not name it.
     pub fn is_local(&self, r: i32) -> bool {
-        !self.all_remote && self.pid_of(r).is_some()
+        !self.all_remote && !self.remote_ranks.contains(&r) && self.pid_of(r).is_some()
     }
 
     /// The pid of world rank `r` if it runs on this node.

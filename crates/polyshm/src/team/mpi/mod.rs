@@ -14,7 +14,7 @@
 //!   creates, whose name it sends to the rank in an MPI message. Every other rank is
 //!   reached with MPI point-to-point messages ([`link::MpiLink`]). With
 //!   [`ALL_REMOTE_ENV`] set (`POLYSHM_MPI_ALL_REMOTE=1`) every rank is treated as
-//!   remote, so that both paths run on one machine.
+//!   remote, so that both paths run on one machine; [`REMOTE_RANKS_ENV`] names some.
 //! - **Sessions.** A drone rank belongs to one team at a time. A team takes free
 //!   ranks (`drones(n)`, or all that are free); dropping the team stops each drone's
 //!   session and gives its rank back for the next team.
@@ -41,6 +41,11 @@ use crate::team::tasks::Tasks;
 /// Set to `1` (on rank 0) to reach every drone rank with MPI messages, even those on
 /// the master's node: both paths on one machine, for tests and measurements.
 pub const ALL_REMOTE_ENV: &str = "POLYSHM_MPI_ALL_REMOTE";
+
+/// A comma-separated list of ranks to reach with MPI messages even when they run on
+/// the master's node (`POLYSHM_MPI_REMOTE_RANKS=2`): both paths in one job, side by
+/// side (the MPI benchmark uses it).
+pub const REMOTE_RANKS_ENV: &str = "POLYSHM_MPI_REMOTE_RANKS";
 
 /// Rank 0 to a drone rank: a session (how to connect) or the end of the job.
 const TAG_SESSION: mpi::Tag = 7001;
