@@ -2,7 +2,8 @@
 # The team over MPI ranks (feature `mpi`), on one host, each mpirun under a watchdog
 # (`timeout`): the conformance cases that apply to ranks with the ranks of this node on
 # shared memory and with POLYSHM_MPI_ALL_REMOTE=1 (MPI messages); `fractal --mpi`
-# counts identical to the single-host run; `do --mpi`; a drone rank killed with -9 and
+# counts and `assess --mpi` XML identical to the single-host runs; `do --mpi`; a drone
+# rank killed with -9 and
 # a master killed with -9 (mpirun names the dead rank, the job ends, no segment is
 # left). Installs Open MPI and libclang (for the bindings) when missing. See README,
 # "Across hosts (MPI)".
@@ -36,6 +37,15 @@ fractal=(fractal --size 385x324 --max-iter 2000)
 POLYSHM_MPI_ALL_REMOTE=1 "${MPIRUN[@]}" "$polyshm" "${fractal[@]}" --mpi --counts "$work/messages.npy" >/dev/null
 for p in shm messages; do
     cmp "$work/host.npy" "$work/$p.npy" || fail "fractal counts over MPI ($p) differ from the single-host run"
+done
+
+# The assessment: the same XML on one host and over the ranks.
+src=crates/polyshm/src/team
+"$polyshm" assess "$src" --drones 2 --xml "$work/host.xml" >/dev/null
+"${MPIRUN[@]}" "$polyshm" assess "$src" --mpi --xml "$work/shm.xml" >/dev/null
+POLYSHM_MPI_ALL_REMOTE=1 "${MPIRUN[@]}" "$polyshm" assess "$src" --mpi --xml "$work/messages.xml" >/dev/null
+for p in shm messages; do
+    cmp "$work/host.xml" "$work/$p.xml" || fail "assess over MPI ($p) differs from the single-host run"
 done
 
 # The study's example.

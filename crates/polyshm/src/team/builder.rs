@@ -169,24 +169,33 @@ impl TeamBuilder {
     }
 
     /// Start the drones and connect to each.
-    pub fn spawn(mut self) -> Result<Team, TeamError> {
+    pub fn spawn(self) -> Result<Team, TeamError> {
+        let drones = self.team_size()?;
+        self.spawn_sized(drones)
+    }
+
+    /// How many drones to start: as configured, or for an MPI team the ranks it gets.
+    fn team_size(&self) -> Result<usize, TeamError> {
+        let c = &self.config;
+        if !c.mpi {
+            return Ok(c.drones);
+        }
+        #[cfg(not(feature = "mpi"))]
+        return Err(TeamError::Config(
+            "this polyshm was built without MPI: build with `--features mpi` (needs Open MPI: libopenmpi-dev, openmpi-bin) to run a team over MPI ranks".into(),
+        ));
+        #[cfg(feature = "mpi")]
+        super::mpi::team_size(c.drones_given.then_some(c.drones))
+    }
+
+    fn spawn_sized(mut self, drones: usize) -> Result<Team, TeamError> {
+        self.config.drones = drones;
         let c = &self.config;
         if std::env::var_os(DRONE_ENV).is_some() {
             return Err(TeamError::Config(format!(
                 "this process was started as a drone ({DRONE_ENV} is set) but its main did not call polyshm::team::drone_main first; a drone may not start drones of its own"
             )));
         }
-        if c.mpi {
-            #[cfg(not(feature = "mpi"))]
-            return Err(TeamError::Config(
-                "this polyshm was built without MPI: build with `--features mpi` (needs Open MPI: libopenmpi-dev, openmpi-bin) to run a team over MPI ranks".into(),
-            ));
-            #[cfg(feature = "mpi")]
-            {
-                self.config.drones = super::mpi::team_size(c.drones_given.then_some(c.drones))?;
-            }
-        }
-        let c = &self.config;
         #[cfg(feature = "mpi")]
         if let Some(rank) = super::mpi::drone_rank() {
             return Err(TeamError::Config(format!(

@@ -133,6 +133,11 @@ impl Spec {
 /// says stop or is gone, and exits: it never returns. In any other process it returns
 /// at once.
 ///
+/// With the feature `mpi`, in a process started by an MPI launcher (`mpirun -n K`), it
+/// first joins the MPI job (`MPI_THREAD_MULTIPLE`): ranks other than 0 serve the teams
+/// rank 0 builds with [`TeamBuilder::mpi`](super::TeamBuilder::mpi) and never return;
+/// rank 0 returns, and MPI is finalized when it exits.
+///
 /// ```no_run
 /// use polyshm::team::{drone_main, Task, Tasks, Team};
 /// fn main() -> Result<(), polyshm::team::TeamError> {

@@ -25,6 +25,10 @@
 //! - [`Team::zip_script`] / [`Team::script`] (feature `script`): the study's
 //!   `drones do: '[:a :b | a + b]' with: … with: …`, any serde values in and out.
 //!
+//! With the feature `mpi`, the drones may be the ranks of an MPI job instead
+//! ([`TeamBuilder::mpi`]; `mpirun -n K prog`): shared memory to the ranks of the
+//! master's node, MPI messages to the others.
+//!
 //! Faults come back as [`TeamError`]s: a panic in the drone, a drone that died (it is
 //! replaced; `retry_dead` tries again), a task past its deadline (its drone is killed
 //! and replaced), an unknown task, a drone of another version.

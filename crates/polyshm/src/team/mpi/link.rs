@@ -11,6 +11,9 @@
 //! in Open MPI spins a CPU at full speed): first in a spin that yields the CPU on each
 //! turn, for [`SPIN`], then in naps that grow to [`NAP`]; each slice consults the
 //! [`Watch`] (deadline, cancel). The payload that follows a head is received at once.
+//! So a frame waits at most [`NAP`] for its reader, and an idle drone rank costs a
+//! wake-up every [`NAP`], where a blocking MPI call would keep a CPU busy all along
+//! (the shm path instead sleeps in the kernel until its peer wakes it).
 //! A remote rank's life is not a pid this host can check: a rank that dies ends the
 //! whole job (MPI's abort; see the [module docs](super)).
 
@@ -32,7 +35,7 @@ const CHUNK: usize = 1 << 30;
 /// How long a waiter polls, yielding on each turn, before it naps.
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 /// The longest nap between two polls.
-pub(crate) const NAP: Duration = Duration::from_micros(500);
+pub(crate) const NAP: Duration = Duration::from_micros(200);
 /// The least a drone's result buffer holds (it grows to the request's size).
 const RESULT_BUF: usize = 64 * 1024;
 
