@@ -3,9 +3,8 @@
 # (`timeout`): the conformance cases that apply to ranks with the ranks of this node on
 # shared memory and with POLYSHM_MPI_ALL_REMOTE=1 (MPI messages); `fractal --mpi`
 # counts and `assess --mpi` XML identical to the single-host runs; `do --mpi`; a drone
-# rank killed with -9 and
-# a master killed with -9 (mpirun names the dead rank, the job ends, no segment is
-# left). Installs Open MPI and libclang (for the bindings) when missing. See README,
+# rank killed with -9 and a master killed with -9 (mpirun names the dead rank, the job
+# ends, no segment is left). Installs Open MPI and libclang (for the bindings) when missing. See README,
 # "Across hosts (MPI)".
 set -euo pipefail
 cd "$(dirname "$0")/.."
