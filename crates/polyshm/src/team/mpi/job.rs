@@ -43,12 +43,20 @@ static JOB: OnceLock<Job> = OnceLock::new();
 /// Kept until the process exits, when it finalizes MPI.
 static UNIVERSE: Mutex<Option<Universe>> = Mutex::new(None);
 
-/// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`):
-/// Open MPI, MPICH and PMIx all say so in the environment.
+/// Set by a rank when it joins (its pid): a process the rank starts inherits the
+/// launcher's variables but is no rank, and must not join.
+const RANK_PID_ENV: &str = "POLYSHM_MPI_RANK_PID";
+
+/// Whether this process is a rank of a job an MPI launcher started (`mpirun`,
+/// `mpiexec`, `srun`: Open MPI, MPICH and PMIx all say so in the environment), and
+/// not a process such a rank started.
 pub fn in_mpi_job() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+    let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
         .iter()
-        .any(|v| std::env::var_os(v).is_some())
+        .any(|v| std::env::var_os(v).is_some());
+    let child_of_rank =
+        std::env::var(RANK_PID_ENV).is_ok_and(|pid| pid != std::process::id().to_string());
+    launched && !child_of_rank
 }
 
 /// The job, once joined.
@@ -62,6 +70,8 @@ pub(crate) fn join() -> Result<&'static Job, String> {
     if let Some(j) = JOB.get() {
         return Ok(j);
     }
+    // Before MPI (or polyshm) starts any thread (see RANK_PID_ENV).
+    std::env::set_var(RANK_PID_ENV, std::process::id().to_string());
     let (universe, threading) = mpi::initialize_with_threading(Threading::Multiple)
         .ok_or("MPI was started already, not by polyshm; let polyshm::team::drone_main start it (call it first in main)")?;
     let world = universe.world();
