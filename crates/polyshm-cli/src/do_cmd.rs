@@ -21,6 +21,10 @@ pub struct DoArgs {
     /// socket (= tcp), unix, hybrid, hybrid-unprotected or shm.
     #[arg(long, default_value = "shm")]
     pub transport: Transport,
+    /// The drones are the ranks of the MPI job (`mpirun -n K polyshm do --mpi …`; every
+    /// rank but 0, --drones and --transport aside). Needs a build with `--features mpi`.
+    #[arg(long)]
+    pub mpi: bool,
 }
 
 /// A value typed on the command line, or answered by a block: whatever it is
@@ -114,11 +118,12 @@ pub fn run(args: DoArgs) -> Result<()> {
     }
     // A block that does not compile fails here, before any drone starts.
     check_script(&args.block, columns.len())?;
-    let team = Team::builder(crate::tasks::tasks().0)
-        .drones(args.drones)
-        .transport(args.transport)
-        .spawn()
-        .context("starting the drones")?;
+    let builder = Team::builder(crate::tasks::tasks().0);
+    let builder = match args.mpi {
+        true => builder.mpi(),
+        false => builder.drones(args.drones).transport(args.transport),
+    };
+    let team = builder.spawn().context("starting the drones")?;
     let rows: Vec<Vec<Cell>> = (0..n)
         .map(|i| columns.iter().map(|c| c[i].clone()).collect())
         .collect();

@@ -218,3 +218,18 @@ fn master_killed_mid_task_leaves_nothing_clean_cannot_remove() {
     }
     assert!(segments_of(master).is_empty(), "left after clean");
 }
+
+/// `--mpi` outside an MPI job: built without the feature, it says to build with it;
+/// built with it, it says to run under mpirun. Either way before any drone starts.
+#[test]
+fn do_mpi_says_what_it_needs() {
+    let (out, _) = polyshm(&["do", "|a| a", "--with", "1", "--mpi"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = if cfg!(feature = "mpi") {
+        "run under mpirun"
+    } else {
+        "build with `--features mpi`"
+    };
+    assert!(err.contains(want), "{err}");
+}

@@ -59,6 +59,10 @@ pub struct AssessArgs {
     /// With --compare: runs of each setup (interleaved); medians are quoted.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// The drones are the ranks of the MPI job (`mpirun -n K polyshm assess --mpi …`;
+    /// every rank but 0, --drones and --transport aside). Needs `--features mpi`.
+    #[arg(long, conflicts_with = "compare")]
+    pub mpi: bool,
 }
 
 impl AssessArgs {
@@ -87,8 +91,12 @@ pub fn run(args: AssessArgs) -> Result<()> {
     if args.compare {
         return compare::run(&args, &sources);
     }
-    let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
-    let runner = Runner::start(drones, args.transport.as_deref())?;
+    let runner = if args.mpi {
+        Runner::start_mpi()?
+    } else {
+        let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
+        Runner::start(drones, args.transport.as_deref())?
+    };
     let bar = progress_bar(sources.len() as u64);
     let functions = std::sync::atomic::AtomicU64::new(0);
     let done = |n: u64| {

@@ -173,6 +173,35 @@ impl Runner {
         })
     }
 
+    /// One-drone teams over the ranks of the MPI job, one per drone rank
+    /// (`mpirun -n K polyshm assess --mpi`). The drones open the files by their paths:
+    /// across hosts the paths must name the same files on every host.
+    pub fn start_mpi() -> Result<Runner> {
+        let (tasks, keys) = crate::tasks::tasks();
+        let started = Instant::now();
+        let mpi = || Team::builder(tasks.clone()).mpi();
+        // A team of every drone rank says how many there are; each gets its own team.
+        let ranks = mpi()
+            .spawn()
+            .context("cannot start a team over the MPI ranks")?
+            .len();
+        let teams = (0..ranks)
+            .map(|_| {
+                mpi()
+                    .drones(1)
+                    .spawn()
+                    .context("cannot start a team over an MPI rank")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let transport = teams.first().map(|t| t.transport());
+        Ok(Runner {
+            teams,
+            keys: keys.assess,
+            transport,
+            spawn: started.elapsed(),
+        })
+    }
+
     /// `one-process`, or the transport's name.
     pub fn setup(&self) -> String {
         self.transport

@@ -81,6 +81,10 @@ pub struct FractalArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// The drones are the ranks of the MPI job (`mpirun -n K polyshm fractal --mpi …`;
+    /// every rank but 0, --drones and --transport aside). Needs `--features mpi`.
+    #[arg(long, conflicts_with = "compare")]
+    pub mpi: bool,
 }
 
 impl FractalArgs {
@@ -124,9 +128,16 @@ pub fn run(args: FractalArgs) -> Result<()> {
         let counts = compare::run(&args, &view)?;
         return save(&args, &view, &counts);
     }
-    let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
-    let runner = Runner::start(drones, args.transport.as_deref())?;
     let into = args.into.unwrap_or(Delivery::Reply);
+    let runner = if args.mpi {
+        if into == Delivery::Shared {
+            bail!("--into shared needs every drone on this host; with --mpi use --into reply");
+        }
+        Runner::start_mpi()?
+    } else {
+        let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
+        Runner::start(drones, args.transport.as_deref())?
+    };
     let rendered = runner.render(&view, args.tile, into)?;
     save(&args, &view, &rendered.counts)?;
     let report = Table11::of_run(&view, &runner, &rendered)?;

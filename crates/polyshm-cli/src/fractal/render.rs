@@ -74,6 +74,21 @@ impl Runner {
         })
     }
 
+    /// A team over the ranks of the MPI job (`mpirun -n K polyshm fractal --mpi`).
+    pub fn start_mpi() -> Result<Runner> {
+        let started = Instant::now();
+        let (tasks, keys) = crate::tasks::tasks();
+        let team = Team::builder(tasks)
+            .mpi()
+            .spawn()
+            .context("cannot start a team over the MPI ranks")?;
+        Ok(Runner::Drones {
+            team,
+            keys,
+            spawn: started.elapsed(),
+        })
+    }
+
     /// `one-process`, or the transport's name.
     pub fn setup(&self) -> String {
         match self {

@@ -38,6 +38,10 @@ pub(crate) struct Config {
     pub claim_protocol: Option<u32>,
     pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
     pub max_message: usize,
+    /// Whether `drones(n)` was called (an MPI team otherwise takes every free rank).
+    pub drones_given: bool,
+    /// Drones are MPI ranks (feature `mpi`).
+    pub mpi: bool,
 }
 
 /// Builds a [`Team`]: `Team::builder(tasks).drones(4).transport(Transport::Shm).spawn()`.
@@ -63,6 +67,8 @@ impl TeamBuilder {
                 max_message: super::transport::default_max_message(),
                 connect_timeout: Duration::from_secs(10),
                 claim_protocol: None,
+                drones_given: false,
+                mpi: false,
             },
         }
     }
@@ -70,6 +76,7 @@ impl TeamBuilder {
     /// Number of drones (default: the number of CPUs, at least 1).
     pub fn drones(mut self, n: usize) -> Self {
         self.config.drones = n;
+        self.config.drones_given = true;
         self
     }
 
@@ -144,6 +151,16 @@ impl TeamBuilder {
         self
     }
 
+    /// Drones are the ranks of the MPI job this program runs in (`mpirun -n K`; rank 0
+    /// is the master): every free drone rank, or `drones(n)` of them. Ranks on the
+    /// master's node are reached through shared memory, the others with MPI messages;
+    /// see the module docs of `team::mpi` (README, "Across hosts (MPI)"). Needs the
+    /// feature `mpi`; without it, `spawn` says to build with `--features mpi`.
+    pub fn mpi(mut self) -> Self {
+        self.config.mpi = true;
+        self
+    }
+
     /// Make the drones claim another protocol version (for tests of the check).
     #[doc(hidden)]
     pub fn drones_claim_protocol(mut self, v: u32) -> Self {
@@ -153,10 +170,36 @@ impl TeamBuilder {
 
     /// Start the drones and connect to each.
     pub fn spawn(self) -> Result<Team, TeamError> {
+        let drones = self.team_size()?;
+        self.spawn_sized(drones)
+    }
+
+    /// How many drones to start: as configured, or for an MPI team the ranks it gets.
+    fn team_size(&self) -> Result<usize, TeamError> {
+        let c = &self.config;
+        if !c.mpi {
+            return Ok(c.drones);
+        }
+        #[cfg(not(feature = "mpi"))]
+        return Err(TeamError::Config(
+            "this polyshm was built without MPI: build with `--features mpi` (needs Open MPI: libopenmpi-dev, openmpi-bin) to run a team over MPI ranks".into(),
+        ));
+        #[cfg(feature = "mpi")]
+        super::mpi::team_size(c.drones_given.then_some(c.drones))
+    }
+
+    fn spawn_sized(mut self, drones: usize) -> Result<Team, TeamError> {
+        self.config.drones = drones;
         let c = &self.config;
         if std::env::var_os(DRONE_ENV).is_some() {
             return Err(TeamError::Config(format!(
                 "this process was started as a drone ({DRONE_ENV} is set) but its main did not call polyshm::team::drone_main first; a drone may not start drones of its own"
+            )));
+        }
+        #[cfg(feature = "mpi")]
+        if let Some(rank) = super::mpi::drone_rank() {
+            return Err(TeamError::Config(format!(
+                "this process is MPI rank {rank}, a drone of rank 0's teams; a drone may not start drones of its own"
             )));
         }
         if c.drones == 0 {

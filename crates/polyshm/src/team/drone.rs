@@ -133,6 +133,11 @@ impl Spec {
 /// says stop or is gone, and exits: it never returns. In any other process it returns
 /// at once.
 ///
+/// With the feature `mpi`, in a process started by an MPI launcher (`mpirun -n K`), it
+/// first joins the MPI job (`MPI_THREAD_MULTIPLE`): ranks other than 0 serve the teams
+/// rank 0 builds with [`TeamBuilder::mpi`](super::TeamBuilder::mpi) and never return;
+/// rank 0 returns, and MPI is finalized when it exits.
+///
 /// ```no_run
 /// use polyshm::team::{drone_main, Task, Tasks, Team};
 /// fn main() -> Result<(), polyshm::team::TeamError> {
@@ -145,6 +150,9 @@ impl Spec {
 /// }
 /// ```
 pub fn drone_main(tasks: &Tasks) {
+    // Under mpirun: ranks other than 0 serve here and never return.
+    #[cfg(feature = "mpi")]
+    super::mpi::join_job(tasks);
     let Some(spec) = std::env::var_os(DRONE_ENV) else {
         return;
     };
@@ -173,7 +181,7 @@ fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> 
     Ok(link)
 }
 
-fn connect(spec: &Spec) -> Result<Box<dyn DroneLink>, String> {
+pub(crate) fn connect(spec: &Spec) -> Result<Box<dyn DroneLink>, String> {
     let watch = Watch::peer(spec.master, DRONE_SLICE);
     let open_mailbox =
         || Mailbox::open(&spec.mailbox, spec.wait).map_err(|e| format!("mailbox: {e}"));
@@ -251,10 +259,18 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
         polyshm_sys::pin_current_thread(cpu).map_err(|e| format!("pin to CPU {cpu}: {e}"))?;
     }
     let mut link = connect(spec)?;
-    let watch = Watch::peer(spec.master, DRONE_SLICE);
+    serve_link(tasks, &mut *link, &Watch::peer(spec.master, DRONE_SLICE))
+}
+
+/// Serve tasks on a connected link until the master says stop (or is gone).
+pub(crate) fn serve_link(
+    tasks: &Tasks,
+    link: &mut dyn DroneLink,
+    watch: &Watch<'_>,
+) -> Result<(), String> {
     loop {
         let mut got: Option<(Head, Option<(Status, TaskOutput)>)> = None;
-        match link.recv(&watch, &mut |head, payload, area| {
+        match link.recv(watch, &mut |head, payload, area| {
             let out = match head.kind {
                 Kind::Task => Some(run_task(tasks, &head.name, payload, area)),
                 _ => None,
@@ -278,9 +294,9 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
                 };
                 let reply = Head::reply(seq, status);
                 let sent = match out {
-                    TaskOutput::Bytes(b) => link.send(&reply, (*b).as_ref(), &watch),
-                    TaskOutput::InPlace(n) => link.send_in_place(&reply, n, &watch),
-                    TaskOutput::InResult(n) => link.send_in_result(&reply, n, &watch),
+                    TaskOutput::Bytes(b) => link.send(&reply, (*b).as_ref(), watch),
+                    TaskOutput::InPlace(n) => link.send_in_place(&reply, n, watch),
+                    TaskOutput::InResult(n) => link.send_in_result(&reply, n, watch),
                 };
                 match sent {
                     // The reply is out: a drone that dies from here on has delivered.

@@ -22,9 +22,30 @@ pub(crate) const MASTER_SLICE: Duration = Duration::from_millis(100);
 /// How long a refused drone gets to exit on its own before it is killed.
 const REFUSED_GRACE: Duration = Duration::from_millis(500);
 
+/// What ends a drone: its child process, or (feature `mpi`) the lease on its rank.
+pub(crate) enum Keeper {
+    Child(ChildProcess),
+    #[cfg(feature = "mpi")]
+    Rank(super::mpi::RankLease),
+}
+
+impl Keeper {
+    /// End it within `grace` (zero: at once).
+    fn end_within(&mut self, grace: Duration) {
+        match self {
+            Keeper::Child(c) => {
+                c.end_within(grace);
+            }
+            // A rank told to stop goes back to the job; one abandoned is lost.
+            #[cfg(feature = "mpi")]
+            Keeper::Rank(r) => r.end(!grace.is_zero()),
+        }
+    }
+}
+
 /// One live drone, seen from the master.
 pub(crate) struct Drone {
-    child: ChildProcess,
+    pub(crate) child: Keeper,
     pub id: ProcessId,
     pub link: Box<dyn MasterLink>,
     pub seq: u64,
@@ -63,6 +84,10 @@ impl Inner {
     /// Start drone `index` and connect to it (with the version handshake).
     pub(crate) fn launch(&self, index: usize) -> Result<Drone, TeamError> {
         let c = &self.config;
+        #[cfg(feature = "mpi")]
+        if c.mpi {
+            return self.launch_mpi(index);
+        }
         let token = crate::shm::header::random_u64();
         let serr = |e: &dyn std::fmt::Display| self.spawn_error(index, e.to_string());
         let listener = match c.transport {
@@ -188,7 +213,7 @@ impl Inner {
             }
             (_, None) => return Err(serr(&"no listener for a socket transport")),
         };
-        let child = pending;
+        let child = Keeper::Child(pending);
         lock(&self.pids)[index] = Some(judged_id);
         Ok(Drone {
             child,

@@ -25,6 +25,10 @@
 //! - [`Team::zip_script`] / [`Team::script`] (feature `script`): the study's
 //!   `drones do: '[:a :b | a + b]' with: … with: …`, any serde values in and out.
 //!
+//! With the feature `mpi`, the drones may be the ranks of an MPI job instead
+//! ([`TeamBuilder::mpi`]; `mpirun -n K prog`): shared memory to the ranks of the
+//! master's node, MPI messages to the others.
+//!
 //! Faults come back as [`TeamError`]s: a panic in the drone, a drone that died (it is
 //! replaced; `retry_dead` tries again), a task past its deadline (its drone is killed
 //! and replaced), an unknown task, a drone of another version.
@@ -53,6 +57,8 @@ mod handle;
 mod handshake;
 mod launch;
 mod loan;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod pod_out;
 pub(crate) mod protocol;
 #[cfg(feature = "script")]
@@ -69,6 +75,8 @@ pub use drone::{drone_main, DRONE_ENV};
 pub use error::TeamError;
 pub use handle::{wait_any, TaskHandle};
 pub use loan::{Loan, Reply};
+#[cfg(feature = "mpi")]
+pub use mpi::{in_mpi_job, ALL_REMOTE_ENV, REMOTE_RANKS_ENV};
 pub use pod_out::PodOut;
 pub use tasks::Tasks;
 #[cfg(feature = "script")]

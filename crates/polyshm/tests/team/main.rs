@@ -15,6 +15,8 @@ mod conformance;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod hostile;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod objects;
 mod support;
 
@@ -39,6 +41,11 @@ fn main() {
     }
     if let Ok(t) = std::env::var(hostile::SCRIBBLED_ENV) {
         hostile::scribbled_master(&t);
+    }
+    // Rank 0 under mpirun (the other ranks serve in drone_main).
+    #[cfg(feature = "mpi")]
+    if polyshm::team::in_mpi_job() {
+        mpi::main();
     }
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();

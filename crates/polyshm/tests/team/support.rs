@@ -225,11 +225,30 @@ pub fn trial(
 
 /// A team of `n` drones on `t` for the tests.
 pub fn team(t: Transport, n: usize) -> Team {
-    Team::builder(tasks().0)
+    builder()
         .drones(n)
         .transport(t)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn a team on {t}: {e}"))
+}
+
+/// Whether the teams of the trials are built over the MPI job's ranks (the binary
+/// runs under mpirun: `mpi.rs`).
+static OVER_MPI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Build every team of the trials over the MPI job's ranks from now on.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub fn use_mpi() {
+    OVER_MPI.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `Team::builder` with the trials' tasks, over MPI ranks when `use_mpi` was called.
+pub fn builder() -> polyshm::team::TeamBuilder {
+    let b = Team::builder(tasks().0);
+    match OVER_MPI.load(std::sync::atomic::Ordering::Relaxed) {
+        true => b.mpi(),
+        false => b,
+    }
 }
 
 /// Polyshm segments whose owner is `pid`.

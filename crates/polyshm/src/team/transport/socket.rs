@@ -57,19 +57,19 @@ fn write_frame(
 /// [`ARCHIVE_ALIGN`](crate::codec::ARCHIVE_ALIGN)).
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(16))]
-struct Word([u8; WORD]);
+pub(crate) struct Word([u8; WORD]);
 
-const WORD: usize = 16;
+pub(crate) const WORD: usize = 16;
 
 impl Word {
-    const ZERO: Word = Word([0; WORD]);
+    pub(crate) const ZERO: Word = Word([0; WORD]);
 }
 
-fn words(w: &[Word]) -> &[u8] {
+pub(crate) fn words(w: &[Word]) -> &[u8] {
     bytemuck::cast_slice(w)
 }
 
-fn words_mut(w: &mut [Word]) -> &mut [u8] {
+pub(crate) fn words_mut(w: &mut [Word]) -> &mut [u8] {
     bytemuck::cast_slice_mut(w)
 }
 

@@ -163,7 +163,7 @@ pub fn submit_cancel(t: Transport) -> Result<(), Failed> {
 }
 
 pub fn version_mismatch(t: Transport) -> Result<(), Failed> {
-    let e = polyshm::team::Team::builder(support::tasks().0)
+    let e = support::builder()
         .drones(1)
         .transport(t)
         .drones_claim_protocol(999)
