@@ -190,6 +190,7 @@ fn defect_6_creator_killed_before_stamp_is_cleaned() {
 
 /// `clean` limited to this test's segment: a global clean would also reclaim other
 /// tests' (and other programs') dead segments while they look at them, and they ours.
+#[cfg(feature = "failpoints")]
 fn clean_own(name: &str) -> Vec<String> {
     admin::clean_matching(name).expect("clean")
 }
