@@ -5,7 +5,7 @@ use super::drone::DRONE_ENV;
 use super::error::TeamError;
 use super::tasks::Tasks;
 use super::team::Team;
-use super::transport::Transport;
+use super::transport::{Signal, Transport};
 use crate::sync::WaitStrategy;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
@@ -38,6 +38,7 @@ pub(crate) struct Config {
     pub claim_protocol: Option<u32>,
     pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
     pub max_message: usize,
+    pub signal: Signal,
 }
 
 /// Builds a [`Team`]: `Team::builder(tasks).drones(4).transport(Transport::Shm).spawn()`.
@@ -63,6 +64,7 @@ impl TeamBuilder {
                 max_message: super::transport::default_max_message(),
                 connect_timeout: Duration::from_secs(10),
                 claim_protocol: None,
+                signal: Signal::Semaphore,
             },
         }
     }
@@ -144,6 +146,14 @@ impl TeamBuilder {
         self
     }
 
+    /// How the mailbox hand-over is signalled (default [`Signal::Semaphore`]);
+    /// [`Signal::Window`] is the study's window messages, Windows only, for the
+    /// transports with a mailbox (`shm`, `hybrid`).
+    pub fn signal(mut self, s: Signal) -> Self {
+        self.config.signal = s;
+        self
+    }
+
     /// Make the drones claim another protocol version (for tests of the check).
     #[doc(hidden)]
     pub fn drones_claim_protocol(mut self, v: u32) -> Self {
@@ -157,6 +167,21 @@ impl TeamBuilder {
         if std::env::var_os(DRONE_ENV).is_some() {
             return Err(TeamError::Config(format!(
                 "this process was started as a drone ({DRONE_ENV} is set) but its main did not call polyshm::team::drone_main first; a drone may not start drones of its own"
+            )));
+        }
+        if !c.signal.is_available() {
+            return Err(TeamError::Config(format!(
+                "signal `{}` needs Windows (this is {}); use `semaphore`",
+                c.signal,
+                polyshm_sys::PLATFORM
+            )));
+        }
+        if c.signal == Signal::Window
+            && !matches!(c.transport, Transport::Shm | Transport::Hybrid { .. })
+        {
+            return Err(TeamError::Config(format!(
+                "signal `window` applies to the transports with a mailbox (shm, hybrid), not {}",
+                c.transport
             )));
         }
         if c.drones == 0 {

@@ -3,7 +3,7 @@
 use libtest_mimic::{Failed, Trial};
 use polyshm::child::Spawn;
 use polyshm::objects::{MatrixHandle, Tile};
-use polyshm::team::{InPlaceTask, PodTask, Task, Tasks, Team, Transport};
+use polyshm::team::{InPlaceTask, PodTask, Signal, Task, Tasks, Team, Transport};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -223,9 +223,26 @@ pub fn trial(
     })
 }
 
+thread_local! {
+    /// The hand-over signal of the conformance trial running on this thread.
+    static SIGNAL: std::cell::Cell<Signal> = const { std::cell::Cell::new(Signal::Semaphore) };
+}
+
+/// Run `f` with teams signalling by `s` (the conformance suite's signal variant: every
+/// team this thread builds through [`builder`] or [`team`] uses it).
+pub fn with_signal<T>(s: Signal, f: impl FnOnce() -> T) -> T {
+    SIGNAL.with(|c| c.set(s));
+    f()
+}
+
+/// A team builder with the test tasks and this trial's signal.
+pub fn builder() -> polyshm::team::TeamBuilder {
+    Team::builder(tasks().0).signal(SIGNAL.with(|c| c.get()))
+}
+
 /// A team of `n` drones on `t` for the tests.
 pub fn team(t: Transport, n: usize) -> Team {
-    Team::builder(tasks().0)
+    builder()
         .drones(n)
         .transport(t)
         .spawn()
