@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use polyshm::team::{check_script, Team, Transport};
+use polyshm::team::{check_script, Signal, Team, Transport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,6 +21,10 @@ pub struct DoArgs {
     /// socket (= tcp), unix, hybrid, hybrid-unprotected or shm.
     #[arg(long, default_value = "shm")]
     pub transport: Transport,
+    /// How the mailbox hand-over is signalled: semaphore, or window (the study's window
+    /// messages; Windows only).
+    #[arg(long, default_value = "semaphore")]
+    pub signal: Signal,
 }
 
 /// A value typed on the command line, or answered by a block: whatever it is
@@ -117,6 +121,7 @@ pub fn run(args: DoArgs) -> Result<()> {
     let team = Team::builder(crate::tasks::tasks().0)
         .drones(args.drones)
         .transport(args.transport)
+        .signal(args.signal)
         .spawn()
         .context("starting the drones")?;
     let rows: Vec<Vec<Cell>> = (0..n)

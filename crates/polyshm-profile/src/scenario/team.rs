@@ -18,7 +18,7 @@ use super::{byte_payload, int_payload, Context, Scenario};
 use crate::config::{Config, DECADES_FROM_1};
 use crate::error::ProfileError;
 use crate::row::{Row, TableRef, Unit};
-use polyshm::team::{builtin, Tasks, Team, TeamError, Transport};
+use polyshm::team::{builtin, Signal, Tasks, Team, TeamError, Transport};
 
 /// Map a team error; the description is copied only when there is an error.
 pub(super) fn team_err<'a>(
@@ -44,6 +44,16 @@ fn spawn(
     spawn_with(ctx, scenario, transport, Tasks::new())
 }
 
+/// [`spawn`], the mailbox hand-over signalled by `signal`.
+fn spawn_signalled(
+    ctx: &Context<'_>,
+    scenario: &'static str,
+    transport: Transport,
+    signal: Signal,
+) -> Result<Team, ProfileError> {
+    spawn_team(ctx, scenario, transport, Tasks::new(), signal)
+}
+
 /// [`spawn`] with the master's registry `tasks` (the drone program must register the
 /// same).
 pub(super) fn spawn_with(
@@ -51,6 +61,16 @@ pub(super) fn spawn_with(
     scenario: &'static str,
     transport: Transport,
     tasks: Tasks,
+) -> Result<Team, ProfileError> {
+    spawn_team(ctx, scenario, transport, tasks, Signal::Semaphore)
+}
+
+fn spawn_team(
+    ctx: &Context<'_>,
+    scenario: &'static str,
+    transport: Transport,
+    tasks: Tasks,
+    signal: Signal,
 ) -> Result<Team, ProfileError> {
     let (_, drone_cpu) = ctx.cpus();
     let program = ctx.program()?;
@@ -60,6 +80,7 @@ pub(super) fn spawn_with(
             .transport(transport)
             .pin_drones(vec![drone_cpu])
             .program(program)
+            .signal(signal)
             .spawn()
     });
     match spawned {
@@ -102,6 +123,14 @@ fn transport_id(t: Transport) -> String {
     t.to_string()
 }
 
+/// A team's variant name: its transport, `+window` when it signals by window messages.
+fn variant_id(team: &Team) -> String {
+    match team.signal() {
+        Signal::Window => format!("{}+window", team.transport()),
+        _ => transport_id(team.transport()),
+    }
+}
+
 /// Time echo roundtrips of every size and unit over `team`.
 fn echo_points(
     ctx: &mut Context<'_>,
@@ -111,7 +140,7 @@ fn echo_points(
     scenario: &str,
 ) -> Result<Vec<Row>, ProfileError> {
     let budget = ctx.budget.roundtrip();
-    let transport = transport_id(team.transport());
+    let transport = variant_id(team);
     let mut rows = Vec::new();
     for size in ctx.config.sizes(DECADES_FROM_1) {
         let n = size as usize;
@@ -377,7 +406,7 @@ impl Scenario for ShmCommand {
         true
     }
     fn points(&self, config: &Config) -> usize {
-        3 * config.sizes(DECADES_FROM_1).len()
+        (3 + 2 * usize::from(config.signal == Signal::Window)) * config.sizes(DECADES_FROM_1).len()
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         let team = spawn(ctx, "shm_command", Transport::Shm)?;
@@ -389,6 +418,18 @@ impl Scenario for ShmCommand {
             "shm_command",
         )?;
         rows.extend(zero_copy_points(ctx, &team)?);
+        if ctx.config.signal == Signal::Window {
+            // The study's own signalling, same run: the hand-over by window messages.
+            drop(team);
+            let team = spawn_signalled(ctx, "shm_command", Transport::Shm, Signal::Window)?;
+            rows.extend(echo_points(
+                ctx,
+                "shm_command",
+                &team,
+                TableRef::Study(10),
+                "shm_command",
+            )?);
+        }
         Ok(rows)
     }
 }

@@ -378,12 +378,13 @@ impl EventBasedSemaphore {
 
 impl Drop for EventBasedSemaphore {
     fn drop(&mut self) {
-        self.relay.shared.remove(self.half.id);
+        // Tell the peer first, so that it never finds the pair unknown here before it
+        // knows it closed. Best effort: a peer that is gone needs no telling.
         let peer = self.half.lock().peer;
         if let Some(p) = peer {
-            // Best effort: a peer that is gone needs no telling.
             let _ = send(p.relay, CLOSE_PAIR, self.half.id as usize);
         }
+        self.relay.shared.remove(self.half.id);
     }
 }
 
