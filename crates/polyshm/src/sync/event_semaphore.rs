@@ -231,9 +231,23 @@ impl EventBasedSemaphore {
     }
 
     fn send_to(&self, to: WindowHandle, code: u32) -> Result<isize, EventError> {
-        let r = self
+        let r = match self
             .relay
-            .send(to, code, self.half.id as usize, self.half.id)?;
+            .send(to, code, self.half.id as usize, self.half.id)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // A send to a dead peer's relay fails: say that the peer died. Its window
+                // goes while the process ends, a little before the process is seen gone
+                // (the send then fails with "invalid window", "invalid thread" or, under
+                // Wine, "access denied"): a failed send gives it a moment for that.
+                let peer = self.half.lock().peer;
+                return Err(match peer {
+                    Some(p) if peer_ended(p.pid) => EventError::PeerDied(p.pid),
+                    _ => e,
+                });
+            }
+        };
         if r == REFUSED {
             return Err(EventError::Refused {
                 what: super::event_relay::name(code, self.half.id),
@@ -373,6 +387,21 @@ impl EventBasedSemaphore {
             EventError::Refused { id, .. } if self.half.lock().closed => EventError::PeerClosed(id),
             e => e,
         })
+    }
+}
+
+/// Whether process `pid` has ended, waiting up to [`SLICE`] for the end to show.
+fn peer_ended(pid: u32) -> bool {
+    let id = ProcessId { pid, start_time: 0 };
+    let until = std::time::Instant::now() + SLICE;
+    loop {
+        if !polyshm_sys::is_alive(id) {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -141,8 +141,10 @@ fn a_peer_killed_mid_wait_ends_the_wait_with_peer_died() {
     }
     drop(killer.join().unwrap());
     // Signalling a dead peer fails, and says why.
-    let e = sem.signal().unwrap_err();
-    assert!(matches!(e, EventError::Send { .. }), "{e}");
+    match sem.signal() {
+        Err(EventError::PeerDied(p)) => assert_eq!(p, pid),
+        other => panic!("expected PeerDied({pid}), got {other:?}"),
+    }
 }
 
 /// Two relays in one process stand in for two processes (each relay has its own

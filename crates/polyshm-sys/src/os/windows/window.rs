@@ -18,8 +18,8 @@ use std::io;
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 use windows_sys::Win32::Foundation::{
-    GetLastError, ERROR_CLASS_ALREADY_EXISTS, ERROR_INVALID_WINDOW_HANDLE, ERROR_TIMEOUT, HWND,
-    LPARAM, LRESULT, WPARAM,
+    GetLastError, ERROR_CLASS_ALREADY_EXISTS, ERROR_INVALID_THREAD_ID, ERROR_INVALID_WINDOW_HANDLE,
+    ERROR_TIMEOUT, HWND, LPARAM, LRESULT, WPARAM,
 };
 use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
 use windows_sys::Win32::UI::WindowsAndMessaging::{
@@ -247,7 +247,8 @@ pub fn send_message(
     // SAFETY: no preconditions.
     let err = unsafe { GetLastError() };
     Err(match err {
-        ERROR_INVALID_WINDOW_HANDLE => io::Error::new(
+        // Wine reports a window whose thread has ended as an invalid thread id.
+        ERROR_INVALID_WINDOW_HANDLE | ERROR_INVALID_THREAD_ID => io::Error::new(
             io::ErrorKind::NotFound,
             format!("no window {:#x}: its process has ended", to.0),
         ),
