@@ -18,7 +18,8 @@ use super::{byte_payload, int_payload, Context, Scenario};
 use crate::config::{Config, DECADES_FROM_1};
 use crate::error::ProfileError;
 use crate::row::{Row, TableRef, Unit};
-use polyshm::team::{builtin, Signal, Tasks, Team, TeamError, Transport};
+use polyshm::sync::WaitStrategy;
+use polyshm::team::{builtin, Signal, Tasks, Team, TeamError, Transport, DEFAULT_WAIT};
 
 /// Map a team error; the description is copied only when there is an error.
 pub(super) fn team_err<'a>(
@@ -44,16 +45,6 @@ fn spawn(
     spawn_with(ctx, scenario, transport, Tasks::new())
 }
 
-/// [`spawn`], the mailbox hand-over signalled by `signal`.
-fn spawn_signalled(
-    ctx: &Context<'_>,
-    scenario: &'static str,
-    transport: Transport,
-    signal: Signal,
-) -> Result<Team, ProfileError> {
-    spawn_team(ctx, scenario, transport, Tasks::new(), signal)
-}
-
 /// [`spawn`] with the master's registry `tasks` (the drone program must register the
 /// same).
 pub(super) fn spawn_with(
@@ -62,7 +53,14 @@ pub(super) fn spawn_with(
     transport: Transport,
     tasks: Tasks,
 ) -> Result<Team, ProfileError> {
-    spawn_team(ctx, scenario, transport, tasks, Signal::Semaphore)
+    spawn_team(
+        ctx,
+        scenario,
+        transport,
+        tasks,
+        Signal::Semaphore,
+        DEFAULT_WAIT,
+    )
 }
 
 fn spawn_team(
@@ -71,6 +69,7 @@ fn spawn_team(
     transport: Transport,
     tasks: Tasks,
     signal: Signal,
+    wait: WaitStrategy,
 ) -> Result<Team, ProfileError> {
     let (_, drone_cpu) = ctx.cpus();
     let program = ctx.program()?;
@@ -81,6 +80,7 @@ fn spawn_team(
             .pin_drones(vec![drone_cpu])
             .program(program)
             .signal(signal)
+            .wait_strategy(wait)
             .spawn()
     });
     match spawned {
@@ -123,10 +123,12 @@ fn transport_id(t: Transport) -> String {
     t.to_string()
 }
 
-/// A team's variant name: its transport, `+window` when it signals by window messages.
+/// A team's variant name: its transport, `+window` when it signals by window
+/// messages, `+block` when its waits never spin (each wakes through the kernel).
 fn variant_id(team: &Team) -> String {
-    match team.signal() {
-        Signal::Window => format!("{}+window", team.transport()),
+    match (team.signal(), team.wait_strategy()) {
+        (Signal::Window, _) => format!("{}+window", team.transport()),
+        (_, WaitStrategy::Block) => format!("{}+block", team.transport()),
         _ => transport_id(team.transport()),
     }
 }
@@ -406,7 +408,7 @@ impl Scenario for ShmCommand {
         true
     }
     fn points(&self, config: &Config) -> usize {
-        (3 + 2 * usize::from(config.signal == Signal::Window)) * config.sizes(DECADES_FROM_1).len()
+        (3 + 4 * usize::from(config.signal == Signal::Window)) * config.sizes(DECADES_FROM_1).len()
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         let team = spawn(ctx, "shm_command", Transport::Shm)?;
@@ -419,16 +421,30 @@ impl Scenario for ShmCommand {
         )?;
         rows.extend(zero_copy_points(ctx, &team)?);
         if ctx.config.signal == Signal::Window {
-            // The study's own signalling, same run: the hand-over by window messages.
+            // The study's own signalling, same run: the hand-over by window messages,
+            // beside the semaphores made to block (no spin: every hand-over a kernel
+            // wake through the named semaphore, as every window message is).
             drop(team);
-            let team = spawn_signalled(ctx, "shm_command", Transport::Shm, Signal::Window)?;
-            rows.extend(echo_points(
-                ctx,
-                "shm_command",
-                &team,
-                TableRef::Study(10),
-                "shm_command",
-            )?);
+            for (signal, wait) in [
+                (Signal::Semaphore, WaitStrategy::Block),
+                (Signal::Window, WaitStrategy::Block),
+            ] {
+                let team = spawn_team(
+                    ctx,
+                    "shm_command",
+                    Transport::Shm,
+                    Tasks::new(),
+                    signal,
+                    wait,
+                )?;
+                rows.extend(echo_points(
+                    ctx,
+                    "shm_command",
+                    &team,
+                    TableRef::Study(10),
+                    "shm_command",
+                )?);
+            }
         }
         Ok(rows)
     }
