@@ -134,4 +134,14 @@ mod tests {
         assert!(lookup(TableRef::Study(7), "socket_request", Some((1, Unit::Ints))).is_none());
         assert!(lookup(TableRef::Ref, "memcpy", Some((10, Unit::Bytes))).is_none());
     }
+
+    /// Table 1's window-message rows take the study's figures (its relay was windows).
+    #[test]
+    fn window_rows_take_the_studys_relay_figures() {
+        let connect = lookup(TableRef::Study(1), alias("window_connect"), None).unwrap();
+        assert_eq!(connect.study_us, 123.0);
+        let mutex = lookup(TableRef::Study(1), alias("window_mutex_roundtrip"), None).unwrap();
+        assert_eq!(mutex.study_us, 117.0);
+        assert_eq!(alias("shm_command"), "shm_command");
+    }
 }
