@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use polyshm::team::{check_script, Team, Transport};
+use polyshm::team::{check_script, Signal, Team, Transport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,6 +25,10 @@ pub struct DoArgs {
     /// rank but 0, --drones and --transport aside). Needs a build with `--features mpi`.
     #[arg(long)]
     pub mpi: bool,
+    /// How the mailbox hand-over is signalled: semaphore, or window (the study's window
+    /// messages; Windows only).
+    #[arg(long, default_value = "semaphore")]
+    pub signal: Signal,
 }
 
 /// A value typed on the command line, or answered by a block: whatever it is
@@ -123,7 +127,10 @@ pub fn run(args: DoArgs) -> Result<()> {
         true => builder.mpi(),
         false => builder.drones(args.drones).transport(args.transport),
     };
-    let team = builder.spawn().context("starting the drones")?;
+    let team = builder
+        .signal(args.signal)
+        .spawn()
+        .context("starting the drones")?;
     let rows: Vec<Vec<Cell>> = (0..n)
         .map(|i| columns.iter().map(|c| c[i].clone()).collect())
         .collect();

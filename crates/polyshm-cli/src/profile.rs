@@ -23,17 +23,30 @@ pub struct ProfileArgs {
     /// Folder for report.md, results.json, results.csv and the SVG plots.
     #[arg(long, value_name = "DIR", default_value = "report")]
     out: PathBuf,
+    /// `window` also measures the study's window messages beside the semaphores (table
+    /// 1's `window_*` rows, table 10's `shm+window`); Windows only.
+    #[arg(long, value_name = "semaphore|window", default_value = "semaphore")]
+    signal: polyshm::team::Signal,
 }
 
 /// Run the profile and write the report; fails if any scenario failed (after
 /// writing what was measured).
 pub fn run(args: ProfileArgs) -> Result<()> {
+    if !args.signal.is_available() {
+        bail!(
+            "--signal {} needs Windows (this is {}): window messages exist only there; \
+             leave --signal out to measure the semaphores",
+            args.signal,
+            polyshm::sys::PLATFORM
+        );
+    }
     let config = Config {
         quick: args.quick,
         scenarios: args.scenarios,
         placement: args.placement,
         out: args.out,
         program: None,
+        signal: args.signal,
     };
     let outcome = {
         let mut terminal = report::Terminal::new();

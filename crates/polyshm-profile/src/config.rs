@@ -2,6 +2,7 @@
 
 use crate::placement::PlacementChoice;
 use crate::stats::Budget;
+use polyshm::team::Signal;
 use std::path::PathBuf;
 
 /// The largest size `--quick` measures.
@@ -29,6 +30,9 @@ pub struct Config {
     /// which must call [`polyshm::team::drone_main`] and [`crate::helper_main`]
     /// first thing in `main` (the `polyshm` binary does).
     pub program: Option<PathBuf>,
+    /// [`Signal::Window`] measures the study's window messages beside the semaphores
+    /// (table 1's window rows, table 10's `shm+window`); Windows only.
+    pub signal: Signal,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             placement: PlacementChoice::Both,
             out: PathBuf::from("report"),
             program: None,
+            signal: Signal::Semaphore,
         }
     }
 }

@@ -266,7 +266,7 @@ pub fn annotate(rows: &mut [Row], earlier: &[Row]) {
     for row in rows.iter_mut() {
         let size = row.size.zip(row.unit);
         if let TableRef::Study(_) = row.table {
-            if let Some(f) = study::lookup(row.table, &row.scenario, size) {
+            if let Some(f) = study::lookup(row.table, study::alias(&row.scenario), size) {
                 row.study_us = Some(f.study_us);
                 row.study_factor = f.study_factor;
                 if f.study_us > 0.0 {

@@ -17,10 +17,13 @@
 //! - [`kill_with_parent`] (called in the child) and [`adopt_child`] (called in the
 //!   parent on each child it spawns): a child ends when its parent ends, however the
 //!   parent ends. Call both: each platform does its work in one of them;
+//! - [`MessageWindow`], [`find_window`], [`send_message`]: message-only windows and
+//!   `SendMessage` between processes (Windows only, [`HAS_WINDOW_MESSAGES`]), the
+//!   study's `Win32MessageSending`;
 //! - capability constants: [`MAX_OS_NAME_LEN`], [`HAS_TIMED_WAIT`],
 //!   [`SEGMENTS_PERSIST`], [`SEGMENT_DIR`], [`CAN_LIST_SEGMENTS`],
 //!   [`THREAD_IDS_CHECKABLE`], [`HAS_UNIX_SOCKETS`], [`TIMED_SOCKET_IO_IS_EXACT`],
-//!   [`PLATFORM`].
+//!   [`HAS_WINDOW_MESSAGES`], [`PLATFORM`].
 //!
 //! | | Linux | Windows | macOS |
 //! |---|---|---|---|
@@ -31,6 +34,7 @@
 //! | process start time | `/proc/<pid>/stat` | `GetProcessTimes` | `proc_pidinfo` |
 //! | child dies with parent | `PR_SET_PDEATHSIG` in the child | kill-on-close job ([`adopt_child`]) + watcher thread | `kqueue` watcher thread in the child |
 //! | [`pin_current_thread`] | `sched_setaffinity` | `SetThreadAffinityMask` | `Unsupported` |
+//! | [`MessageWindow`], [`send_message`] | `Unsupported` | `HWND_MESSAGE` window + `SendMessageTimeoutW` | `Unsupported` |
 //!
 //! No `cfg(target_os)` appears outside this crate.
 //!
@@ -56,6 +60,13 @@ mod os;
 
 #[cfg(unix)]
 mod posix;
+
+#[cfg(not(windows))]
+mod no_window;
+#[cfg(not(windows))]
+pub use no_window::{find_window, send_message, MessageHandler, MessageWindow};
+#[cfg(windows)]
+pub use os::{find_window, send_message, MessageHandler, MessageWindow};
 
 pub use os::{
     adopt_child, cpu_count, create_segment, create_segment_with_hook, current_cpu, current_process,
@@ -108,6 +119,26 @@ pub const TIMED_SOCKET_IO_IS_EXACT: bool = os::TIMED_SOCKET_IO_IS_EXACT;
 /// `ProcessId { pid: tid, start_time: 0 }` (the robust mutex judges a holder by its
 /// thread id while the holder's record is incomplete).
 pub const THREAD_IDS_CHECKABLE: bool = os::THREAD_IDS_CHECKABLE;
+
+/// Whether [`MessageWindow`], [`find_window`] and [`send_message`] work: message-only
+/// windows (`HWND_MESSAGE`) and `SendMessage`, the study's `Win32MessageSending`. Only
+/// Windows has them; elsewhere each answers `Unsupported`.
+pub const HAS_WINDOW_MESSAGES: bool = cfg!(windows);
+
+/// The first application-defined message code (`WM_APP`); codes up to 0xBFFF are the
+/// application's. [`MessageWindow`] hands these, and only these, to its handler.
+pub const FIRST_APP_MESSAGE: u32 = 0x8000;
+
+/// A window's handle (`HWND`) as a number: valid in every process of one desktop, so
+/// that it can be written on a command line and sent in a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WindowHandle(pub u64);
+
+impl std::fmt::Display for WindowHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
 
 /// Identity of a process that survives pid reuse: the pid plus the time the process
 /// started (clock ticks since boot on Linux, creation time in 100 ns units since 1601

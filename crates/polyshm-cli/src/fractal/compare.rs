@@ -103,7 +103,14 @@ pub fn run(args: &FractalArgs, view: &View) -> Result<Vec<u32>> {
     let mut runners = vec![Runner::start(0, None)?];
     for name in &names {
         for &d in &drone_counts {
-            runners.push(Runner::start(d, Some(name))?);
+            // Only the transports with a mailbox have a hand-over to signal.
+            let mailbox = name == "shm" || name.starts_with("hybrid");
+            let signal = if mailbox {
+                args.signal
+            } else {
+                Default::default()
+            };
+            runners.push(Runner::start_with(d, Some(name), signal)?);
         }
     }
     // (runner, where its results go): one process first, then each team both ways

@@ -58,6 +58,10 @@ pub struct FractalArgs {
     /// With --compare: only this transport (default: every one).
     #[arg(long)]
     pub transport: Option<String>,
+    /// How the mailbox hand-over is signalled (shm, hybrid): semaphore, or window (the
+    /// study's window messages; Windows only).
+    #[arg(long, default_value = "semaphore")]
+    pub signal: polyshm::team::Signal,
     /// Where the counts go: sent back as result arrays (reply), or written by the drones
     /// straight into one shared matrix, only "done" sent back (shared). With --compare:
     /// only this one (default: both). Default: reply.
@@ -136,7 +140,7 @@ pub fn run(args: FractalArgs) -> Result<()> {
         Runner::start_mpi()?
     } else {
         let drones = args.drones.unwrap_or_else(polyshm::sys::cpu_count);
-        Runner::start(drones, args.transport.as_deref())?
+        Runner::start_with(drones, args.transport.as_deref(), args.signal)?
     };
     let rendered = runner.render(&view, args.tile, into)?;
     save(&args, &view, &rendered.counts)?;

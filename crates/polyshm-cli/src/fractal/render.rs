@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use polyshm::team::{Team, Transport};
+use polyshm::team::{Signal, Team, Transport};
 
 use super::shared::{self, Delivery};
 use super::tile::{self, TileRequest};
@@ -52,6 +52,11 @@ impl Runner {
     /// many drones over `transport` (default: socket), which retries a tile whose drone
     /// died on another drone.
     pub fn start(drones: usize, transport: Option<&str>) -> Result<Runner> {
+        Runner::start_with(drones, transport, Signal::Semaphore)
+    }
+
+    /// [`start`](Self::start), the mailbox hand-over signalled by `signal`.
+    pub fn start_with(drones: usize, transport: Option<&str>, signal: Signal) -> Result<Runner> {
         if drones == 0 {
             return Ok(Runner::Local);
         }
@@ -65,6 +70,7 @@ impl Runner {
             .drones(drones)
             .transport(transport)
             .retry_dead(true)
+            .signal(signal)
             .spawn()
             .with_context(|| format!("cannot start {drones} drones over {transport}"))?;
         Ok(Runner::Drones {

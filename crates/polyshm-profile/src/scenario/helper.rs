@@ -55,6 +55,7 @@ fn serve(role: &str) -> Result<(), String> {
             println!("{}", lines.join("\n"));
             Ok(())
         }
+        Some((r @ ("window-connect" | "window-pong"), rest)) => super::window::serve(r, rest),
         None if role == "relay-serve" => {
             let link = Relay::connect_from_env(TIMEOUT).map_err(|e| e.to_string())?;
             probe::serve(&link, TIMEOUT)

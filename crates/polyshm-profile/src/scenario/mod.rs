@@ -3,6 +3,7 @@
 //! | family id | study table | rows (`scenario` ids) |
 //! |---|---|---|
 //! | `relay` | 1 | `relay_connect`, `mutex_roundtrip` |
+//! | `window_relay` | 1 (`--signal window`, Windows) | `window_connect`, `window_mutex_roundtrip`, `window_signal_roundtrip` |
 //! | `udp_roundtrip` | 2 | `udp_roundtrip` |
 //! | `raw` | 3 | `raw_read`, `raw_write`, `raw_write_read` |
 //! | `simple_codec` | 4 | `simple_encode`, `simple_decode` |
@@ -13,7 +14,7 @@
 //! | `socket_request` | 7 (+ ref) | `socket_request` (tcp: table 7; unix: ref) |
 //! | `hybrid_protected` | 8 | `hybrid_result` (transport `hybrid`) |
 //! | `hybrid_unprotected` | 9 | `hybrid_result` (transport `hybrid-unprotected`) |
-//! | `shm_command` | 10 | `shm_command` |
+//! | `shm_command` | 10 | `shm_command` (and `shm+window` with `--signal window`) |
 //! | `memcpy` | ref | `memcpy` |
 
 mod codec;
@@ -24,6 +25,7 @@ mod relay;
 pub mod structured;
 mod team;
 mod udp;
+mod window;
 
 use crate::config::Config;
 use crate::error::ProfileError;
@@ -53,6 +55,7 @@ pub trait Scenario {
 pub fn all() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(relay::Relay),
+        Box::new(window::WindowRelay),
         Box::new(udp::Udp),
         Box::new(raw::Raw),
         Box::new(codec::Simple),

@@ -18,7 +18,8 @@ use super::{byte_payload, int_payload, Context, Scenario};
 use crate::config::{Config, DECADES_FROM_1};
 use crate::error::ProfileError;
 use crate::row::{Row, TableRef, Unit};
-use polyshm::team::{builtin, Tasks, Team, TeamError, Transport};
+use polyshm::sync::WaitStrategy;
+use polyshm::team::{builtin, Signal, Tasks, Team, TeamError, Transport, DEFAULT_WAIT};
 
 /// Map a team error; the description is copied only when there is an error.
 pub(super) fn team_err<'a>(
@@ -52,6 +53,24 @@ pub(super) fn spawn_with(
     transport: Transport,
     tasks: Tasks,
 ) -> Result<Team, ProfileError> {
+    spawn_team(
+        ctx,
+        scenario,
+        transport,
+        tasks,
+        Signal::Semaphore,
+        DEFAULT_WAIT,
+    )
+}
+
+fn spawn_team(
+    ctx: &Context<'_>,
+    scenario: &'static str,
+    transport: Transport,
+    tasks: Tasks,
+    signal: Signal,
+    wait: WaitStrategy,
+) -> Result<Team, ProfileError> {
     let (_, drone_cpu) = ctx.cpus();
     let program = ctx.program()?;
     let spawned = ctx.unpinned.run(move || {
@@ -60,6 +79,8 @@ pub(super) fn spawn_with(
             .transport(transport)
             .pin_drones(vec![drone_cpu])
             .program(program)
+            .signal(signal)
+            .wait_strategy(wait)
             .spawn()
     });
     match spawned {
@@ -102,6 +123,16 @@ fn transport_id(t: Transport) -> String {
     t.to_string()
 }
 
+/// A team's variant name: its transport, `+window` when it signals by window
+/// messages, `+block` when its waits never spin (each wakes through the kernel).
+fn variant_id(team: &Team) -> String {
+    match (team.signal(), team.wait_strategy()) {
+        (Signal::Window, _) => format!("{}+window", team.transport()),
+        (_, WaitStrategy::Block) => format!("{}+block", team.transport()),
+        _ => transport_id(team.transport()),
+    }
+}
+
 /// Time echo roundtrips of every size and unit over `team`.
 fn echo_points(
     ctx: &mut Context<'_>,
@@ -111,7 +142,7 @@ fn echo_points(
     scenario: &str,
 ) -> Result<Vec<Row>, ProfileError> {
     let budget = ctx.budget.roundtrip();
-    let transport = transport_id(team.transport());
+    let transport = variant_id(team);
     let mut rows = Vec::new();
     for size in ctx.config.sizes(DECADES_FROM_1) {
         let n = size as usize;
@@ -377,7 +408,7 @@ impl Scenario for ShmCommand {
         true
     }
     fn points(&self, config: &Config) -> usize {
-        3 * config.sizes(DECADES_FROM_1).len()
+        (3 + 4 * usize::from(config.signal == Signal::Window)) * config.sizes(DECADES_FROM_1).len()
     }
     fn run(&self, ctx: &mut Context<'_>) -> Result<Vec<Row>, ProfileError> {
         let team = spawn(ctx, "shm_command", Transport::Shm)?;
@@ -389,6 +420,32 @@ impl Scenario for ShmCommand {
             "shm_command",
         )?;
         rows.extend(zero_copy_points(ctx, &team)?);
+        if ctx.config.signal == Signal::Window {
+            // The study's own signalling, same run: the hand-over by window messages,
+            // beside the semaphores made to block (no spin: every hand-over a kernel
+            // wake through the named semaphore, as every window message is).
+            drop(team);
+            for (signal, wait) in [
+                (Signal::Semaphore, WaitStrategy::Block),
+                (Signal::Window, WaitStrategy::Block),
+            ] {
+                let team = spawn_team(
+                    ctx,
+                    "shm_command",
+                    Transport::Shm,
+                    Tasks::new(),
+                    signal,
+                    wait,
+                )?;
+                rows.extend(echo_points(
+                    ctx,
+                    "shm_command",
+                    &team,
+                    TableRef::Study(10),
+                    "shm_command",
+                )?);
+            }
+        }
         Ok(rows)
     }
 }

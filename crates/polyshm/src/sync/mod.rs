@@ -11,8 +11,14 @@
 //! semaphore, a socket, a datagram) is a `Watch::wait`: slices of waiting with checks
 //! between them that the peer lives, that the deadline has not passed and that nobody
 //! cancelled, and a last look before giving up.
+//!
+//! On Windows the study's own signalling sits beside them: [`EventBasedSemaphore`], a
+//! pair of mirrored halves kept in step by window messages through each process's
+//! [`SemaphoreEventRelay`] (message codes and replies documented there).
 
 mod atomic;
+mod event_relay;
+mod event_semaphore;
 mod host;
 #[cfg(all(test, loom))]
 mod loom_models;
@@ -22,6 +28,8 @@ mod semaphore;
 mod strategy;
 mod watch;
 
+pub use event_relay::{EventError, SemaphoreEventRelay};
+pub use event_semaphore::EventBasedSemaphore;
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
 pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};

@@ -5,7 +5,7 @@ use super::drone::DRONE_ENV;
 use super::error::TeamError;
 use super::tasks::Tasks;
 use super::team::Team;
-use super::transport::Transport;
+use super::transport::{Signal, Transport};
 use crate::sync::WaitStrategy;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
@@ -42,6 +42,7 @@ pub(crate) struct Config {
     pub drones_given: bool,
     /// Drones are MPI ranks (feature `mpi`).
     pub mpi: bool,
+    pub signal: Signal,
 }
 
 /// Builds a [`Team`]: `Team::builder(tasks).drones(4).transport(Transport::Shm).spawn()`.
@@ -69,6 +70,7 @@ impl TeamBuilder {
                 claim_protocol: None,
                 drones_given: false,
                 mpi: false,
+                signal: Signal::Semaphore,
             },
         }
     }
@@ -161,6 +163,14 @@ impl TeamBuilder {
         self
     }
 
+    /// How the mailbox hand-over is signalled (default [`Signal::Semaphore`]);
+    /// [`Signal::Window`] is the study's window messages, Windows only, for the
+    /// transports with a mailbox (`shm`, `hybrid`).
+    pub fn signal(mut self, s: Signal) -> Self {
+        self.config.signal = s;
+        self
+    }
+
     /// Make the drones claim another protocol version (for tests of the check).
     #[doc(hidden)]
     pub fn drones_claim_protocol(mut self, v: u32) -> Self {
@@ -200,6 +210,21 @@ impl TeamBuilder {
         if let Some(rank) = super::mpi::drone_rank() {
             return Err(TeamError::Config(format!(
                 "this process is MPI rank {rank}, a drone of rank 0's teams; a drone may not start drones of its own"
+            )));
+        }
+        if !c.signal.is_available() {
+            return Err(TeamError::Config(format!(
+                "signal `{}` needs Windows (this is {}); use `semaphore`",
+                c.signal,
+                polyshm_sys::PLATFORM
+            )));
+        }
+        if c.signal == Signal::Window
+            && !matches!(c.transport, Transport::Shm | Transport::Hybrid { .. })
+        {
+            return Err(TeamError::Config(format!(
+                "signal `window` applies to the transports with a mailbox (shm, hybrid), not {}",
+                c.transport
             )));
         }
         if c.drones == 0 {

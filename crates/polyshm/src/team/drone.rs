@@ -6,7 +6,7 @@ use super::handshake::{check_welcome, hello, read_framed, write_framed};
 use super::protocol::{Head, Kind, Status};
 use super::tasks::{TaskOutput, Tasks};
 use super::transport::hybrid::HybridDrone;
-use super::transport::mailbox::Mailbox;
+use super::transport::mailbox::{Mailbox, WindowPairs};
 use super::transport::shm::ShmDrone;
 use super::transport::socket::{SocketLink, Stream};
 use super::transport::{DroneLink, LinkError, Transport, Watch};
@@ -41,6 +41,8 @@ pub(crate) struct Spec {
     pub claim_protocol: Option<u32>,
     /// The team's maximum message size (a request frame past it is refused).
     pub max_message: usize,
+    /// Window signalling: the master's relay and the pair ids (`None`: semaphores).
+    pub signal: Option<WindowPairs>,
 }
 
 impl Spec {
@@ -65,6 +67,10 @@ impl Spec {
                 self.claim_protocol.map_or("-".into(), |c| c.to_string())
             ),
             format!("max={}", self.max_message),
+            match &self.signal {
+                None => "signal=semaphore".into(),
+                Some(p) => format!("signal=window:{}", p.encode()),
+            },
         ];
         fields.join(&SEP.to_string())
     }
@@ -82,6 +88,7 @@ impl Spec {
             index: 0,
             claim_protocol: None,
             max_message: super::transport::default_max_message(),
+            signal: None,
         };
         let num = |v: &str, what: &str| v.parse::<u64>().map_err(|_| bad(what));
         let mut version = false;
@@ -113,6 +120,11 @@ impl Spec {
                 "index" => spec.index = num(v, "index")? as usize,
                 "claim" if v == "-" => spec.claim_protocol = None,
                 "claim" => spec.claim_protocol = Some(num(v, "claim")? as u32),
+                "signal" if v == "semaphore" => spec.signal = None,
+                "signal" => {
+                    let pairs = v.strip_prefix("window:").and_then(WindowPairs::parse);
+                    spec.signal = Some(pairs.ok_or_else(|| bad("signal"))?);
+                }
                 "max" => spec.max_message = usize::try_from(num(v, "max")?).unwrap_or(usize::MAX),
                 _ => {}
             }
@@ -183,8 +195,15 @@ fn connect_socket(spec: &Spec, watch: &Watch<'_>) -> Result<SocketLink, String> 
 
 pub(crate) fn connect(spec: &Spec) -> Result<Box<dyn DroneLink>, String> {
     let watch = Watch::peer(spec.master, DRONE_SLICE);
-    let open_mailbox =
-        || Mailbox::open(&spec.mailbox, spec.wait).map_err(|e| format!("mailbox: {e}"));
+    let open_mailbox = || {
+        let mut mb =
+            Mailbox::open(&spec.mailbox, spec.wait).map_err(|e| format!("mailbox: {e}"))?;
+        if let Some(pairs) = spec.signal {
+            mb.open_window_signals(pairs)
+                .map_err(|e| format!("mailbox: {e}"))?;
+        }
+        Ok::<_, String>(mb)
+    };
     Ok(match spec.transport {
         Transport::Tcp | Transport::Unix => Box::new(connect_socket(spec, &watch)?),
         Transport::Hybrid { protected } => {
@@ -337,8 +356,21 @@ mod tests {
             index: 3,
             claim_protocol: None,
             max_message: 1 << 20,
+            signal: None,
         };
         assert_eq!(Spec::parse(&s.encode()).unwrap(), s);
+        // Window signalling: the master's relay and both pair ids survive the trip.
+        let w = Spec {
+            signal: Some(WindowPairs {
+                relay: polyshm_sys::WindowHandle(0x1_0048),
+                to_drone: 7,
+                to_master: 8,
+            }),
+            ..s.clone()
+        };
+        assert_eq!(Spec::parse(&w.encode()).unwrap(), w);
+        let bad = w.encode().replace("window:65608:7:8", "window:65608:x");
+        assert!(Spec::parse(&bad).unwrap_err().contains("signal"));
         assert!(Spec::parse("garbage").is_err());
         assert!(Spec::parse("v=2").is_err());
     }

@@ -11,7 +11,7 @@ use super::transport::listener::Listener;
 use super::transport::mailbox::Mailbox;
 use super::transport::shm::ShmMaster;
 use super::transport::socket::SocketLink;
-use super::transport::{LinkError, MasterLink, Transport, Watch};
+use super::transport::{LinkError, MasterLink, Signal, Transport, Watch};
 use crate::child::{ChildProcess, Spawn};
 use crate::sync::{saturating_deadline, Look, WaitError};
 use polyshm_sys::ProcessId;
@@ -100,10 +100,14 @@ impl Inner {
         }
         .transpose()
         .map_err(|e| serr(&e))?;
+        let mut signal = None;
         let mut mailbox = match c.transport {
             Transport::Hybrid { .. } | Transport::Shm => {
                 let mut mb = Mailbox::create(c.wait).map_err(|e| serr(&e))?;
                 mb.set_max(c.max_message);
+                if c.signal == Signal::Window {
+                    signal = Some(mb.use_window_signals().map_err(|e| serr(&e))?);
+                }
                 Some(mb)
             }
             _ => None,
@@ -122,6 +126,7 @@ impl Inner {
             index,
             claim_protocol: c.claim_protocol,
             max_message: c.max_message,
+            signal,
         };
         // The drone ends with the master: spawned from the process's spawner thread and
         // tied to it (a job object on Windows; the drone's own kill_with_parent on

@@ -82,4 +82,4 @@ pub use tasks::Tasks;
 #[cfg(feature = "script")]
 pub use team::check_script;
 pub use team::Team;
-pub use transport::{Transport, UnknownTransport};
+pub use transport::{Signal, Transport, UnknownSignal, UnknownTransport};

@@ -172,6 +172,11 @@ impl Team {
         self.inner.config.transport
     }
 
+    /// How the mailbox hand-over is signalled.
+    pub fn signal(&self) -> super::Signal {
+        self.inner.config.signal
+    }
+
     /// The wait strategy in use.
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.inner.config.wait

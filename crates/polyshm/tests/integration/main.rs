@@ -9,6 +9,7 @@
 
 mod common;
 mod errors;
+mod event_semaphore;
 mod hostile;
 mod mutants;
 mod mutex;

@@ -5,12 +5,25 @@ mod failures;
 
 use crate::support::{self, keys, pids, team, trial};
 use libtest_mimic::{Failed, Trial};
-use polyshm::team::{builtin, wait_any, Task, TaskHandle, Tasks, TeamError, Transport};
+use polyshm::team::{builtin, wait_any, Signal, Task, TaskHandle, Tasks, TeamError, Transport};
 
 type Case = fn(Transport) -> Result<(), Failed>;
 
 /// The trials for transport `t`, named `<transport>::<case>`.
 pub fn trials(t: Transport) -> Vec<Trial> {
+    let mut trials = trials_with(t, Signal::Semaphore);
+    trials.extend(crate::archived::trials(t));
+    trials
+}
+
+/// The trials for transport `t` with the mailbox hand-over signalled by `s`, named
+/// `<transport>::<case>` (`<transport>_<signal>::<case>` for a signal other than the
+/// default).
+pub fn trials_with(t: Transport, s: Signal) -> Vec<Trial> {
+    let prefix = match s {
+        Signal::Semaphore => t.id().replace('-', "_"),
+        s => format!("{}_{s}", t.id().replace('-', "_")),
+    };
     let cases: &[(&str, Case)] = &[
         ("empty_and_serde_tasks", empty_and_serde_tasks),
         ("pod_payloads_of_a_million_and_more", pod_payloads),
@@ -71,17 +84,47 @@ pub fn trials(t: Transport) -> Vec<Trial> {
         ),
         ("map_stops_at_the_first_error", failures::map_stops),
     ];
-    let mut trials: Vec<Trial> = cases
+    cases
         .iter()
         .map(|(name, f)| {
             let f = *f;
-            trial(format!("{}::{name}", t.id().replace('-', "_")), move || {
-                f(t)
+            trial(format!("{prefix}::{name}"), move || {
+                support::with_signal(s, || f(t))
             })
         })
-        .collect();
-    trials.extend(crate::archived::trials(t));
-    trials
+        .collect()
+}
+
+/// `--signal window` where it cannot work is refused before anything starts, saying
+/// why: on a platform without window messages, or with a transport without a mailbox.
+pub fn signal_refusals() -> Result<(), Failed> {
+    let refused = |t: Transport| match support::builder()
+        .drones(1)
+        .transport(t)
+        .signal(Signal::Window)
+        .spawn()
+    {
+        Err(TeamError::Config(m)) => Ok(m),
+        Err(e) => Err(format!("expected a Config error, got {e}")),
+        Ok(_) => Err("a team started".to_string()),
+    };
+    if Signal::Window.is_available() {
+        let m = refused(Transport::Tcp)?;
+        assert!(m.contains("mailbox (shm, hybrid)"), "{m}");
+    } else {
+        let m = refused(Transport::Shm)?;
+        assert!(
+            m.contains("needs Windows") && m.contains("semaphore"),
+            "{m}"
+        );
+    }
+    assert_eq!("window".parse::<Signal>(), Ok(Signal::Window));
+    assert!("smoke"
+        .parse::<Signal>()
+        .unwrap_err()
+        .to_string()
+        .contains("semaphore or window"));
+    Ok(())
 }
 
 fn empty_and_serde_tasks(t: Transport) -> Result<(), Failed> {

@@ -21,7 +21,7 @@ mod objects;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
-use polyshm::team::{drone_main, Transport};
+use polyshm::team::{drone_main, Signal, Transport};
 
 fn main() {
     support::stall_if_asked();
@@ -58,6 +58,17 @@ fn main() {
                 .map(|trial| trial.with_ignored_flag(absent)),
         );
     }
+    trials.push(support::trial(
+        "signal::window_is_refused_where_it_cannot_work",
+        conformance::signal_refusals,
+    ));
+    // The shm transport again, its hand-over signalled by the study's window messages
+    // (Windows only: listed as ignored elsewhere).
+    trials.extend(
+        conformance::trials_with(Transport::Shm, Signal::Window)
+            .into_iter()
+            .map(|trial| trial.with_ignored_flag(!Signal::Window.is_available())),
+    );
     #[cfg(feature = "failpoints")]
     for t in Transport::ALL {
         let absent = !t.is_available();

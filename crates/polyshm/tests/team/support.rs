@@ -3,7 +3,7 @@
 use libtest_mimic::{Failed, Trial};
 use polyshm::child::Spawn;
 use polyshm::objects::{MatrixHandle, Tile};
-use polyshm::team::{InPlaceTask, PodTask, Task, Tasks, Team, Transport};
+use polyshm::team::{InPlaceTask, PodTask, Signal, Task, Tasks, Team, Transport};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -223,6 +223,18 @@ pub fn trial(
     })
 }
 
+thread_local! {
+    /// The hand-over signal of the conformance trial running on this thread.
+    static SIGNAL: std::cell::Cell<Signal> = const { std::cell::Cell::new(Signal::Semaphore) };
+}
+
+/// Run `f` with teams signalling by `s` (the conformance suite's signal variant: every
+/// team this thread builds through [`builder`] or [`team`] uses it).
+pub fn with_signal<T>(s: Signal, f: impl FnOnce() -> T) -> T {
+    SIGNAL.with(|c| c.set(s));
+    f()
+}
+
 /// A team of `n` drones on `t` for the tests.
 pub fn team(t: Transport, n: usize) -> Team {
     builder()
@@ -242,9 +254,10 @@ pub fn use_mpi() {
     OVER_MPI.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// `Team::builder` with the trials' tasks, over MPI ranks when `use_mpi` was called.
+/// `Team::builder` with the trials' tasks and this trial's signal, over MPI ranks when
+/// `use_mpi` was called.
 pub fn builder() -> polyshm::team::TeamBuilder {
-    let b = Team::builder(tasks().0);
+    let b = Team::builder(tasks().0).signal(SIGNAL.with(|c| c.get()));
     match OVER_MPI.load(std::sync::atomic::Ordering::Relaxed) {
         true => b.mpi(),
         false => b,

@@ -24,7 +24,9 @@
 //! One file per concept, as in mio's `sys/windows`: [`handle`] (owned kernel handles,
 //! UTF-16 names), [`segment`] (named file mappings), [`parker`] (wait/wake on a shared
 //! word), [`process`] (identity, liveness, `kill`), [`child`] (a child ends with its
-//! parent), [`sched`] (CPU pinning, yielding), [`socket`] (bounded socket waits).
+//! parent), [`sched`] (CPU pinning, yielding), [`socket`] (bounded socket waits),
+//! [`window`] (message-only windows and `SendMessage`, the study's
+//! `Win32MessageSending`).
 
 mod child;
 mod handle;
@@ -33,6 +35,7 @@ mod process;
 mod sched;
 mod segment;
 mod socket;
+mod window;
 
 pub use child::{adopt_child, kill_with_parent};
 pub use parker::Parker;
@@ -43,6 +46,7 @@ pub use segment::{
     unlink_segment, Mapping,
 };
 pub use socket::wait_socket;
+pub use window::{find_window, send_message, MessageHandler, MessageWindow};
 
 // Capabilities: the values for this platform; what each means is documented once, in
 // lib.rs (`crate::PLATFORM` and the constants after it).

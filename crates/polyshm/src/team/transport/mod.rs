@@ -18,6 +18,7 @@
 pub(crate) mod hybrid;
 pub(crate) mod listener;
 pub(crate) mod mailbox;
+pub use mailbox::{Signal, UnknownSignal};
 pub(crate) mod shm;
 pub(crate) mod socket;
 pub(crate) mod stream;

@@ -96,7 +96,7 @@ pub fn drone_killed(t: Transport) -> Result<(), Failed> {
 
 pub fn retry_dead(t: Transport) -> Result<(), Failed> {
     let marker = TempPath::new("once");
-    let team = polyshm::team::Team::builder(support::tasks().0)
+    let team = support::builder()
         .drones(2)
         .transport(t)
         .retry_dead(true)
@@ -117,7 +117,7 @@ pub fn retry_dead(t: Transport) -> Result<(), Failed> {
 }
 
 pub fn deadline(t: Transport) -> Result<(), Failed> {
-    let team = polyshm::team::Team::builder(support::tasks().0)
+    let team = support::builder()
         .drones(1)
         .transport(t)
         .task_timeout(Duration::from_secs(2))
@@ -197,7 +197,7 @@ pub fn drop_leaves_nothing(t: Transport) -> Result<(), Failed> {
 
 /// A team with `retry_dead` on.
 fn retrying(t: Transport, drones: usize) -> Result<Team, Failed> {
-    Ok(Team::builder(support::tasks().0)
+    Ok(support::builder()
         .drones(drones)
         .transport(t)
         .retry_dead(true)
@@ -253,7 +253,7 @@ pub fn panics_timeouts_not_retried(t: Transport) -> Result<(), Failed> {
         .unwrap_err();
     assert!(matches!(e, TeamError::Panicked { .. }), "{e}");
     assert_eq!(runs(&c), 1, "a panic was retried");
-    let late = Team::builder(support::tasks().0)
+    let late = support::builder()
         .drones(1)
         .transport(t)
         .retry_dead(true)
@@ -340,7 +340,7 @@ pub fn cancel_before_start(t: Transport) -> Result<(), Failed> {
 /// hint to call `drone_main` first.
 pub fn connect_timeout(t: Transport) -> Result<(), Failed> {
     let stall = support::StallProgram::new()?;
-    let e = Team::builder(support::tasks().0)
+    let e = support::builder()
         .drones(1)
         .transport(t)
         .program(&stall.0 .0)

@@ -22,12 +22,18 @@
 
 use super::{default_max_message, LinkError, Watch};
 use crate::shm::{unique_name, RemoteSemaphore, SharedMemory};
-use crate::sync::{Deadline, Look, PeerPlace, SemaphoreError, WaitStrategy};
+use crate::sync::{
+    Deadline, EventBasedSemaphore, Look, PeerPlace, SemaphoreEventRelay, WaitStrategy,
+};
 use crate::team::protocol::ProtocolError;
 
 mod frames;
+mod hand;
 pub(crate) mod layout;
 
+use hand::HandOver;
+pub(crate) use hand::WindowPairs;
+pub use hand::{Signal, UnknownSignal};
 pub(crate) use layout::INLINE_CAP;
 use layout::{Areas, HelloBox, Ident, AREAS, DATA_NAME_MAX, HELLO, HELLO_MAX, IDENT, INLINE};
 use layout::{At, DRONE_CPU, LAYOUT, MAGIC, MASTER_CPU, TO_DRONE, TO_MASTER};
@@ -41,8 +47,8 @@ fn proto(msg: String) -> LinkError {
 #[derive(Debug)]
 pub struct Mailbox {
     ctl: SharedMemory,
-    to_drone: RemoteSemaphore,
-    to_master: RemoteSemaphore,
+    to_drone: HandOver,
+    to_master: HandOver,
     strategy: WaitStrategy,
     data: Option<SharedMemory>,
     gen: u64,
@@ -61,8 +67,8 @@ impl Mailbox {
         to_master.set_wait_strategy(WaitStrategy::Block);
         Ok(Mailbox {
             ctl,
-            to_drone,
-            to_master,
+            to_drone: HandOver::Semaphore(to_drone),
+            to_master: HandOver::Semaphore(to_master),
             strategy,
             data: None,
             gen: 0,
@@ -105,6 +111,35 @@ impl Mailbox {
             )));
         }
         Mailbox::wrap(ctl, strategy)
+    }
+
+    /// Master: signal the hand-over by window messages instead of the semaphores: two
+    /// pairs owned by this process's relay. Answers what the drone must be told.
+    pub(crate) fn use_window_signals(&mut self) -> Result<WindowPairs, LinkError> {
+        let err = |e: crate::sync::EventError| proto(e.to_string());
+        let relay = SemaphoreEventRelay::process().map_err(err)?;
+        let to_drone = EventBasedSemaphore::create(&relay, 0).map_err(err)?;
+        let to_master = EventBasedSemaphore::create(&relay, 0).map_err(err)?;
+        let pairs = WindowPairs {
+            relay: relay.handle(),
+            to_drone: to_drone.id(),
+            to_master: to_master.id(),
+        };
+        self.to_drone = HandOver::Window(to_drone);
+        self.to_master = HandOver::Window(to_master);
+        Ok(pairs)
+    }
+
+    /// Drone: signal by window messages, as the master said: start this process's
+    /// relay, connect to the master's and open both pairs.
+    pub(crate) fn open_window_signals(&mut self, pairs: WindowPairs) -> Result<(), LinkError> {
+        let err = |e: crate::sync::EventError| proto(e.to_string());
+        let relay = SemaphoreEventRelay::process().map_err(err)?;
+        let to_drone = EventBasedSemaphore::open(&relay, pairs.relay, pairs.to_drone);
+        let to_master = EventBasedSemaphore::open(&relay, pairs.relay, pairs.to_master);
+        self.to_drone = HandOver::Window(to_drone.map_err(err)?);
+        self.to_master = HandOver::Window(to_master.map_err(err)?);
+        Ok(())
     }
 
     /// Master: refuse to grow either area past `max` bytes (default
@@ -281,32 +316,27 @@ impl Mailbox {
         PeerPlace::of(polyshm_sys::current_cpu(), peer)
     }
 
-    fn wait(
-        &self,
-        sem: &RemoteSemaphore,
-        peer: PeerPlace,
-        watch: &Watch<'_>,
-    ) -> Result<(), LinkError> {
+    fn wait(&self, sem: &HandOver, peer: PeerPlace, watch: &Watch<'_>) -> Result<(), LinkError> {
         // The strategy's bounded spin (beside a peer on another CPU it polls; on a
         // shared CPU each turn yields the CPU; for at most the budget), the one `sync`
         // gives every waiter; then the watched wait: bounded sleeps that check the
         // peer between them, and a last look before giving up.
-        if self
-            .strategy
-            .spin_for(Deadline::NEVER, peer, || sem.try_wait())
+        if sem.spins()
+            && self
+                .strategy
+                .spin_for(Deadline::NEVER, peer, || sem.try_wait().unwrap_or(false))
         {
             return Ok(());
         }
         let got = watch.wait(|look| match look {
-            Look::Wait(slice) => match sem.wait_timeout(slice) {
-                Ok(()) => Ok(Some(())),
-                Err(SemaphoreError::TimedOut(_)) => {
-                    crate::fault_point!("team.wait.timed_out");
-                    Ok(None)
+            Look::Wait(slice) => {
+                if sem.wait_timeout(slice)? {
+                    return Ok(Some(()));
                 }
-                Err(e) => Err(proto(e.to_string())),
-            },
-            Look::Last => Ok(sem.try_wait().then_some(())),
+                crate::fault_point!("team.wait.timed_out");
+                Ok(None)
+            }
+            Look::Last => Ok(sem.try_wait()?.then_some(())),
         });
         got.map_err(LinkError::from)
     }
@@ -326,13 +356,13 @@ impl Mailbox {
     /// Wake the drone (noting where the master waits for the reply).
     pub fn signal_drone(&self) -> Result<(), LinkError> {
         self.publish_cpu(MASTER_CPU);
-        self.to_drone.signal().map_err(|e| proto(e.to_string()))
+        self.to_drone.signal()
     }
 
     /// Wake the master.
     pub fn signal_master(&self) -> Result<(), LinkError> {
         self.publish_cpu(DRONE_CPU);
-        self.to_master.signal().map_err(|e| proto(e.to_string()))
+        self.to_master.signal()
     }
 }
 

@@ -1,0 +1,294 @@
+//! [`SemaphoreEventRelay`]: the study's communication centre for semaphore events
+//! (section 6), over window messages (`SendMessage`, the study's
+//! `Win32MessageSending`).
+//!
+//! Each process runs one relay: a message-only window on a thread of its own
+//! ([`polyshm_sys::MessageWindow`]). The master's relay is the one the others connect
+//! to: a drone is told its window handle (on its command line, in the team's spawn
+//! spec) or finds it by name ([`SemaphoreEventRelay::find`]), starts its own relay
+//! and sends [`CONNECT`] with its own handle. From then on both know each other's
+//! address, and the [`EventBasedSemaphore`](super::EventBasedSemaphore) halves of a
+//! pair talk through the two relays.
+//!
+//! # The messages (the study's `ST_EventRecord`)
+//!
+//! Every message is an application code above `WM_APP` (0x8000), sent synchronously
+//! (`SendMessageTimeoutW`): the sender learns the receiver's answer. `wParam` and
+//! `lParam` name the semaphore: `wParam` is the pair's id (given by the owner's relay),
+//! `lParam` the sender's pid (a relay answers only the peer the pair was opened by).
+//!
+//! | code | name | `wParam` | `lParam` | reply |
+//! |---|---|---|---|---|
+//! | 0x8001 | [`CONNECT`] | the sender's relay window | the sender's pid | the receiver's pid |
+//! | 0x8002 | [`OPEN_PAIR`] | pair id | sender pid | 1 + the signals pending in the owner's half |
+//! | 0x8003 | [`SIGNAL`] (`#signalRemote`) | pair id | sender pid | [`DONE`] |
+//! | 0x8004 | [`WAIT_REMOTE`] (`#waitRemote`) | pair id | sender pid | [`TOOK`] or [`BLOCKED`] |
+//! | 0x8005 | [`CANCEL_WAIT`] | pair id | sender pid | [`DONE`] or [`TOO_LATE`] |
+//! | 0x8006 | [`CLOSE_PAIR`] | pair id | sender pid | [`DONE`] |
+//!
+//! A reply of [`REFUSED`] (0) means the receiver knows no such pair, or not from this
+//! sender (and it is what a failed `SendMessage` returns): the sender reports it, never
+//! guesses.
+
+use super::event_semaphore::Half;
+use polyshm_sys::{MessageWindow, WindowHandle};
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// A drone's relay introduces itself: `wParam` its window, `lParam` its pid; the
+/// reply is the receiver's pid.
+pub const CONNECT: u32 = 0x8001;
+/// Open the client half of a pair: the owner's half is bound to the sender; the reply
+/// is 1 + the signals pending in the owner's half.
+pub const OPEN_PAIR: u32 = 0x8002;
+/// `#signalRemote`: the receiver's half counts one more signal (`#signalLocal`
+/// there).
+pub const SIGNAL: u32 = 0x8003;
+/// `#waitRemote`: the receiver's half takes one pending signal ([`TOOK`]) or, with
+/// none pending, owes its next signal to the waiting side ([`BLOCKED`]): either way
+/// the receiver's next `#waitLocal` meets a blocked semaphore, as the study asks.
+pub const WAIT_REMOTE: u32 = 0x8004;
+/// Undo a [`WAIT_REMOTE`] whose wait timed out: the owed signal is forgotten
+/// ([`DONE`]), or it was sent already ([`TOO_LATE`]) and is in the waiter's count.
+pub const CANCEL_WAIT: u32 = 0x8005;
+/// The sender drops its half: waiters on the receiver's half are told.
+pub const CLOSE_PAIR: u32 = 0x8006;
+
+/// Reply: no such pair here, or not from this sender (also a failed send's value).
+pub const REFUSED: isize = 0;
+/// Reply: done.
+pub const DONE: isize = 1;
+/// Reply to [`WAIT_REMOTE`]: the receiver's half held a signal and gave it up.
+pub const TOOK: isize = 1;
+/// Reply to [`WAIT_REMOTE`]: no signal pending; the receiver's next one is owed.
+pub const BLOCKED: isize = 2;
+/// Reply to [`CANCEL_WAIT`]: the owed signal has been sent already.
+pub const TOO_LATE: isize = 2;
+
+/// How long a sender waits for a relay's answer. A relay answers in microseconds; one
+/// that takes this long is hung, and the operation fails rather than waits on.
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Failure of a relay or of an [`EventBasedSemaphore`](super::EventBasedSemaphore)
+/// operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// This platform has no window messages.
+    #[error("window-message signalling needs Windows (this is {0}); use the shared-memory semaphores (`--signal semaphore`)")]
+    Unavailable(&'static str),
+    /// Starting the relay window failed.
+    #[error("cannot start the semaphore event relay: {0}")]
+    Start(io::Error),
+    /// `SendMessage` to the peer's relay failed (its window is gone, or it did not
+    /// answer within 5 s).
+    #[error("cannot send {what} to relay {to}: {source}")]
+    Send {
+        /// The message.
+        what: &'static str,
+        /// The relay window addressed.
+        to: WindowHandle,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The peer's relay answered [`REFUSED`]: it knows no pair with this id from us.
+    #[error("relay {to} refused {what} for pair {id}: it knows no such pair from this process (was the pair created there, and not closed?)")]
+    Refused {
+        /// The message.
+        what: &'static str,
+        /// The relay window addressed.
+        to: WindowHandle,
+        /// The pair.
+        id: u32,
+    },
+    /// The pair's other half has not been opened yet (the owner cannot signal).
+    #[error("pair {0} has no peer yet: the other process has not opened its half")]
+    NotOpened(u32),
+    /// No signal within the timeout.
+    #[error("timed out after {0:?} waiting for the semaphore")]
+    TimedOut(Duration),
+    /// The peer process is gone.
+    #[error("the peer (pid {0}) is gone")]
+    PeerDied(u32),
+    /// The peer closed its half of the pair.
+    #[error("the peer closed its half of pair {0}")]
+    PeerClosed(u32),
+    /// The count would pass `u32::MAX`.
+    #[error("semaphore count overflow: it already holds {0} signals nobody took")]
+    Overflow(u32),
+}
+
+/// What both the relay and its window thread see.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// The halves of pairs living in this process, by id.
+    halves: Mutex<HashMap<u32, Arc<Half>>>,
+    /// Relays that connected here (or that this one connected to), by pid.
+    peers: Mutex<HashMap<u32, WindowHandle>>,
+    next_id: AtomicU32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn half(&self, id: usize) -> Option<Arc<Half>> {
+        let id = u32::try_from(id).ok()?;
+        lock(&self.halves).get(&id).cloned()
+    }
+
+    /// The window thread's handler: one application message.
+    fn handle(&self, code: u32, wparam: usize, lparam: isize) -> isize {
+        let Ok(sender) = u32::try_from(lparam) else {
+            return REFUSED;
+        };
+        if code == CONNECT {
+            lock(&self.peers).insert(sender, WindowHandle(wparam as u64));
+            return std::process::id() as isize;
+        }
+        let Some(half) = self.half(wparam) else {
+            return REFUSED;
+        };
+        match code {
+            OPEN_PAIR => match lock(&self.peers).get(&sender) {
+                Some(&hwnd) => half.bind(hwnd, sender),
+                None => REFUSED,
+            },
+            SIGNAL => half.on_signal(sender),
+            WAIT_REMOTE => half.on_wait_remote(sender),
+            CANCEL_WAIT => half.on_cancel_wait(sender),
+            CLOSE_PAIR => half.on_close(sender),
+            _ => REFUSED,
+        }
+    }
+
+    pub(crate) fn add(&self, half: Arc<Half>) {
+        lock(&self.halves).insert(half.id, half);
+    }
+
+    pub(crate) fn remove(&self, id: u32) {
+        lock(&self.halves).remove(&id);
+    }
+
+    pub(crate) fn next_id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// This process's end of semaphore events: a message-only window on its own thread
+/// and the table of the pair halves that live here (the study's
+/// `SemaphoreEventRelay`). Cheap to clone; the window goes with the last clone.
+///
+/// Windows only: elsewhere [`start`](Self::start) answers [`EventError::Unavailable`].
+#[derive(Clone, Debug)]
+pub struct SemaphoreEventRelay {
+    pub(crate) shared: Arc<Shared>,
+    window: Arc<MessageWindow>,
+}
+
+impl SemaphoreEventRelay {
+    /// Start a relay whose window is titled `name` (how [`find`](Self::find) finds it).
+    pub fn start(name: &str) -> Result<SemaphoreEventRelay, EventError> {
+        if !polyshm_sys::HAS_WINDOW_MESSAGES {
+            return Err(EventError::Unavailable(polyshm_sys::PLATFORM));
+        }
+        let shared = Arc::new(Shared::default());
+        let s = shared.clone();
+        let window = MessageWindow::create(name, Arc::new(move |c, w, l| s.handle(c, w, l)))
+            .map_err(EventError::Start)?;
+        Ok(SemaphoreEventRelay {
+            shared,
+            window: Arc::new(window),
+        })
+    }
+
+    /// This process's relay, titled `polyshm.relay.<pid>`, started on first use and
+    /// kept for the life of the process.
+    pub fn process() -> Result<SemaphoreEventRelay, EventError> {
+        static RELAY: Mutex<Option<SemaphoreEventRelay>> = Mutex::new(None);
+        static NAME: OnceLock<String> = OnceLock::new();
+        let mut r = lock(&RELAY);
+        if let Some(relay) = &*r {
+            return Ok(relay.clone());
+        }
+        let name = NAME.get_or_init(|| Self::name_of(std::process::id()));
+        let relay = SemaphoreEventRelay::start(name)?;
+        *r = Some(relay.clone());
+        Ok(relay)
+    }
+
+    /// The title of process `pid`'s relay ([`process`](Self::process)).
+    pub fn name_of(pid: u32) -> String {
+        format!("polyshm.relay.{pid}")
+    }
+
+    /// The relay window titled `name`, in any process of this desktop.
+    pub fn find(name: &str) -> Result<WindowHandle, EventError> {
+        if !polyshm_sys::HAS_WINDOW_MESSAGES {
+            return Err(EventError::Unavailable(polyshm_sys::PLATFORM));
+        }
+        polyshm_sys::find_window(name).map_err(|source| EventError::Send {
+            what: "a lookup",
+            to: WindowHandle(0),
+            source,
+        })
+    }
+
+    /// This relay's window handle: what a drone is told on its command line.
+    pub fn handle(&self) -> WindowHandle {
+        self.window.handle()
+    }
+
+    /// Connect to the relay at `master`: send [`CONNECT`] with this relay's handle.
+    /// Answers the master's pid. Connecting again is harmless.
+    pub fn connect(&self, master: WindowHandle) -> Result<u32, EventError> {
+        let pid = self.send(master, CONNECT, self.handle().0 as usize, 0)?;
+        let pid = u32::try_from(pid)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(EventError::Refused {
+                what: "CONNECT",
+                to: master,
+                id: 0,
+            })?;
+        lock(&self.shared.peers).insert(pid, master);
+        Ok(pid)
+    }
+
+    /// `SendMessage(to, code, wParam, this pid)`, with the error named.
+    pub(crate) fn send(
+        &self,
+        to: WindowHandle,
+        code: u32,
+        wparam: usize,
+        what_id: u32,
+    ) -> Result<isize, EventError> {
+        send(to, code, wparam).map_err(|source| EventError::Send {
+            what: name(code, what_id),
+            to,
+            source,
+        })
+    }
+}
+
+/// `SendMessage(to, code, wParam, this pid)`.
+pub(crate) fn send(to: WindowHandle, code: u32, wparam: usize) -> io::Result<isize> {
+    polyshm_sys::send_message(to, code, wparam, std::process::id() as isize, SEND_TIMEOUT)
+}
+
+/// A message code's name, for errors.
+pub(crate) fn name(code: u32, _id: u32) -> &'static str {
+    match code {
+        CONNECT => "CONNECT",
+        OPEN_PAIR => "OPEN_PAIR",
+        SIGNAL => "SIGNAL (#signalRemote)",
+        WAIT_REMOTE => "WAIT_REMOTE (#waitRemote)",
+        CANCEL_WAIT => "CANCEL_WAIT",
+        CLOSE_PAIR => "CLOSE_PAIR",
+        _ => "a message",
+    }
+}
