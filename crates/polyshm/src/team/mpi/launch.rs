@@ -87,6 +87,8 @@ impl Inner {
             index,
             claim_protocol: c.claim_protocol,
             max_message: c.max_message,
+            // Window messages need Windows, where this launcher is not built.
+            signal: None,
         };
         let place = if local { Place::Local } else { Place::Remote };
         let mut session = vec![place.byte()];
