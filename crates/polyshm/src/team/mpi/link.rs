@@ -20,7 +20,7 @@
 use super::{TAG_DATA, TAG_FRAME};
 use crate::sync::{Look, WaitError};
 use crate::team::protocol::{Head, Kind, ProtocolError, HEAD_LEN, MAX_NAME};
-use crate::team::transport::socket::{words, words_mut, Word, WORD};
+use crate::team::transport::socket::{loan_words, words, words_mut, Word, WORD};
 use crate::team::transport::{
     check_in_place, fault, DroneLink, LinkError, MasterLink, Receiver, Step, Watch,
 };
@@ -281,19 +281,8 @@ impl MasterLink for MpiLink {
     }
 
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.max_frame {
-            return Err(LinkError::TooLarge {
-                what: "a loaned request",
-                bytes: len as u64,
-                max: self.max_frame as u64,
-            });
-        }
-        let w = len.div_ceil(WORD);
-        if self.buf.len() < w {
-            self.buf.resize(w, Word::ZERO);
-        }
         self.last = 0;
-        Ok(&mut words_mut(&mut self.buf)[..len])
+        loan_words(&mut self.buf, len, self.max_frame)
     }
 
     fn loan_capacity(&self) -> usize {

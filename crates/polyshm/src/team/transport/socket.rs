@@ -73,6 +73,27 @@ pub(crate) fn words_mut(w: &mut [Word]) -> &mut [u8] {
     bytemuck::cast_slice_mut(w)
 }
 
+/// A loaned request of `len` bytes at the start of `buf`, grown to hold it: the loan of
+/// the links that keep their frames in an aligned buffer (sockets, MPI messages).
+pub(crate) fn loan_words(
+    buf: &mut Vec<Word>,
+    len: usize,
+    max_frame: usize,
+) -> Result<&mut [u8], LinkError> {
+    if len > max_frame {
+        return Err(LinkError::TooLarge {
+            what: "a loaned request",
+            bytes: len as u64,
+            max: max_frame as u64,
+        });
+    }
+    let words = len.div_ceil(WORD);
+    if buf.len() < words {
+        buf.resize(words, Word::ZERO);
+    }
+    Ok(&mut words_mut(buf)[..len])
+}
+
 /// Frames over a stream socket: see [`protocol`](crate::team::protocol) for the
 /// layout. Received payloads land in a reused, 16-byte aligned buffer, so a `&[i64]`
 /// or an archive can be read in place.
@@ -302,19 +323,8 @@ impl MasterLink for SocketLink {
     }
 
     fn loan(&mut self, len: usize) -> Result<&mut [u8], LinkError> {
-        if len > self.max_frame {
-            return Err(LinkError::TooLarge {
-                what: "a loaned request",
-                bytes: len as u64,
-                max: self.max_frame as u64,
-            });
-        }
-        let words = len.div_ceil(WORD);
-        if self.buf.len() < words {
-            self.buf.resize(words, Word::ZERO);
-        }
         self.last = 0;
-        Ok(&mut words_mut(&mut self.buf)[..len])
+        loan_words(&mut self.buf, len, self.max_frame)
     }
 
     fn loan_capacity(&self) -> usize {
