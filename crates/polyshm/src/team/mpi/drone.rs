@@ -113,19 +113,27 @@ pub(crate) fn serve_rank(tasks: &Tasks, job: &Job) -> ! {
 /// During a session: the job may end without the team letting this rank go (a
 /// team that abandoned it past a deadline, or one still alive when rank 0 exits).
 /// Look for rank 0's "job over" every [`QUIT_LOOK`] and cancel the session's waits.
+///
+/// Only "job over" is taken here. A session message that arrives meanwhile is the
+/// next team's: rank 0 took this rank back when the last team dropped, which sends the
+/// link's close before it, but on another tag, so it can be seen here before the
+/// serving loop has read the close. It is left for that loop, which reads it once this
+/// session has ended (a "job over" behind it is seen in that next session).
 fn watch_for_quit(job: &Job, quit: &AtomicBool, done: &AtomicBool) {
     let world = SimpleCommunicator::world();
     let master = world.process_at_rank(0);
     while !done.load(Ordering::Acquire) {
-        if let Some((msg, status)) = master.immediate_matched_probe_with_tag(TAG_SESSION) {
+        if let Some(status) = master.immediate_probe_with_tag(TAG_SESSION) {
             let n = status.count(u8::equivalent_datatype()).max(0) as usize;
-            let mut b = vec![0u8; n];
-            msg.matched_receive_into(&mut b[..]);
-            if b != QUIT {
-                fail(job, "a session opened on a rank that is in one");
+            if n == QUIT.len() {
+                // Only this thread receives on this tag during a session.
+                let (b, _) = master.receive_vec_with_tag::<u8>(TAG_SESSION);
+                if b != QUIT {
+                    fail(job, "a one-byte session message that is not \"job over\"");
+                }
+                quit.store(true, Ordering::Release);
+                return;
             }
-            quit.store(true, Ordering::Release);
-            return;
         }
         std::thread::sleep(QUIT_LOOK);
     }
