@@ -46,25 +46,32 @@ fn class_name() -> &'static [u16] {
     CLASS.get_or_init(|| wide("polyshm.relay"))
 }
 
-/// `RegisterClassExW` of `polyshm.relay` (an existing registration is fine).
+/// `RegisterClassExW` of `polyshm.relay`, once per process: threads that create
+/// relays at the same time wait for the one registration to finish (CI under Wine saw
+/// a second thread, told the class already existed, fail `CreateWindowExW` with "Class
+/// does not exist" while the first was still registering it).
 fn register_class() -> io::Result<()> {
-    // SAFETY: a null module name asks for this executable's handle.
-    let instance = unsafe { GetModuleHandleW(std::ptr::null()) };
-    // SAFETY: all zeroes is a valid WNDCLASSEXW (nulls and zeros); fields set below.
-    let mut class: WNDCLASSEXW = unsafe { std::mem::zeroed() };
-    class.cbSize = std::mem::size_of::<WNDCLASSEXW>() as u32;
-    class.lpfnWndProc = Some(window_proc);
-    class.hInstance = instance;
-    class.lpszClassName = class_name().as_ptr();
-    // SAFETY: `class` is filled in; the class name is a 'static NUL-terminated string.
-    if unsafe { RegisterClassExW(&class) } == 0 {
-        // SAFETY: no preconditions.
-        let err = unsafe { GetLastError() };
-        if err != ERROR_CLASS_ALREADY_EXISTS {
-            return Err(io::Error::from_raw_os_error(err as i32));
+    static REGISTERED: OnceLock<Result<(), i32>> = OnceLock::new();
+    let done = REGISTERED.get_or_init(|| {
+        // SAFETY: a null module name asks for this executable's handle.
+        let instance = unsafe { GetModuleHandleW(std::ptr::null()) };
+        // SAFETY: all zeroes is a valid WNDCLASSEXW (nulls and zeros); fields set below.
+        let mut class: WNDCLASSEXW = unsafe { std::mem::zeroed() };
+        class.cbSize = std::mem::size_of::<WNDCLASSEXW>() as u32;
+        class.lpfnWndProc = Some(window_proc);
+        class.hInstance = instance;
+        class.lpszClassName = class_name().as_ptr();
+        // SAFETY: `class` is filled in; the class name is a 'static NUL-terminated string.
+        if unsafe { RegisterClassExW(&class) } == 0 {
+            // SAFETY: no preconditions.
+            let err = unsafe { GetLastError() };
+            if err != ERROR_CLASS_ALREADY_EXISTS {
+                return Err(err as i32);
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    });
+    done.map_err(io::Error::from_raw_os_error)
 }
 
 /// The window procedure of `polyshm.relay`: application messages go to this thread's
