@@ -20,7 +20,7 @@
 use super::{TAG_DATA, TAG_FRAME};
 use crate::sync::{Look, WaitError};
 use crate::team::protocol::{Head, Kind, ProtocolError, HEAD_LEN, MAX_NAME};
-use crate::team::transport::socket::{loan_words, words, words_mut, Word, WORD};
+use crate::team::transport::socket::{deliver, loan_words, words, words_mut, Word, WORD};
 use crate::team::transport::{
     check_in_place, fault, DroneLink, LinkError, MasterLink, Receiver, Step, Watch,
 };
@@ -36,8 +36,6 @@ const CHUNK: usize = 1 << 30;
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 /// The longest nap between two polls.
 pub(crate) const NAP: Duration = Duration::from_micros(200);
-/// The least a drone's result buffer holds (it grows to the request's size).
-const RESULT_BUF: usize = 64 * 1024;
 
 /// Wait within `watch` for a message of `tag` from rank `from`; answers it with its
 /// length in bytes (to be received, or MPI complains at drop).
@@ -210,15 +208,7 @@ impl MpiLink {
 impl DroneLink for MpiLink {
     fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
         let (head, len) = self.recv_frame(watch)?;
-        let w = len.max(RESULT_BUF).div_ceil(WORD);
-        if self.out.len() < w {
-            self.out.resize(w, Word::ZERO);
-        }
-        on(
-            &head,
-            &mut words_mut(&mut self.buf)[..len],
-            words_mut(&mut self.out),
-        );
+        deliver(&head, &mut self.buf[..], len, &mut self.out, on);
         Ok(())
     }
 

@@ -250,18 +250,27 @@ impl SocketLink {
 /// as the mailbox's result area does, and is reused).
 const RESULT_BUF: usize = 64 * 1024;
 
+/// Hand a received request of `len` bytes in `buf` to the drone's receiver, with the
+/// result buffer `out` grown to at least the request's size (and [`RESULT_BUF`]): the
+/// drone side of the links that keep frames in aligned buffers (sockets, MPI messages).
+pub(crate) fn deliver(
+    head: &Head,
+    buf: &mut [Word],
+    len: usize,
+    out: &mut Vec<Word>,
+    on: &mut Receiver<'_>,
+) {
+    let words = len.max(RESULT_BUF).div_ceil(WORD);
+    if out.len() < words {
+        out.resize(words, Word::ZERO);
+    }
+    on(head, &mut words_mut(buf)[..len], words_mut(out));
+}
+
 impl DroneLink for SocketLink {
     fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
         let (head, len) = self.recv_frame(watch)?;
-        let words = len.max(RESULT_BUF).div_ceil(WORD);
-        if self.out.len() < words {
-            self.out.resize(words, Word::ZERO);
-        }
-        on(
-            &head,
-            &mut words_mut(&mut self.buf)[..len],
-            words_mut(&mut self.out),
-        );
+        deliver(&head, &mut self.buf[..], len, &mut self.out, on);
         Ok(())
     }
 
