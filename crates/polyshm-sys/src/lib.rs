@@ -17,6 +17,8 @@
 //! - [`kill_with_parent`] (called in the child) and [`adopt_child`] (called in the
 //!   parent on each child it spawns): a child ends when its parent ends, however the
 //!   parent ends. Call both: each platform does its work in one of them;
+//!   [`start_failure_is_transient`] says whether a failed child start is worth another
+//!   try;
 //! - [`MessageWindow`], [`find_window`], [`send_message`]: message-only windows and
 //!   `SendMessage` between processes (Windows only, [`HAS_WINDOW_MESSAGES`]), the
 //!   study's `Win32MessageSending`;
@@ -71,7 +73,8 @@ pub use os::{find_window, send_message, MessageHandler, MessageWindow};
 pub use os::{
     adopt_child, cpu_count, create_segment, create_segment_with_hook, current_cpu, current_process,
     current_thread_id, is_alive, kill_process, kill_with_parent, list_segments, open_segment,
-    pin_current_thread, segment_modified, unlink_segment, wait_socket, yield_now, Mapping, Parker,
+    pin_current_thread, segment_modified, start_failure_is_transient, unlink_segment, wait_socket,
+    yield_now, Mapping, Parker,
 };
 
 // Capabilities: what the platform offers, as constants rather than guesses (iceoryx2's

@@ -177,6 +177,12 @@ pub fn cpu_count() -> usize {
         .unwrap_or(1)
 }
 
+/// Whether a failed process start (`Command::spawn`) may succeed if tried again:
+/// `EAGAIN` from `fork` (a process or memory limit reached for a moment).
+pub fn start_failure_is_transient(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
 /// `kill(pid, SIGKILL)`: end process `id` at once, as `kill -9` does. Answers
 /// `NotFound` if `id` is not alive (a pid reused by a newer process is left alone).
 pub fn kill_process(id: crate::ProcessId) -> io::Result<()> {

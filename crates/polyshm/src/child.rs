@@ -50,13 +50,56 @@ fn spawner() -> &'static Mutex<mpsc::Sender<Order>> {
             .name("polyshm-spawner".into())
             .spawn(move || {
                 for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
+                    let started = retry_transient(
+                        || cmd.spawn(),
+                        polyshm_sys::start_failure_is_transient,
+                        START_PAUSE,
+                    );
+                    let _ = reply.send(started);
                 }
             });
         // Without the thread every order fails below ("the spawner thread is gone").
         drop(started);
         Mutex::new(tx)
     })
+}
+
+/// How many times in all a child start that failed for a passing reason is tried.
+const START_ATTEMPTS: u32 = 4;
+
+/// The pause before the second try; the third waits twice as long, and so on.
+const START_PAUSE: Duration = Duration::from_millis(20);
+
+/// Run `attempt` until it succeeds, fails for a reason that `transient` does not call
+/// passing, or has been tried [`START_ATTEMPTS`] times, pausing `pause`, `2 × pause`, …
+/// between tries. A child start is worth another try only when the platform says its
+/// failure passes ([`polyshm_sys::start_failure_is_transient`]: Wine's "internal error"
+/// when the new process ended during its start-up, `EAGAIN` from `fork`): nothing of the
+/// child ran, so the second start cannot do anything twice.
+fn retry_transient<T>(
+    mut attempt: impl FnMut() -> io::Result<T>,
+    transient: impl Fn(&io::Error) -> bool,
+    pause: Duration,
+) -> io::Result<T> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(e) if transient(&e) && tries < START_ATTEMPTS => {
+                std::thread::sleep(pause * tries);
+                tries += 1;
+            }
+            Err(e) if transient(&e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e} (tried {tries} times, each failure one the system calls passing: \
+                         the machine may be short of processes or memory; try again later)"
+                    ),
+                ))
+            }
+            done => return done,
+        }
+    }
 }
 
 /// A child process to start: this program again, or another.
@@ -275,5 +318,77 @@ mod tests {
         assert!(polyshm_sys::is_alive(id));
         drop(child);
         assert!(!polyshm_sys::is_alive(id), "killed and reaped on drop");
+    }
+
+    fn transient(e: &io::Error) -> bool {
+        e.kind() == io::ErrorKind::Interrupted
+    }
+
+    #[test]
+    fn a_start_that_fails_for_a_passing_reason_is_tried_again() {
+        let mut calls = 0;
+        let r = retry_transient(
+            || {
+                calls += 1;
+                match calls {
+                    1 | 2 => Err(io::Error::from(io::ErrorKind::Interrupted)),
+                    n => Ok(n),
+                }
+            },
+            transient,
+            Duration::ZERO,
+        );
+        assert_eq!(r.unwrap(), 3, "succeeded on the third try");
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn a_start_that_fails_for_good_is_not_tried_again() {
+        let mut calls = 0;
+        let r: io::Result<()> = retry_transient(
+            || {
+                calls += 1;
+                Err(io::Error::from(io::ErrorKind::NotFound))
+            },
+            transient,
+            Duration::ZERO,
+        );
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_start_that_keeps_failing_gives_up_and_says_so() {
+        let mut calls = 0;
+        let r: io::Result<()> = retry_transient(
+            || {
+                calls += 1;
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            },
+            transient,
+            Duration::ZERO,
+        );
+        assert_eq!(calls, START_ATTEMPTS);
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        assert!(
+            e.to_string()
+                .contains(&format!("tried {START_ATTEMPTS} times")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_platform_names_its_passing_start_failures() {
+        // Wine's answer when a new process ends during its start-up (seen in CI).
+        let internal = io::Error::from_raw_os_error(1359);
+        assert_eq!(
+            polyshm_sys::start_failure_is_transient(&internal),
+            cfg!(windows)
+        );
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        assert!(!polyshm_sys::start_failure_is_transient(&missing));
+        let again = io::Error::from(io::ErrorKind::WouldBlock);
+        assert_eq!(polyshm_sys::start_failure_is_transient(&again), cfg!(unix));
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub use crate::posix::{
     cpu_count, create_segment, create_segment_with_hook, kill_process, open_segment,
-    segment_modified, unlink_segment, wait_socket, yield_now, Mapping,
+    segment_modified, start_failure_is_transient, unlink_segment, wait_socket, yield_now, Mapping,
 };
 
 // Capabilities: the values for this platform; what each means is documented once, in

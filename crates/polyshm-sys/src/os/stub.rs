@@ -147,6 +147,10 @@ pub fn kill_with_parent(_parent: ProcessId) -> io::Result<bool> {
 pub fn adopt_child(_child: &std::process::Child) -> io::Result<()> {
     Err(unsupported())
 }
+/// Never: processes cannot be started here.
+pub fn start_failure_is_transient(_e: &io::Error) -> bool {
+    false
+}
 /// Unsupported.
 pub fn kill_process(_id: ProcessId) -> io::Result<()> {
     Err(unsupported())

@@ -7,7 +7,9 @@ use super::process::{creation_time, has_ended, open_process, KILLED_WITH_PARENT}
 use crate::ProcessId;
 use std::io;
 use std::sync::OnceLock;
-use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, HANDLE, WAIT_OBJECT_0};
+use windows_sys::Win32::Foundation::{
+    ERROR_ACCESS_DENIED, ERROR_INTERNAL_ERROR, HANDLE, WAIT_OBJECT_0,
+};
 use windows_sys::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
     SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
@@ -97,4 +99,13 @@ pub fn adopt_child(child: &std::process::Child) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Whether a failed process start (`CreateProcessW`) may succeed if tried again:
+/// `ERROR_INTERNAL_ERROR` (1359), which Wine answers when the new process ended before
+/// its start-up finished (its `get_new_process_info` reports no success and no exit
+/// code), before any of the child's own code ran. Seen in CI under Wine 8.0 on a loaded
+/// machine; a second start of the same command succeeded.
+pub fn start_failure_is_transient(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(ERROR_INTERNAL_ERROR as i32)
 }

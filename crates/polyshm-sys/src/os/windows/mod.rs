@@ -37,7 +37,7 @@ mod segment;
 mod socket;
 mod window;
 
-pub use child::{adopt_child, kill_with_parent};
+pub use child::{adopt_child, kill_with_parent, start_failure_is_transient};
 pub use parker::Parker;
 pub use process::{current_process, current_thread_id, is_alive, kill_process};
 pub use sched::{cpu_count, current_cpu, pin_current_thread, yield_now};
