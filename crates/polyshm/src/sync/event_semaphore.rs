@@ -25,10 +25,10 @@
 //! can each take the other's mirror of one signal and both block: the study's
 //! "exception that needs to be handled"; use two pairs instead.
 
-use super::event_relay::{
-    send, EventError, SemaphoreEventRelay, BLOCKED, CANCEL_WAIT, CLOSE_PAIR, DONE, OPEN_PAIR,
-    REFUSED, SIGNAL, TOOK, TOO_LATE, WAIT_REMOTE,
+use super::event_messages::{
+    BLOCKED, CANCEL_WAIT, CLOSE_PAIR, DONE, OPEN_PAIR, REFUSED, SIGNAL, TOOK, TOO_LATE, WAIT_REMOTE,
 };
+use super::event_relay::{send, EventError, SemaphoreEventRelay};
 use super::{Look, Stop, WaitError, Watch};
 use polyshm_sys::{ProcessId, WindowHandle};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -188,7 +188,7 @@ impl EventBasedSemaphore {
     }
 
     /// The other half of pair `id`, whose owner's relay is `owner`: connects `relay`
-    /// to it ([`CONNECT`](super::event_relay::CONNECT)), then sends [`OPEN_PAIR`]; this
+    /// to it ([`CONNECT`](super::event_messages::CONNECT)), then sends [`OPEN_PAIR`]; this
     /// half starts with the signals pending in the owner's.
     pub fn open(
         relay: &SemaphoreEventRelay,

@@ -17,6 +17,7 @@
 //! [`SemaphoreEventRelay`] (message codes and replies documented there).
 
 mod atomic;
+pub mod event_messages;
 mod event_relay;
 mod event_semaphore;
 mod host;
