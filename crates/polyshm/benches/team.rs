@@ -8,7 +8,8 @@
 //!
 //! `cargo bench -p polyshm --bench team [-- --quick] [-- --paired] [-- --roundtrip]`
 //! (`--paired`: only the 1,000,000-i64 cases beside the memcpy; `--roundtrip`: only the
-//! echo of 10 i64 through `Shm` beside a bare semaphore roundtrip between two processes,
+//! echo of 10 i64 through `Shm` beside a bare semaphore roundtrip between two processes
+//! and the same with the echo's 80 bytes moved each way through the segment,
 //! alternating in blocks, on one CPU and across CPUs). Prints medians and p99 (µs) and
 //! the ratios the issue asks for. The bench binary is its own drone, and the bare
 //! semaphore's peer.
@@ -23,58 +24,94 @@ use std::time::{Duration, Instant};
 const SEM_PEER: &str = "POLYSHM_BENCH_SEM_PEER";
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The peer of [`semaphore_vs_team`]: answers `count` pings, pinned to `cpu`.
+/// Where the bare semaphore variant with data puts the 80 bytes it sends (master to
+/// peer) and those it gets back (peer to master): each on lines of its own.
+const DATA_OUT: usize = 4096;
+const DATA_BACK: usize = 8192;
+/// The bytes of 10 i64, what the team's echo moves each way.
+const DATA_LEN: usize = 80;
+
+/// The peer of [`semaphore_vs_team`], pinned to `cpu`: `rounds` rounds of `block`
+/// bare pings, then `block` pings with data (read the 80 bytes sent, write 80 back), in
+/// the master's order.
 fn semaphore_peer(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut it = spec.split(':');
-    let (name, cpu, count) = (
+    let (name, cpu, block, rounds) = (
         it.next().ok_or("segment")?,
         it.next().ok_or("cpu")?.parse::<usize>()?,
-        it.next().ok_or("count")?.parse::<usize>()?,
+        it.next().ok_or("block")?.parse::<usize>()?,
+        it.next().ok_or("rounds")?.parse::<usize>()?,
     );
     polyshm::sys::pin_current_thread(cpu)?;
     let shm = SharedMemory::open(name)?;
     let ping = RemoteSemaphore::in_segment(&shm, 0)?;
     let pong = RemoteSemaphore::in_segment(&shm, 64)?;
-    for _ in 0..count {
-        ping.wait_timeout(PATIENCE)?;
-        pong.signal()?;
+    let mut data = [0u8; DATA_LEN];
+    for _ in 0..rounds {
+        for _ in 0..block {
+            ping.wait_timeout(PATIENCE)?;
+            pong.signal()?;
+        }
+        for _ in 0..block {
+            ping.wait_timeout(PATIENCE)?;
+            shm.read_into(DATA_OUT, &mut data[..])?;
+            shm.write_from(DATA_BACK, &data[..])?;
+            pong.signal()?;
+        }
     }
     Ok(())
 }
 
-/// The echo of 10 i64 through `Shm` and a bare semaphore roundtrip (signal, wait for
-/// the answer; both sides the default wait strategy), in alternating blocks of `block`
-/// roundtrips, `rounds` times: (semaphore, team) samples.
+/// Samples of one roundtrip variant.
+type Samples = Vec<Duration>;
+
+/// The echo of 10 i64 through `Shm` beside two bare semaphore roundtrips (signal, wait
+/// for the answer; both sides the default wait strategy): one that moves nothing, and
+/// one that moves what the echo moves, 80 bytes each way through the segment (the
+/// least any transport of 10 i64 over shared memory must do). In alternating blocks of
+/// `block` roundtrips, `rounds` times after a warm-up round: (bare, bare with data,
+/// team) samples.
 fn semaphore_vs_team(
     drone_cpu: usize,
     block: usize,
     rounds: usize,
-) -> Result<(Vec<Duration>, Vec<Duration>), Box<dyn std::error::Error>> {
+) -> Result<(Samples, Samples, Samples), Box<dyn std::error::Error>> {
     let team = Team::builder(Tasks::new())
         .drones(1)
         .transport(Transport::Shm)
         .pin_drones(vec![drone_cpu])
         .spawn()?;
-    let shm = SharedMemory::create(&unique_name("bench-sem"), 4096)?;
+    let shm = SharedMemory::create(&unique_name("bench-sem"), 3 * 4096)?;
     let ping = RemoteSemaphore::in_segment(&shm, 0)?;
     let pong = RemoteSemaphore::in_segment(&shm, 64)?;
-    let warm = block;
     let mut peer = Spawn::this_program()?
         .env(
             SEM_PEER,
-            format!("{}:{drone_cpu}:{}", shm.name(), warm + block * rounds),
+            format!("{}:{drone_cpu}:{block}:{}", shm.name(), rounds + 1),
         )
         .start()?;
     let v: Vec<i64> = (0..10).collect();
-    let (mut sem, mut team_s) = (Vec::new(), Vec::new());
+    let (mut sem, mut sem_data, mut team_s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut back = [0u8; DATA_LEN];
     for round in 0..=rounds {
-        // Round 0 warms both up, untimed.
+        // Round 0 warms all three up, untimed.
         for _ in 0..block {
             let t = Instant::now();
             ping.signal()?;
             pong.wait_timeout(PATIENCE)?;
             if round > 0 {
                 sem.push(t.elapsed());
+            }
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            shm.write_from(DATA_OUT, polyshm::codec::pod_bytes(&v))?;
+            ping.signal()?;
+            pong.wait_timeout(PATIENCE)?;
+            shm.read_into(DATA_BACK, &mut back[..])?;
+            std::hint::black_box(&back);
+            if round > 0 {
+                sem_data.push(t.elapsed());
             }
         }
         for _ in 0..block {
@@ -91,7 +128,7 @@ fn semaphore_vs_team(
     if !status.success() {
         return Err(format!("the semaphore peer failed: {status}").into());
     }
-    Ok((sem, team_s))
+    Ok((sem, sem_data, team_s))
 }
 
 /// Median and 99th percentile of some samples.
@@ -291,26 +328,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--roundtrip") {
         let cpus = polyshm::sys::cpu_count();
-        println!("| placement | bare semaphore | team echo 10 i64 (Shm) | ratio of medians |");
-        println!("|---|---|---|---|");
+        println!("| placement | bare semaphore | semaphore + 80 bytes each way | team echo 10 i64 (Shm) | team ÷ bare | team ÷ with data |");
+        println!("|---|---|---|---|---|---|");
         for (placement, drone_cpu) in [("same CPU", 0usize), ("different CPUs", 1)] {
             if drone_cpu >= cpus {
                 continue;
             }
             polyshm::sys::pin_current_thread(0)?;
             let (block, rounds) = if quick { (500, 10) } else { (2000, 25) };
-            let (sem, team) = semaphore_vs_team(drone_cpu, block, rounds)?;
-            let (s, t) = (
-                summarize(&sem).expect("samples"),
-                summarize(&team).expect("samples"),
-            );
+            let (sem, sem_data, team) = semaphore_vs_team(drone_cpu, block, rounds)?;
+            let [s, d, t] = [&sem, &sem_data, &team].map(|v| summarize(v).expect("samples"));
             println!(
-                "| {placement} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} |",
+                "| {placement} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} | {:.2} |",
                 us(s.median),
                 us(s.p99),
+                us(d.median),
+                us(d.p99),
                 us(t.median),
                 us(t.p99),
-                us(t.median) / us(s.median)
+                us(t.median) / us(s.median),
+                us(t.median) / us(d.median)
             );
         }
         return Ok(());

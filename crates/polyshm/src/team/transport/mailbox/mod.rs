@@ -37,6 +37,7 @@ pub use hand::{Signal, UnknownSignal};
 pub(crate) use layout::INLINE_CAP;
 use layout::{Areas, HelloBox, Ident, AREAS, DATA_NAME_MAX, HELLO, HELLO_MAX, IDENT, INLINE};
 use layout::{At, DRONE_CPU, LAYOUT, MAGIC, MASTER_CPU, TO_DRONE, TO_MASTER};
+use std::sync::atomic::{AtomicU32, Ordering};
 const PAGE: usize = 4096;
 
 fn proto(msg: String) -> LinkError {
@@ -56,6 +57,10 @@ pub struct Mailbox {
     res_cap: usize,
     /// Largest area the master makes (a grow past it is refused).
     max: usize,
+    /// The CPU hint this side last wrote (plus one; 0: none yet): written again only
+    /// when it changes, so that its cache line stays shared with the peer instead of
+    /// moving to it on every hand-over.
+    published_cpu: AtomicU32,
 }
 
 impl Mailbox {
@@ -75,6 +80,7 @@ impl Mailbox {
             req_cap: INLINE_CAP,
             res_cap: INLINE_CAP,
             max: default_max_message(),
+            published_cpu: AtomicU32::new(0),
         })
     }
 
@@ -301,6 +307,9 @@ impl Mailbox {
     /// Note the CPU this process runs on in its slot (`at`), for the peer's spin.
     fn publish_cpu(&self, at: At<u32>) {
         let cpu = polyshm_sys::current_cpu().map_or(0, |c| c as u32 + 1);
+        if self.published_cpu.swap(cpu, Ordering::Relaxed) == cpu {
+            return;
+        }
         // A hint only: if the write fails the peer spins as if the CPU were unknown.
         let _ = at.store(&self.ctl, &cpu);
     }
