@@ -196,8 +196,14 @@ impl WaitStrategy {
         if !Adapt::spin_now(now) {
             return ready();
         }
-        let (caught, outcome) = self.spin_inner(deadline, peer, ready, true);
-        Adapt::record(outcome, Instant::now());
+        let (caught, outcome) = self.spin_inner(deadline, peer, ready, true, now);
+        // Only a cool-off needs the time the spin ended; a hit or a miss is noted without
+        // another look at the clock (this is on every hand-over's path).
+        let end = match outcome {
+            Outcome::Preempted => Instant::now(),
+            Outcome::Hit | Outcome::Miss => now,
+        };
+        Adapt::record(outcome, end);
         caught
     }
 
@@ -211,11 +217,11 @@ impl WaitStrategy {
         peer: PeerPlace,
         mut ready: impl FnMut() -> bool,
         watch_preemption: bool,
+        start: Instant,
     ) -> (bool, Outcome) {
         let WaitStrategy::SpinThenBlock { budget } = *self else {
             return (false, Outcome::Miss);
         };
-        let start = Instant::now();
         let last = std::cell::Cell::new(start);
         let gap = |now: Instant| {
             watch_preemption && now.saturating_duration_since(last.get()) >= PREEMPTED
@@ -235,7 +241,7 @@ impl WaitStrategy {
                 return Some(Outcome::Preempted);
             }
             last.set(now);
-            if deadline.passed() {
+            if deadline.passed_at(now) {
                 return Some(Outcome::Miss);
             }
             (now.saturating_duration_since(start) >= limit).then_some(Outcome::Miss)
@@ -297,7 +303,12 @@ impl Deadline {
 
     /// Whether the deadline has passed.
     pub fn passed(&self) -> bool {
-        self.0.is_some_and(|d| Instant::now() >= d)
+        self.passed_at(Instant::now())
+    }
+
+    /// Whether the deadline has passed at `now`.
+    pub fn passed_at(&self, now: Instant) -> bool {
+        self.0.is_some_and(|d| now >= d)
     }
 
     /// Time left, capped at `cap` (so that a sleeper re-checks at least that often).
@@ -332,15 +343,22 @@ mod tests {
                 polls == 10_000
             },
             false,
+            Instant::now(),
         );
         assert_eq!((end, polls), ((true, Outcome::Hit), 10_000));
         let short = WaitStrategy::SpinThenBlock {
             budget: Duration::from_millis(1),
         };
-        let end = short.spin_inner(Deadline::NEVER, PeerPlace::OtherCpu, || false, false);
+        let end = short.spin_inner(
+            Deadline::NEVER,
+            PeerPlace::OtherCpu,
+            || false,
+            false,
+            Instant::now(),
+        );
         assert_eq!(end, (false, Outcome::Miss));
         let passed = Deadline::after(Some(Duration::ZERO));
-        let end = long.spin_inner(passed, PeerPlace::OtherCpu, || false, false);
+        let end = long.spin_inner(passed, PeerPlace::OtherCpu, || false, false, Instant::now());
         assert_eq!(end, (false, Outcome::Miss));
         assert!(!WaitStrategy::Block.spin_for(Deadline::NEVER, PeerPlace::OtherCpu, || true));
     }

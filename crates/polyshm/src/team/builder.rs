@@ -1,6 +1,6 @@
 //! [`TeamBuilder`]: how many drones, over which transport, with which limits.
 
-use super::dispatch::Inner;
+use super::dispatch::{IdleDrones, Inner};
 use super::drone::DRONE_ENV;
 use super::error::TeamError;
 use super::tasks::Tasks;
@@ -8,7 +8,7 @@ use super::team::Team;
 use super::transport::{Signal, Transport};
 use crate::sync::WaitStrategy;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The default wait strategy of a team: poll (a few polls, then yield the CPU, on
@@ -244,8 +244,7 @@ impl TeamBuilder {
             tasks: self.tasks,
             slots: (0..c.drones).map(|_| Mutex::new(None)).collect(),
             pids: Mutex::new(vec![None; c.drones]),
-            idle: Mutex::new((0..c.drones).rev().collect()),
-            idle_cv: Condvar::new(),
+            idle: IdleDrones::new(c.drones),
         });
         for i in 0..c.drones {
             let d = inner.launch(i)?;

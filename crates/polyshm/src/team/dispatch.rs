@@ -38,8 +38,65 @@ pub(crate) struct Inner {
     pub tasks: Tasks,
     pub slots: Vec<Mutex<Option<Drone>>>,
     pub pids: Mutex<Vec<Option<ProcessId>>>,
-    pub idle: Mutex<Vec<usize>>,
-    pub idle_cv: Condvar,
+    pub idle: IdleDrones,
+}
+
+/// The drones on no task, and how many callers wait for one.
+pub(crate) struct IdleDrones {
+    state: Mutex<Idle>,
+    freed: Condvar,
+}
+
+struct Idle {
+    free: Vec<usize>,
+    waiting: usize,
+}
+
+impl IdleDrones {
+    /// All `drones` idle, drone 0 first out.
+    pub(crate) fn new(drones: usize) -> IdleDrones {
+        IdleDrones {
+            state: Mutex::new(Idle {
+                free: (0..drones).rev().collect(),
+                waiting: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Give drone `index` back. The condition variable is told only when a caller
+    /// waits: a notification is a system call (`futex` wake) even with no one to wake,
+    /// and this is on every roundtrip's path.
+    fn put(&self, index: usize) {
+        let mut s = lock(&self.state);
+        s.free.push(index);
+        let wake = s.waiting > 0;
+        drop(s);
+        if wake {
+            self.freed.notify_one();
+        }
+    }
+
+    /// Take an idle drone, waiting for one (or for a cancel).
+    fn take(&self, task: &str, cancel: Option<&AtomicBool>) -> Result<usize, TeamError> {
+        let mut s = lock(&self.state);
+        loop {
+            if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+                return Err(TeamError::Cancelled { task: task.into() });
+            }
+            if let Some(index) = s.free.pop() {
+                return Ok(index);
+            }
+            // Counted under the lock the wait releases: a `put` after it sees the count.
+            s.waiting += 1;
+            s = self
+                .freed
+                .wait_timeout(s, MASTER_SLICE)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            s.waiting -= 1;
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -60,8 +117,7 @@ struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        lock(&self.inner.idle).push(self.index);
-        self.inner.idle_cv.notify_one();
+        self.inner.idle.put(self.index);
     }
 }
 
@@ -300,21 +356,9 @@ impl Inner {
         task: &str,
         cancel: Option<&AtomicBool>,
     ) -> Result<Session<'_>, TeamError> {
-        let lease = {
-            let mut idle = lock(&self.idle);
-            loop {
-                if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
-                    return Err(TeamError::Cancelled { task: task.into() });
-                }
-                if let Some(index) = idle.pop() {
-                    break Lease { inner: self, index };
-                }
-                idle = self
-                    .idle_cv
-                    .wait_timeout(idle, MASTER_SLICE)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
+        let lease = Lease {
+            inner: self,
+            index: self.idle.take(task, cancel)?,
         };
         let mut slot = self.slot(lease.index);
         if slot.is_none() {

@@ -1,7 +1,7 @@
 //! The mailbox's frames: the request and reply descriptors, and the payload areas
 //! they describe, as each side writes and reads them (every field read is checked).
 
-use super::layout::{At, Desc, NAME, REPLY, REQUEST};
+use super::layout::{At, Desc, NAME, REPLY, REQUEST, SHORT_NAME};
 use super::{proto, Mailbox};
 use crate::team::protocol::{parse_name, Head, Kind, Status, MAX_NAME};
 use crate::team::transport::{fault, LinkError, Step};
@@ -15,15 +15,21 @@ impl Mailbox {
         len: u64,
         in_request: bool,
     ) -> Result<(), LinkError> {
-        let desc = Desc {
+        let name = head.name.as_bytes();
+        let mut desc = Desc {
             kind: head.kind as u8,
             status: head.status as u8,
-            name_len: head.name.len() as u16,
+            name_len: name.len() as u16,
             in_request: u8::from(in_request),
             _pad: [0; 3],
             seq: head.seq,
             len,
+            short_name: [0; SHORT_NAME],
         };
+        match desc.short_name.get_mut(..name.len()) {
+            Some(short) => short.copy_from_slice(name),
+            None => self.ctl.write_at(NAME, name)?,
+        }
         at.store(&self.ctl, &desc)?;
         Ok(())
     }
@@ -44,12 +50,14 @@ impl Mailbox {
                 "the mailbox says {len} bytes, its area holds {cap}"
             )));
         }
-        let mut name = String::new();
-        if nl > 0 {
-            let mut nb = [0u8; MAX_NAME];
-            self.ctl.read_at(NAME, &mut nb[..nl])?;
-            name = parse_name(&nb[..nl])?;
-        }
+        let name = match d.short_name.get(..nl) {
+            Some(short) => parse_name(short)?,
+            None => {
+                let mut nb = [0u8; MAX_NAME];
+                self.ctl.read_at(NAME, &mut nb[..nl])?;
+                parse_name(&nb[..nl])?
+            }
+        };
         Ok((
             Head {
                 kind,
@@ -65,7 +73,6 @@ impl Mailbox {
     pub fn write_request(&mut self, head: &Head, payload: &[u8]) -> Result<(), LinkError> {
         // An echo-like task answers with as much as it got: grow both areas at once.
         self.grow(payload.len(), payload.len())?;
-        self.ctl.write_at(NAME, head.name.as_bytes())?;
         let (seg, req, _) = self.areas();
         seg.write_at(req, payload)?;
         fault(true, Step::MidWrite);
@@ -92,7 +99,6 @@ impl Mailbox {
                 self.req_cap
             )));
         }
-        self.ctl.write_at(NAME, head.name.as_bytes())?;
         fault(true, Step::MidWrite);
         self.write_desc(REQUEST, head, len as u64, false)
     }

@@ -9,11 +9,11 @@
 //! | 0 | 64 | [`Ident`]: magic `b"PSHMMBX1"`, layout version (u32) @8 |
 //! | 64 | 64 | `to_drone`: a semaphore, on its own cache line |
 //! | 128 | 64 | `to_master`: a semaphore, on its own cache line |
-//! | 192 | 64 | request [`Desc`]: kind u8, status u8, name length u16 @2, seq u64 @8, length u64 @16 |
+//! | 192 | 64 | request [`Desc`]: kind u8, status u8, name length u16 @2, seq u64 @8, length u64 @16, and @24 the task name when it has at most 40 bytes (on the descriptor's cache line: one line fewer to move per request) |
 //! | 256 | 64 | reply [`Desc`], same layout, and at @4 a flag: 1 = the payload lies in the request area (an in-place reply); for NeedSpace the length is the bytes needed |
 //! | 320 | 64 | [`Areas`]: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
 //! | 384 | 256 | [`HelloBox`]: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) @4 |
-//! | 640 | 256 | task name of the request |
+//! | 640 | 256 | task name of the request, when it has more than 40 bytes |
 //! | 1024 | 64 | master CPU: the CPU the master last ran on, plus one (u32; 0: unknown), a hint for the drone's spin |
 //! | 1088 | 64 | drone CPU: the CPU the drone last ran on, plus one (u32; 0: unknown), a hint for the master's spin |
 //! | 4096 | 64 KiB | inline request area (generation 0) |
@@ -34,7 +34,7 @@ use std::mem::{offset_of, size_of};
 /// The first bytes of the control segment.
 pub(crate) const MAGIC: [u8; 8] = *b"PSHMMBX1";
 /// Mailbox layout version this build writes and reads.
-pub(crate) const LAYOUT: u32 = 2;
+pub(crate) const LAYOUT: u32 = 3;
 /// Where the inline request area starts (the result area follows it).
 pub(crate) const INLINE: usize = 4096;
 /// Capacity of each inline area.
@@ -52,7 +52,11 @@ pub(crate) struct Ident {
     pub layout: u32,
 }
 
-/// A request or reply descriptor.
+/// The longest task name a descriptor holds itself; a longer one lies in the name
+/// field.
+pub(crate) const SHORT_NAME: usize = 40;
+
+/// A request or reply descriptor: one cache line.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct Desc {
@@ -65,6 +69,8 @@ pub(crate) struct Desc {
     pub seq: u64,
     /// Payload bytes (for NeedSpace: the bytes needed).
     pub len: u64,
+    /// The task name, if it has at most [`SHORT_NAME`] bytes.
+    pub short_name: [u8; SHORT_NAME],
 }
 
 /// Where the areas are now: generation 0 inline, later a data segment of their own.
@@ -173,6 +179,7 @@ pub(crate) const DESC_NAME_LEN: usize = offset_of!(Desc, name_len);
 pub(crate) const DESC_IN_REQUEST: usize = offset_of!(Desc, in_request);
 pub(crate) const DESC_SEQ: usize = offset_of!(Desc, seq);
 pub(crate) const DESC_LEN: usize = offset_of!(Desc, len);
+pub(crate) const DESC_SHORT_NAME: usize = offset_of!(Desc, short_name);
 pub(crate) const IDENT_LAYOUT: usize = offset_of!(Ident, layout);
 pub(crate) const AREAS_GEN: usize = offset_of!(Areas, gen);
 pub(crate) const AREAS_REQ_CAP: usize = offset_of!(Areas, req_cap);
@@ -189,7 +196,8 @@ const _: () = assert!(MASTER_CPU.offset == 1024 && DRONE_CPU.offset == 1088);
 const _: () = assert!(CONTROL_LEN == 1152 && CONTROL_LEN <= INLINE);
 const _: () = assert!(size_of::<Line<Desc>>() == 64 && size_of::<Line<SemaphoreRoom>>() == 64);
 const _: () = assert!(
-    size_of::<Desc>() == 24
+    size_of::<Desc>() == 64
+        && DESC_SHORT_NAME == 24
         && DESC_KIND == 0
         && DESC_STATUS == 1
         && DESC_NAME_LEN == 2

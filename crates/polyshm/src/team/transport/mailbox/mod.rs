@@ -304,25 +304,24 @@ impl Mailbox {
         Ok(hello.bytes[..len].to_vec())
     }
 
-    /// Note the CPU this process runs on in its slot (`at`), for the peer's spin.
-    fn publish_cpu(&self, at: At<u32>) {
-        let cpu = polyshm_sys::current_cpu().map_or(0, |c| c as u32 + 1);
-        if self.published_cpu.swap(cpu, Ordering::Relaxed) == cpu {
-            return;
+    /// Where the peer whose CPU slot is `peer` last ran, seen from `here`, after noting
+    /// `here` in this side's slot `mine` for the peer's next wait. Both are hints: any
+    /// value the peer may have scribbled decides only how the bounded spin polls, never
+    /// whether the wait ends. Done as a wait begins, off the hand-over's path: the
+    /// other side is working then (a signal goes out without them).
+    fn places(&self, mine: At<u32>, peer: At<u32>) -> PeerPlace {
+        let here = polyshm_sys::current_cpu();
+        let cpu = here.map_or(0, |c| c as u32 + 1);
+        // Written again only when it changes: the line stays shared with the peer
+        // instead of moving to it on every hand-over. If the write fails the peer spins
+        // as if the CPU were unknown.
+        if self.published_cpu.swap(cpu, Ordering::Relaxed) != cpu {
+            let _ = mine.store(&self.ctl, &cpu);
         }
-        // A hint only: if the write fails the peer spins as if the CPU were unknown.
-        let _ = at.store(&self.ctl, &cpu);
-    }
-
-    /// Where the peer whose CPU slot is `at` last ran, seen from here. Any value the
-    /// peer may have scribbled is only a hint: it decides how the bounded spin polls,
-    /// never whether the wait ends.
-    fn peer_place(&self, at: At<u32>) -> PeerPlace {
-        let Ok(seen) = at.load(&self.ctl) else {
+        let Ok(seen) = peer.load(&self.ctl) else {
             return PeerPlace::Unknown;
         };
-        let peer = seen.checked_sub(1).map(|c| c as usize);
-        PeerPlace::of(polyshm_sys::current_cpu(), peer)
+        PeerPlace::of(here, seen.checked_sub(1).map(|c| c as usize))
     }
 
     fn wait(&self, sem: &HandOver, peer: PeerPlace, watch: &Watch<'_>) -> Result<(), LinkError> {
@@ -352,25 +351,21 @@ impl Mailbox {
 
     /// Wait until the drone signals.
     pub(crate) fn wait_master(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.wait(&self.to_master, self.peer_place(DRONE_CPU), watch)
+        self.wait(&self.to_master, self.places(MASTER_CPU, DRONE_CPU), watch)
     }
 
-    /// Wait until the master signals (then note where the drone runs the task).
+    /// Wait until the master signals.
     pub(crate) fn wait_drone(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.wait(&self.to_drone, self.peer_place(MASTER_CPU), watch)?;
-        self.publish_cpu(DRONE_CPU);
-        Ok(())
+        self.wait(&self.to_drone, self.places(DRONE_CPU, MASTER_CPU), watch)
     }
 
-    /// Wake the drone (noting where the master waits for the reply).
+    /// Wake the drone.
     pub fn signal_drone(&self) -> Result<(), LinkError> {
-        self.publish_cpu(MASTER_CPU);
         self.to_drone.signal()
     }
 
     /// Wake the master.
     pub fn signal_master(&self) -> Result<(), LinkError> {
-        self.publish_cpu(DRONE_CPU);
         self.to_master.signal()
     }
 }
@@ -379,6 +374,39 @@ impl Mailbox {
 mod tests {
     use super::*;
     use crate::team::protocol::Head;
+
+    /// A task name travels on the descriptor's line up to 40 bytes, in the name field
+    /// past that; either way the drone reads the name the master wrote, and a long name
+    /// after a short one (or the reverse) leaves nothing of the other behind.
+    #[test]
+    fn short_and_long_task_names_arrive_whole() {
+        let mut master = Mailbox::create(WaitStrategy::Block).unwrap();
+        let mut drone = Mailbox::open(master.name(), WaitStrategy::Block).unwrap();
+        let long = "n".repeat(crate::team::protocol::MAX_NAME);
+        let names = [
+            "t".to_string(),
+            "s".repeat(layout::SHORT_NAME),
+            "l".repeat(layout::SHORT_NAME + 1),
+            long,
+            "short.again".to_string(),
+        ];
+        for (seq, name) in names.iter().enumerate() {
+            master
+                .write_request(&Head::task(seq as u64, name), &[7])
+                .unwrap();
+            let (h, len) = drone.read_request().unwrap();
+            assert_eq!(
+                (h.name.as_str(), h.seq, len),
+                (name.as_str(), seq as u64, 1)
+            );
+        }
+        // A long name's bytes scribbled into something that is not UTF-8.
+        master
+            .write_request(&Head::task(9, &"x".repeat(60)), &[])
+            .unwrap();
+        master.ctl.write_at(layout::NAME, &[0xff]).unwrap();
+        assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
+    }
 
     /// Whatever the peer scribbles into the mailbox comes back as an error, never a
     /// crash or a read past an area.
