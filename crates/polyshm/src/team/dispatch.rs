@@ -197,10 +197,13 @@ impl<'t> Session<'t> {
         let drone = self.drone();
         drone.seq += 1;
         let seq = drone.seq;
-        let start = Instant::now();
         let watch = Watch {
             peer: drone.id,
-            deadline: task_timeout.map(|t| (start, saturating_deadline(start, t))),
+            // Without a task timeout no look at the clock (this is every call's path).
+            deadline: task_timeout.map(|t| {
+                let start = Instant::now();
+                (start, saturating_deadline(start, t))
+            }),
             cancel,
             slice: MASTER_SLICE,
         };

@@ -288,28 +288,30 @@ pub(crate) fn serve_link(
     watch: &Watch<'_>,
 ) -> Result<(), String> {
     loop {
-        let mut got: Option<(Head, Option<(Status, TaskOutput)>)> = None;
+        // The kind and sequence number of the frame (its name is not needed past the
+        // task: no copy of it per request).
+        let mut got: Option<(Kind, u64, Option<(Status, TaskOutput)>)> = None;
         match link.recv(watch, &mut |head, payload, area| {
             let out = match head.kind {
                 Kind::Task => Some(run_task(tasks, &head.name, payload, area)),
                 _ => None,
             };
-            got = Some((head.clone(), out));
+            got = Some((head.kind, head.seq, out));
         }) {
             Ok(()) => {}
             // The master is gone (killed, or closed its end): nothing left to do.
             Err(LinkError::PeerDied(_)) => return Ok(()),
             Err(e) => return Err(e.to_string()),
         }
-        let Some((head, out)) = got else {
+        let Some((kind, seq, out)) = got else {
             return Err("the transport delivered no frame".into());
         };
-        match (head.kind, out) {
+        match (kind, out) {
             (Kind::Task, Some((status, out))) => {
                 let seq = if crate::fault_returns!("team.drone.wrong_seq") {
-                    head.seq.wrapping_add(1)
+                    seq.wrapping_add(1)
                 } else {
-                    head.seq
+                    seq
                 };
                 let reply = Head::reply(seq, status);
                 let sent = match out {
