@@ -241,7 +241,7 @@ fn run_task(
     name: &str,
     payload: &mut [u8],
     area: &mut [u8],
-) -> (Status, TaskOutput) {
+) -> Ran {
     let Some(f) = tasks.get(name) else {
         let msg = format!(
             "drone (pid {}) knows no task `{name}`; it knows {}. Register it in the Tasks that both master and drone build",
@@ -281,6 +281,9 @@ fn serve(tasks: &Tasks, spec: &Spec) -> Result<(), String> {
     serve_link(tasks, &mut *link, &Watch::peer(spec.master, DRONE_SLICE))
 }
 
+/// How a task ended, and its output.
+type Ran = (Status, TaskOutput);
+
 /// Serve tasks on a connected link until the master says stop (or is gone).
 pub(crate) fn serve_link(
     tasks: &Tasks,
@@ -290,7 +293,7 @@ pub(crate) fn serve_link(
     loop {
         // The kind and sequence number of the frame (its name is not needed past the
         // task: no copy of it per request).
-        let mut got: Option<(Kind, u64, Option<(Status, TaskOutput)>)> = None;
+        let mut got: Option<(Kind, u64, Option<Ran>)> = None;
         match link.recv(watch, &mut |head, payload, area| {
             let out = match head.kind {
                 Kind::Task => Some(run_task(tasks, &head.name, payload, area)),
