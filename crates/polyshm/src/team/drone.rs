@@ -236,12 +236,7 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn run_task(
-    tasks: &Tasks,
-    name: &str,
-    payload: &mut [u8],
-    area: &mut [u8],
-) -> Ran {
+fn run_task(tasks: &Tasks, name: &str, payload: &mut [u8], area: &mut [u8]) -> Ran {
     let Some(f) = tasks.get(name) else {
         let msg = format!(
             "drone (pid {}) knows no task `{name}`; it knows {}. Register it in the Tasks that both master and drone build",

@@ -214,3 +214,61 @@ impl Mailbox {
         Ok((head, len, in_request))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::INLINE_CAP;
+    use super::*;
+    use crate::sync::WaitStrategy;
+    use crate::team::protocol::Head;
+
+    fn pair() -> (Mailbox, Mailbox) {
+        let master = Mailbox::create(WaitStrategy::Block).unwrap();
+        let drone = Mailbox::open(master.name(), WaitStrategy::Block).unwrap();
+        (master, drone)
+    }
+
+    fn refused<T: std::fmt::Debug>(r: Result<T, LinkError>) -> bool {
+        matches!(r, Err(LinkError::Protocol(_)))
+    }
+
+    /// Every area check lets a payload that fills its area exactly through, and refuses
+    /// one byte more as a protocol error, before anything reads or writes past the
+    /// area (the inline areas lie side by side: one byte past the request area is the
+    /// result area's first).
+    #[test]
+    fn an_area_holds_its_capacity_and_not_a_byte_more() {
+        let (mut master, mut drone) = pair();
+        // A request that fills the request area.
+        let full = vec![5u8; INLINE_CAP];
+        master.write_request(&Head::task(1, "t"), &full).unwrap();
+        let (_, len) = drone.read_request().unwrap();
+        assert_eq!(len, INLINE_CAP);
+        let (request, result) = drone.request_and_result(INLINE_CAP).unwrap();
+        assert_eq!((request.len(), result.len()), (INLINE_CAP, INLINE_CAP));
+        assert!(refused(drone.request_and_result(INLINE_CAP + 1)));
+
+        // A loaned request: the area's size, not more.
+        master
+            .write_loaned_request(&Head::task(2, "t"), INLINE_CAP)
+            .unwrap();
+        assert!(refused(
+            master.write_loaned_request(&Head::task(3, "t"), INLINE_CAP + 1)
+        ));
+
+        // The drone's result: the result area's size, not more.
+        drone.write_result(&full).unwrap();
+        assert!(refused(drone.write_result(&vec![0u8; INLINE_CAP + 1])));
+        drone.check_in_result(INLINE_CAP).unwrap();
+        assert!(refused(drone.check_in_result(INLINE_CAP + 1)));
+
+        // The master's view of a reply, in either area.
+        for in_request in [false, true] {
+            assert_eq!(
+                master.reply_view(INLINE_CAP, in_request).unwrap().len(),
+                INLINE_CAP
+            );
+            assert!(refused(master.reply_view(INLINE_CAP + 1, in_request)));
+        }
+    }
+}

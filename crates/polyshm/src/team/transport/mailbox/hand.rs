@@ -151,3 +151,43 @@ impl HandOver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each signal's id is the word the CLI takes (`--signal semaphore|window`), parses
+    /// back to it and is how it prints; any other word is refused, naming the choices.
+    #[test]
+    fn signal_ids_are_the_words_the_cli_takes() {
+        assert_eq!(Signal::default(), Signal::Semaphore);
+        for (signal, id) in [(Signal::Semaphore, "semaphore"), (Signal::Window, "window")] {
+            assert_eq!(signal.id(), id);
+            assert_eq!(signal.to_string(), id);
+            assert_eq!(id.parse::<Signal>(), Ok(signal));
+        }
+        let e = "futex".parse::<Signal>().unwrap_err();
+        assert_eq!(e, UnknownSignal("futex".into()));
+        assert!(e.to_string().contains("semaphore or window"), "{e}");
+        assert!(Signal::Semaphore.is_available());
+        assert_eq!(
+            Signal::Window.is_available(),
+            polyshm_sys::HAS_WINDOW_MESSAGES
+        );
+    }
+
+    /// What the drone is told about window signalling parses back whole; anything
+    /// else on its command line is no pairs at all, never a guess.
+    #[test]
+    fn window_pairs_parse_back_and_nothing_else_does() {
+        let pairs = WindowPairs {
+            relay: WindowHandle(0x1_0000_2345),
+            to_drone: 7,
+            to_master: u32::MAX,
+        };
+        assert_eq!(WindowPairs::parse(&pairs.encode()), Some(pairs));
+        for bad in ["", "1", "1:2", "x:2:3", "1:2:4294967296", "1:-2:3", "1::3"] {
+            assert_eq!(WindowPairs::parse(bad), None, "{bad:?}");
+        }
+    }
+}
