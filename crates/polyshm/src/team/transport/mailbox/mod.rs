@@ -408,6 +408,21 @@ mod tests {
         assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
     }
 
+    /// A segment that starts like a mailbox but is too small to hold one is refused
+    /// before any field past its end could be touched.
+    #[test]
+    fn a_segment_too_small_for_a_mailbox_is_refused() {
+        let small =
+            SharedMemory::create(&unique_name("small-mbx"), INLINE + INLINE_CAP + PAGE).unwrap();
+        let ident = Ident {
+            magic: MAGIC,
+            layout: LAYOUT,
+        };
+        IDENT.store(&small, &ident).unwrap();
+        let e = Mailbox::open(small.name(), WaitStrategy::Block).unwrap_err();
+        assert!(e.to_string().contains("a mailbox needs"), "{e}");
+    }
+
     /// Whatever the peer scribbles into the mailbox comes back as an error, never a
     /// crash or a read past an area.
     #[test]
