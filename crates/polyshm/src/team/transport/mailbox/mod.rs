@@ -465,6 +465,8 @@ mod tests {
         master.grow(1 << 20, 1 << 20).unwrap();
         drone.refresh().unwrap();
         assert_eq!(drone.res_cap(), 1 << 20);
+        // What the master lends as a whole area (an archive's loan) is the grown one.
+        assert_eq!((master.req_cap(), drone.req_cap()), (1 << 20, 1 << 20));
         let small = SharedMemory::create(&unique_name("forged"), 4096).unwrap();
         let mut forged = Areas {
             gen: 99,
