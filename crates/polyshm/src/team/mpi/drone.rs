@@ -98,6 +98,9 @@ pub(crate) fn serve_rank(tasks: &Tasks, job: &Job) -> ! {
                 slice: DRONE_SLICE,
             };
             let r = serve_link(tasks, &mut *link, &watch);
+            // The session is over (the link closed) but the quit watcher still looks:
+            // a pause here lets rank 0's next session message arrive while it does.
+            crate::fault_point!("mpi.drone.before_session_end");
             done.store(true, Ordering::Release);
             r
         });
