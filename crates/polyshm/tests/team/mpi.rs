@@ -157,7 +157,7 @@ fn ranks_come_back() -> Result<(), Failed> {
 /// leave it to the serving loop (one that took it aborted the job: commit 82b16fc).
 /// With [`SESSION_END_POINT`] set to a pause of several of the watcher's looks (50 ms
 /// each) on the drone ranks, the watcher looks while the next message waits, each round
-/// (without the fix of 82b16fc the job aborts in the first).
+/// (without the fix of 82b16fc the job aborts).
 fn teams_follow_each_other() -> Result<(), Failed> {
     let widened = std::env::var(FAULTS_ENV).is_ok_and(|f| f.contains(SESSION_END_POINT));
     if widened && !cfg!(feature = "failpoints") {
