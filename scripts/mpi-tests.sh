@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The team over MPI ranks (feature `mpi`), on one host, each mpirun under a watchdog
 # (`timeout`): the conformance cases that apply to ranks with the ranks of this node on
-# shared memory and with POLYSHM_MPI_ALL_REMOTE=1 (MPI messages); `fractal --mpi`
+# shared memory and with POLYSHM_MPI_ALL_REMOTE=1 (MPI messages); team after team with
+# the drone ranks pausing as each session ends (a fault point: the quit watcher's race
+# with the next team, widened); `fractal --mpi`
 # counts and `assess --mpi` XML identical to the single-host runs; `do --mpi`; a drone
 # rank killed with -9 and a master killed with -9 (mpirun names the dead rank, the job
 # ends, no segment is left). Installs Open MPI and libclang (for the bindings) when missing. See README,
@@ -18,9 +20,9 @@ MPIRUN=(timeout 240 mpirun --oversubscribe --allow-run-as-root -n 3)
 failures=0
 fail() { echo "MPI FAILED: $*"; failures=$((failures + 1)); }
 
-cargo clippy -p polyshm -p polyshm-cli --all-targets --features polyshm/mpi,polyshm-cli/mpi -- -D warnings
+cargo clippy -p polyshm -p polyshm-cli --all-targets --features polyshm/mpi,polyshm/failpoints,polyshm-cli/mpi -- -D warnings
 cargo build -p polyshm-cli --features mpi
-team=$(cargo test -p polyshm --features mpi --test team --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+team=$(cargo test -p polyshm --features mpi,failpoints --test team --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
 polyshm="$CARGO_TARGET_DIR/debug/polyshm"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,6 +30,22 @@ trap 'rm -rf "$work"' EXIT
 # The conformance cases, both placements (each trial has its own watchdog too).
 "${MPIRUN[@]}" "$team" || fail "team trials, ranks of this node on shared memory"
 POLYSHM_MPI_ALL_REMOTE=1 "${MPIRUN[@]}" "$team" || fail "team trials, MPI messages"
+
+# The race of a drone rank's quit watcher with the next team (commit 82b16fc), its
+# window widened: each drone rank pauses 300 ms as its session ends (longer than the
+# watcher's 50 ms look), while rank 0 builds the next team at once. The watcher must
+# leave the next team's session message to the serving loop; one that took it aborted
+# the job. Both placements (the close comes by mailbox or by MPI message).
+race=mpi::teams_follow_each_other
+for remote in 0 1; do
+    log="$work/race-$remote.log" rc=0
+    POLYSHM_FAULTS="mpi.drone.before_session_end=sleep(300)" POLYSHM_MPI_ALL_REMOTE=$remote \
+        "${MPIRUN[@]}" "$team" --exact "$race" >"$log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ] || ! grep -q "1 passed" "$log"; then
+        fail "$race with the session end paused (POLYSHM_MPI_ALL_REMOTE=$remote): mpirun exited $rc"
+        cat "$log"
+    fi
+done
 
 # The fractal: the same counts on one host and over the ranks.
 fractal=(fractal --size 385x324 --max-iter 2000)

@@ -9,18 +9,32 @@
 //! abandon a drone, or start a drone program of their own: an MPI rank cannot be
 //! replaced (see `polyshm::team` over MPI in the README).
 //!
+//! The script runs [`teams_follow_each_other`] once more in each placement with the
+//! drone ranks pausing at [`SESSION_END_POINT`] (`POLYSHM_FAULTS`, feature
+//! `failpoints`): the race of a drone rank's quit watcher with the next team, its
+//! window widened on purpose.
+//!
 //! With [`KILL_ENV`] set, rank 0 kills a drone rank mid-task instead (`master`: kills
 //! itself, its mailboxes mapped by the drone ranks); the script checks that mpirun
 //! names the dead rank, that the job ends, and that no segment is left.
 
 use crate::support::{self, keys, pids, segments_of, trial, TempPath};
 use libtest_mimic::{Arguments, Failed, Trial};
+use polyshm::fault::FAULTS_ENV;
 use polyshm::team::{builtin, TeamError, Transport, ALL_REMOTE_ENV};
 use std::io::Write;
 use std::time::Duration;
 
 /// Rank 0 kills a drone rank mid-task (`1`), or itself (`master`).
 pub const KILL_ENV: &str = "POLYSHM_TEST_MPI_KILL";
+
+/// Where a drone rank's session has ended (its link closed) while its quit watcher
+/// still looks for "job over": the fault point that widens the window of
+/// [`teams_follow_each_other`].
+pub const SESSION_END_POINT: &str = "mpi.drone.before_session_end";
+
+/// Teams built one right after the other in [`teams_follow_each_other`].
+const ROUNDS: i64 = 8;
 
 /// The conformance cases that apply to MPI ranks.
 const APPLY: &[&str] = &[
@@ -68,6 +82,7 @@ pub fn main() -> ! {
     let cases: &[(&str, MpiCase)] = &[
         ("placement_follows_the_node", placement),
         ("ranks_come_back_after_a_team", ranks_come_back),
+        ("teams_follow_each_other", teams_follow_each_other),
         ("more_drones_than_ranks_is_refused", too_many),
         ("a_lost_rank_is_an_error_naming_it", lost_rank),
     ];
@@ -132,6 +147,45 @@ fn ranks_come_back() -> Result<(), Failed> {
     first.sort_unstable();
     second.sort_unstable();
     assert_eq!(first, second, "the same ranks serve the next teams");
+    Ok(())
+}
+
+/// Team after team at once, every answer checked: each time a team drops, rank 0
+/// closes each drone rank's link and at once sends it the next team's session
+/// message, on another tag; the rank's quit watcher, still looking for "job over"
+/// until its serving loop has read the close, may see that message first. It must
+/// leave it to the serving loop (one that took it aborted the job: commit 82b16fc).
+/// With [`SESSION_END_POINT`] set to a pause of several of the watcher's looks (50 ms
+/// each) on the drone ranks, the watcher looks while the next message waits, each round
+/// (without the fix of 82b16fc the job aborts).
+fn teams_follow_each_other() -> Result<(), Failed> {
+    let widened = std::env::var(FAULTS_ENV).is_ok_and(|f| f.contains(SESSION_END_POINT));
+    if widened && !cfg!(feature = "failpoints") {
+        return Err(format!(
+            "{FAULTS_ENV} names {SESSION_END_POINT}, but this binary was built without the \
+             failpoints feature (the pause would not happen): build with \
+             --features mpi,failpoints"
+        )
+        .into());
+    }
+    let me = std::process::id();
+    let mut ranks: Option<Vec<u32>> = None;
+    for round in 0..ROUNDS {
+        let team = support::builder().spawn()?;
+        let mut p = pids(&team);
+        p.sort_unstable();
+        let first = ranks.get_or_insert_with(|| p.clone());
+        assert_eq!(
+            *first, p,
+            "round {round}: the same two drone ranks serve every team"
+        );
+        let args: Vec<(i64, i64)> = (0..16).map(|i| (round * 1000 + i, i * i)).collect();
+        let want: Vec<i64> = args.iter().map(|(a, b)| a + b).collect();
+        assert_eq!(team.map(&keys().add, args)?, want, "round {round}");
+        // Dropped here; the next round's team is built at once.
+    }
+    let left = segments_of(me);
+    assert!(left.is_empty(), "segments after the teams: {left:?}");
     Ok(())
 }
 

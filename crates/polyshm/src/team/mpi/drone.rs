@@ -98,6 +98,9 @@ pub(crate) fn serve_rank(tasks: &Tasks, job: &Job) -> ! {
                 slice: DRONE_SLICE,
             };
             let r = serve_link(tasks, &mut *link, &watch);
+            // The session is over (the link closed) but the quit watcher still looks:
+            // a pause here lets rank 0's next session message arrive while it does.
+            crate::fault_point!("mpi.drone.before_session_end");
             done.store(true, Ordering::Release);
             r
         });
@@ -118,7 +121,9 @@ pub(crate) fn serve_rank(tasks: &Tasks, job: &Job) -> ! {
 /// next team's: rank 0 took this rank back when the last team dropped, which sends the
 /// link's close before it, but on another tag, so it can be seen here before the
 /// serving loop has read the close. It is left for that loop, which reads it once this
-/// session has ended (a "job over" behind it is seen in that next session).
+/// session has ended (a "job over" behind it is seen in that next session). The
+/// fault point `mpi.drone.before_session_end` holds a session's end open so that the
+/// test meets this case every time (`teams_follow_each_other`, scripts/mpi-tests.sh).
 fn watch_for_quit(job: &Job, quit: &AtomicBool, done: &AtomicBool) {
     let world = SimpleCommunicator::world();
     let master = world.process_at_rank(0);
