@@ -217,7 +217,7 @@ impl Mailbox {
 
 #[cfg(test)]
 mod tests {
-    use super::super::layout::INLINE_CAP;
+    use super::super::layout::{HELLO_MAX, INLINE, INLINE_CAP};
     use super::*;
     use crate::sync::WaitStrategy;
     use crate::team::protocol::Head;
@@ -262,6 +262,14 @@ mod tests {
         drone.check_in_result(INLINE_CAP).unwrap();
         assert!(refused(drone.check_in_result(INLINE_CAP + 1)));
 
+        // The handshake bytes: as many as the field holds, not one more.
+        master.write_hello(&[9u8; HELLO_MAX]).unwrap();
+        assert_eq!(drone.read_hello().unwrap(), [9u8; HELLO_MAX]);
+        assert!(refused(master.write_hello(&[9u8; HELLO_MAX + 1])));
+
+        // The control segment is exactly what a drone requires of one.
+        assert_eq!(master.ctl.len(), INLINE + 2 * INLINE_CAP);
+
         // The master's view of a reply, in either area.
         for in_request in [false, true] {
             assert_eq!(
@@ -269,6 +277,24 @@ mod tests {
                 INLINE_CAP
             );
             assert!(refused(master.reply_view(INLINE_CAP + 1, in_request)));
+        }
+    }
+
+    /// The maximum message size bounds the areas: a grow to exactly the maximum is
+    /// made, one byte more is refused as too large before anything is allocated.
+    #[test]
+    fn areas_grow_to_the_maximum_and_no_further() {
+        let (mut master, _drone) = pair();
+        let max = 4 * INLINE_CAP;
+        master.set_max(max);
+        master.grow(max, max).unwrap();
+        assert_eq!((master.req_cap(), master.res_cap()), (max, max));
+        for (req, res) in [(max + 1, 0), (0, max + 1)] {
+            let e = master.grow(req, res).unwrap_err();
+            assert!(
+                matches!(e, LinkError::TooLarge { bytes, max: m, .. } if bytes == max as u64 + 1 && m == max as u64),
+                "{e}"
+            );
         }
     }
 }
