@@ -4,6 +4,12 @@
 //! process ends at once) and stay until `polyshm shm rm NAME`. `clean` removes only
 //! segments whose creating process died without removing them (a crashed program's
 //! leftovers), never a persistent one, a live owner's, or another program's.
+//!
+//! Windows and macOS cannot enumerate segments: there `ls` and `clean` read the
+//! per-user index that polyshm's creators keep (see `polyshm::shm::admin`). On
+//! Windows a segment goes only when the last process holding it closes it or exits:
+//! `create` is refused, and `rm` and `clean` say so for a segment still held, and
+//! remove only the stale index entries of segments already gone.
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -52,7 +58,8 @@ pub enum ShmCommand {
         name: String,
     },
     /// Remove segments whose owner died without removing them (never persistent
-    /// segments, live owners' segments, or other programs' segments).
+    /// segments, live owners' segments, or other programs' segments). On Windows,
+    /// where a segment still held cannot be deleted, it says `kept NAME: why`.
     Clean {
         /// Only names that start with one of these prefixes (default: every name).
         prefixes: Vec<String>,
@@ -68,15 +75,22 @@ pub fn run(cmd: ShmCommand) -> Result<()> {
         ShmCommand::Ls { json } => ls(json),
         ShmCommand::Rm { name } => Ok(admin::remove(&name)?),
         ShmCommand::Clean { prefixes } => {
-            let mut removed = Vec::new();
-            if prefixes.is_empty() {
-                removed = admin::clean()?;
+            let mut done = admin::Cleaned::default();
+            let all = [String::new()];
+            for p in if prefixes.is_empty() {
+                &all[..]
+            } else {
+                &prefixes
+            } {
+                let c = admin::clean_report(p)?;
+                done.removed.extend(c.removed);
+                done.kept.extend(c.kept);
             }
-            for p in &prefixes {
-                removed.extend(admin::clean_matching(p)?);
-            }
-            for name in removed {
+            for name in done.removed {
                 println!("removed {name}");
+            }
+            for (name, why) in done.kept {
+                println!("kept {name}: {why}");
             }
             Ok(())
         }
@@ -171,6 +185,7 @@ fn ls(json: bool) -> Result<()> {
                     "owner_alive": s.owner_alive,
                     "persistent": s.persistent,
                     "unfinished": s.unfinished,
+                    "stale": s.stale,
                     "problem": s.problem,
                 })
             })
