@@ -318,15 +318,17 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         registry::remove(self.registry_id);
-        if !self.owner.load(Ordering::Acquire) {
-            return;
-        }
+        let owner = self.owner.load(Ordering::Acquire);
         // The index entry names this segment alone (its file name holds the nonce).
-        if let Some(path) = &self.index_entry {
-            let _ = index::remove(path);
+        // It stays for a persisted segment where segments outlive their handles; on
+        // Windows, where `persist` cannot keep a segment, it goes as it would without.
+        if owner || !polyshm_sys::SEGMENTS_PERSIST {
+            if let Some(path) = &self.index_entry {
+                let _ = index::remove(path);
+            }
         }
         // Unlink only if the name still refers to our segment.
-        if self.is_current() {
+        if owner && self.is_current() {
             let _ = polyshm_sys::unlink_segment(&self.os_name);
         }
     }

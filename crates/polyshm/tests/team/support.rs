@@ -264,12 +264,13 @@ pub fn builder() -> polyshm::team::TeamBuilder {
     }
 }
 
-/// Polyshm segments whose owner is `pid`.
+/// Polyshm segments whose owner is `pid` (a stale index entry, whose segment is gone,
+/// is none).
 pub fn segments_of(pid: u32) -> Vec<String> {
     polyshm::shm::admin::list()
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
+        .filter(|s| !s.stale && s.owner.is_some_and(|o| o.pid == pid))
         .map(|s| s.name)
         .collect()
 }
