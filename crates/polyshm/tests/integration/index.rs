@@ -120,7 +120,7 @@ fn a_live_owner_is_listed_and_a_killed_owners_segment_cleaned() {
     .remove(0);
     assert_eq!(row.owner.map(|o| o.pid), Some(pid));
     let done = admin::clean_report(&name).unwrap();
-    assert_eq!(done.removed, [name.clone()]);
+    assert_eq!(done.removed, [name.as_str()]);
     assert!(done.kept.is_empty(), "{done:?}");
     assert!(rows(&name).is_empty());
     if let Some(p) = &row.index_entry {
@@ -151,7 +151,7 @@ fn a_dead_owners_segment_still_held_is_kept_and_said_where_it_cannot_go() {
     let done = admin::clean_report(&prefix).unwrap();
     if polyshm::sys::SEGMENTS_PERSIST {
         // Linux: the name goes; this process keeps its mapping.
-        assert_eq!(done.removed, [name.clone()]);
+        assert_eq!(done.removed, [name.as_str()]);
         held.write_at(0, b"still mapped").unwrap();
     } else {
         // Windows: it cannot be deleted while held, and both clean and rm say so.
@@ -168,7 +168,7 @@ fn a_dead_owners_segment_still_held_is_kept_and_said_where_it_cannot_go() {
         // Its last holder lets go: the segment is gone, its entry stale, then cleaned.
         drop(held);
         rows_until(&prefix, "stale", |r| r.len() == 1 && r[0].stale);
-        assert_eq!(admin::clean_matching(&prefix).unwrap(), [name.clone()]);
+        assert_eq!(admin::clean_matching(&prefix).unwrap(), [name.as_str()]);
     }
     assert!(rows(&prefix).is_empty());
     drop(cleanup);
