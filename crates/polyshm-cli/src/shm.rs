@@ -173,7 +173,9 @@ fn read(name: &str, offset: u64, len: Option<u64>) -> Result<()> {
 }
 
 fn ls(json: bool) -> Result<()> {
+    use std::fmt::Write as _;
     let list = admin::list()?;
+    let mut text = String::new();
     if json {
         let rows: Vec<_> = list
             .iter()
@@ -190,25 +192,34 @@ fn ls(json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        writeln!(text, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        writeln!(
+            text,
+            "{:<24} {:>14} {:>9} {:>6} {:>10}  problem",
+            "name", "size", "owner", "alive", "persistent"
+        )?;
+        for s in list {
+            writeln!(
+                text,
+                "{:<24} {:>14} {:>9} {:>6} {:>10}  {}",
+                s.name,
+                s.size.map_or("-".into(), |v| v.to_string()),
+                s.owner.map_or("-".into(), |o| o.pid.to_string()),
+                if s.owner_alive { "yes" } else { "no" },
+                if s.persistent { "yes" } else { "no" },
+                s.problem.as_deref().unwrap_or("")
+            )?;
+        }
     }
-    println!(
-        "{:<24} {:>14} {:>9} {:>6} {:>10}  problem",
-        "name", "size", "owner", "alive", "persistent"
-    );
-    for s in list {
-        println!(
-            "{:<24} {:>14} {:>9} {:>6} {:>10}  {}",
-            s.name,
-            s.size.map_or("-".into(), |v| v.to_string()),
-            s.owner.map_or("-".into(), |o| o.pid.to_string()),
-            if s.owner_alive { "yes" } else { "no" },
-            if s.persistent { "yes" } else { "no" },
-            s.problem.as_deref().unwrap_or("")
-        );
+    // A reader that stops early (`polyshm shm ls | head`) is not an error.
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing standard output")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -104,7 +104,8 @@ pub const SEGMENTS_PERSIST: bool = os::SEGMENTS_PERSIST;
 pub const SEGMENT_DIR: Option<&str> = os::SEGMENT_DIR;
 
 /// Whether [`list_segments`] can enumerate segments (elsewhere it answers
-/// `Unsupported`).
+/// `Unsupported`, and polyshm lists the segments its creators entered in a per-user
+/// index, in [`segment_index_dir`]).
 pub const CAN_LIST_SEGMENTS: bool = os::CAN_LIST_SEGMENTS;
 
 /// Whether the standard library offers Unix-domain sockets here
