@@ -46,13 +46,15 @@ pub enum ShmCommand {
         #[arg(long, value_parser = parse_size)]
         len: Option<u64>,
     },
-    /// List polyshm segments: name, size, owner pid, whether the owner lives.
+    /// List polyshm segments: name, size, owner pid, whether the owner lives (on
+    /// Windows and macOS, those polyshm's per-user index names).
     Ls {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Remove a segment by name (processes that mapped it keep their mapping).
+    /// Remove a segment by name (processes that mapped it keep their mapping). On
+    /// Windows a segment some process holds cannot be removed: it says so.
     Rm {
         /// Segment name.
         name: String,
