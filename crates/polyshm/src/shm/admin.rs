@@ -148,7 +148,14 @@ fn sound(name: &str, h: &super::header::Header) -> SegmentInfo {
 
 /// [`list`] from polyshm's per-user index: each entry, its segment opened and checked.
 fn list_index() -> Result<Vec<SegmentInfo>, ShmError> {
-    let dir = index::dir().map_err(|e| ShmError::from_io("*", "list segments", e))?;
+    let dir = index::dir().map_err(|e| match e.kind() {
+        std::io::ErrorKind::Unsupported => ShmError::from_io("*", "list segments", e),
+        _ => ShmError::Io {
+            name: "*".into(),
+            op: "find the per-user index of segments",
+            source: e,
+        },
+    })?;
     let found = index::read(&dir).map_err(|e| ShmError::Io {
         name: "*".into(),
         op: "read the index of segments",
@@ -163,12 +170,15 @@ fn look(found: index::Found) -> SegmentInfo {
     let e = match found.entry {
         Ok(e) => e,
         Err(why) => {
+            let rm = match name::os_name(&found.name_hint) {
+                Ok(_) => format!(" (`polyshm shm rm {}` does)", found.name_hint),
+                Err(_) => String::new(),
+            };
             let mut row = SegmentInfo::problem(
                 &found.name_hint,
                 format!(
-                    "index entry {} is not sound: {why}; remove the file (`polyshm shm rm {}` does)",
-                    path.display(),
-                    found.name_hint
+                    "index entry {} is not sound: {why}; remove the file{rm}",
+                    path.display()
                 ),
             );
             row.index_entry = Some(path);
