@@ -342,8 +342,9 @@ pub struct Cleaned {
 /// segment has not changed for [`UNFINISHED_GRACE`]. One being made right now is left.
 ///
 /// Where segments are listed from polyshm's index, the stale entries (their segment
-/// gone) are removed too, and a dead owner's segment that Windows cannot delete is
-/// left: see [`clean_report`].
+/// gone) are removed too, and the temporary files of entries whose creator died while
+/// writing them (older than [`UNFINISHED_GRACE`]); a dead owner's segment that Windows
+/// cannot delete is left: see [`clean_report`].
 pub fn clean() -> Result<Vec<String>, ShmError> {
     clean_matching("")
 }
@@ -361,7 +362,7 @@ pub fn clean_report(prefix: &str) -> Result<Cleaned, ShmError> {
     let mut done = Cleaned::default();
     if !polyshm_sys::CAN_LIST_SEGMENTS {
         if let Ok(dir) = index::dir() {
-            index::sweep_temporaries(&dir, UNFINISHED_GRACE);
+            index::sweep_temporaries(&dir, prefix, UNFINISHED_GRACE);
         }
     }
     for s in list()? {

@@ -225,10 +225,10 @@ fn read_one(path: &Path) -> Result<Entry, String> {
     Entry::parse(text)
 }
 
-/// Remove the temporary files (`.<entry>.tmp`) in `dir` older than `age`: what a
-/// creator that died between writing and renaming its entry leaves. Younger ones may
-/// be a creator at work.
-pub(crate) fn sweep_temporaries(dir: &Path, age: Duration) {
+/// Remove the temporary files (`.<entry>.tmp`) in `dir` of segments named
+/// `prefix…` older than `age`: what a creator that died between writing and renaming
+/// its entry leaves. Younger ones may be a creator at work.
+pub(crate) fn sweep_temporaries(dir: &Path, prefix: &str, age: Duration) {
     let Ok(items) = std::fs::read_dir(dir) else {
         return;
     };
@@ -239,7 +239,12 @@ pub(crate) fn sweep_temporaries(dir: &Path, age: Duration) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|a| a > age);
-        if item.file_name().to_string_lossy().starts_with('.') && old {
+        let ours = item
+            .file_name()
+            .to_string_lossy()
+            .strip_prefix('.')
+            .is_some_and(|n| n.starts_with(prefix));
+        if ours && old {
             let _ = std::fs::remove_file(item.path());
         }
     }

@@ -282,6 +282,18 @@ fn an_unsound_index_entry_is_a_row_of_its_own_and_never_fatal() {
     std::fs::write(&misfiled, entry_text("someone-else", 1)).unwrap();
     // A sound entry whose segment never existed: stale.
     std::fs::write(&gone, entry_text(&format!("{run}g"), 1)).unwrap();
+    // What a creator that died between writing its entry and renaming it into place
+    // leaves (an hour old), and what one at work has (just written).
+    let (old_tmp, young_tmp) = (
+        dir.join(format!(".{run}o@1-0-ab.tmp")),
+        dir.join(format!(".{run}y@1-0-ab.tmp")),
+    );
+    let _tmps = Planted(vec![old_tmp.clone(), young_tmp.clone()]);
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::create(&old_tmp)
+        .and_then(|f| f.set_modified(hour_ago))
+        .unwrap();
+    std::fs::write(&young_tmp, b"polyshm segment index 1\n").unwrap();
 
     let r = rows(&run);
     let says = |suffix: &str, what: &str, path: &Path| {
@@ -300,10 +312,12 @@ fn an_unsound_index_entry_is_a_row_of_its_own_and_never_fatal() {
     assert!(!says("d", "not a regular file", &folder));
     assert!(!says("m", "its file name does not", &misfiled));
     assert!(says("g", "stale index entry", &gone));
-    // clean takes the stale entry, and leaves the unsound ones (not known to be
-    // polyshm's leftovers) to `rm` or the user.
+    assert_eq!(r.len(), 6, "temporary files are no rows: {r:#?}");
+    // clean takes the stale entry and the old temporary file, and leaves the unsound
+    // entries (not known to be polyshm's leftovers) to `rm` or the user.
     assert_eq!(admin::clean_matching(&run).unwrap(), [format!("{run}g")]);
     assert!(!gone.exists() && scribbled.exists() && cut.exists() && huge.exists());
+    assert!(!old_tmp.exists() && young_tmp.exists());
     // rm takes an unsound entry by its name.
     admin::remove(&format!("{run}s")).unwrap();
     admin::remove(&format!("{run}c")).unwrap();
