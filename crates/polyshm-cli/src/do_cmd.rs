@@ -26,7 +26,7 @@ pub struct DoArgs {
     #[arg(long)]
     pub mpi: bool,
     /// How the mailbox hand-over is signalled: semaphore, or window (the study's window
-    /// messages; Windows only).
+    /// messages; Windows only; shm and hybrid transports).
     #[arg(long, default_value = "semaphore")]
     pub signal: Signal,
 }

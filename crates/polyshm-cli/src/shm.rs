@@ -4,6 +4,12 @@
 //! process ends at once) and stay until `polyshm shm rm NAME`. `clean` removes only
 //! segments whose creating process died without removing them (a crashed program's
 //! leftovers), never a persistent one, a live owner's, or another program's.
+//!
+//! Windows and macOS cannot enumerate segments: there `ls` and `clean` read the
+//! per-user index that polyshm's creators keep (see `polyshm::shm::admin`). On
+//! Windows a segment goes only when the last process holding it closes it or exits:
+//! `create` is refused, and `rm` and `clean` say so for a segment still held, and
+//! remove only the stale index entries of segments already gone.
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -40,19 +46,22 @@ pub enum ShmCommand {
         #[arg(long, value_parser = parse_size)]
         len: Option<u64>,
     },
-    /// List polyshm segments: name, size, owner pid, whether the owner lives.
+    /// List polyshm segments: name, size, owner pid, whether the owner lives (on
+    /// Windows and macOS, those polyshm's per-user index names).
     Ls {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Remove a segment by name (processes that mapped it keep their mapping).
+    /// Remove a segment by name (processes that mapped it keep their mapping). On
+    /// Windows a segment some process holds cannot be removed: it says so.
     Rm {
         /// Segment name.
         name: String,
     },
     /// Remove segments whose owner died without removing them (never persistent
-    /// segments, live owners' segments, or other programs' segments).
+    /// segments, live owners' segments, or other programs' segments). On Windows,
+    /// where a segment still held cannot be deleted, it says `kept NAME: why`.
     Clean {
         /// Only names that start with one of these prefixes (default: every name).
         prefixes: Vec<String>,
@@ -68,15 +77,22 @@ pub fn run(cmd: ShmCommand) -> Result<()> {
         ShmCommand::Ls { json } => ls(json),
         ShmCommand::Rm { name } => Ok(admin::remove(&name)?),
         ShmCommand::Clean { prefixes } => {
-            let mut removed = Vec::new();
-            if prefixes.is_empty() {
-                removed = admin::clean()?;
+            let mut done = admin::Cleaned::default();
+            let all = [String::new()];
+            for p in if prefixes.is_empty() {
+                &all[..]
+            } else {
+                &prefixes
+            } {
+                let c = admin::clean_report(p)?;
+                done.removed.extend(c.removed);
+                done.kept.extend(c.kept);
             }
-            for p in &prefixes {
-                removed.extend(admin::clean_matching(p)?);
-            }
-            for name in removed {
+            for name in done.removed {
                 println!("removed {name}");
+            }
+            for (name, why) in done.kept {
+                println!("kept {name}: {why}");
             }
             Ok(())
         }
@@ -159,7 +175,9 @@ fn read(name: &str, offset: u64, len: Option<u64>) -> Result<()> {
 }
 
 fn ls(json: bool) -> Result<()> {
+    use std::fmt::Write as _;
     let list = admin::list()?;
+    let mut text = String::new();
     if json {
         let rows: Vec<_> = list
             .iter()
@@ -171,29 +189,39 @@ fn ls(json: bool) -> Result<()> {
                     "owner_alive": s.owner_alive,
                     "persistent": s.persistent,
                     "unfinished": s.unfinished,
+                    "stale": s.stale,
                     "problem": s.problem,
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        writeln!(text, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        writeln!(
+            text,
+            "{:<24} {:>14} {:>9} {:>6} {:>10}  problem",
+            "name", "size", "owner", "alive", "persistent"
+        )?;
+        for s in list {
+            writeln!(
+                text,
+                "{:<24} {:>14} {:>9} {:>6} {:>10}  {}",
+                s.name,
+                s.size.map_or("-".into(), |v| v.to_string()),
+                s.owner.map_or("-".into(), |o| o.pid.to_string()),
+                if s.owner_alive { "yes" } else { "no" },
+                if s.persistent { "yes" } else { "no" },
+                s.problem.as_deref().unwrap_or("")
+            )?;
+        }
     }
-    println!(
-        "{:<24} {:>14} {:>9} {:>6} {:>10}  problem",
-        "name", "size", "owner", "alive", "persistent"
-    );
-    for s in list {
-        println!(
-            "{:<24} {:>14} {:>9} {:>6} {:>10}  {}",
-            s.name,
-            s.size.map_or("-".into(), |v| v.to_string()),
-            s.owner.map_or("-".into(), |o| o.pid.to_string()),
-            if s.owner_alive { "yes" } else { "no" },
-            if s.persistent { "yes" } else { "no" },
-            s.problem.as_deref().unwrap_or("")
-        );
+    // A reader that stops early (`polyshm shm ls | head`) is not an error.
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing standard output")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

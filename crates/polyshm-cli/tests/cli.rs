@@ -63,13 +63,13 @@ fn exists(name: &str) -> bool {
 }
 
 /// Whether segments outlive the command that made them and can be listed: what
-/// `polyshm shm create | ls | clean` need (Linux; not Windows, see polyshm-sys).
+/// `polyshm shm create` and these tests of it need (Linux; not Windows, see polyshm-sys).
 fn shell_segments() -> bool {
     polyshm::sys::SEGMENTS_PERSIST && polyshm::sys::CAN_LIST_SEGMENTS
 }
 
 #[test]
-fn where_segments_cannot_outlive_a_command_create_and_ls_say_so() {
+fn where_segments_cannot_outlive_a_command_create_says_so() {
     let name = unique_name("t-clino");
     if polyshm::sys::SEGMENTS_PERSIST {
         let _cleanup = Cleanup(vec![name.clone()]);
@@ -80,20 +80,15 @@ fn where_segments_cannot_outlive_a_command_create_and_ls_say_so() {
         assert!(e.contains("cannot leave one behind"), "{e}");
         assert!(!exists(&name));
     }
-    if polyshm::sys::CAN_LIST_SEGMENTS {
-        ok(&["shm", "ls"], b"");
-    } else {
-        let e = fails(&["shm", "ls"]);
-        assert!(e.contains("not possible on this platform"), "{e}");
-        let e = fails(&["shm", "clean"]);
-        assert!(e.contains("not possible on this platform"), "{e}");
-    }
+    // Listed everywhere: from /dev/shm on Linux, from polyshm's index elsewhere.
+    ok(&["shm", "ls"], b"");
+    ok(&["shm", "clean", &name], b"");
 }
 
 #[test]
 fn create_write_read_ls_rm() {
     if !shell_segments() {
-        return; // see where_segments_cannot_outlive_a_command_create_and_ls_say_so
+        return; // see where_segments_cannot_outlive_a_command_create_says_so
     }
     let name = unique_name("t-cli");
     let _cleanup = Cleanup(vec![name.clone()]);
@@ -146,7 +141,7 @@ fn create_write_read_ls_rm() {
 #[test]
 fn bad_input_fails_with_one_line() {
     if !shell_segments() {
-        return; // see where_segments_cannot_outlive_a_command_create_and_ls_say_so
+        return; // see where_segments_cannot_outlive_a_command_create_says_so
     }
     let name = unique_name("t-clibad");
     let _cleanup = Cleanup(vec![name.clone()]);
@@ -245,7 +240,7 @@ fn defect_helper_drains_output_larger_than_a_pipe() {
 #[test]
 fn ls_json_marks_an_unfinished_segment() {
     if !shell_segments() {
-        return; // see where_segments_cannot_outlive_a_command_create_and_ls_say_so
+        return; // see where_segments_cannot_outlive_a_command_create_says_so
     }
     let name = unique_name("t-cli-unf");
     let _cleanup = Cleanup(vec![name.clone()]);
@@ -255,4 +250,82 @@ fn ls_json_marks_an_unfinished_segment() {
     let row = listed(&name).expect("listed");
     assert_eq!(row["unfinished"], true, "{row}");
     drop(raw);
+}
+
+/// `shm ls` shows a segment of a live process with its owner, on every platform (on
+/// Windows from polyshm's index); `shm rm` removes it where a name can be removed, and
+/// on Windows says it cannot while the segment is held. The owner's handle takes it
+/// out of the listing when it drops.
+#[test]
+fn ls_shows_a_live_owner_and_rm_says_what_it_cannot_do() {
+    let name = unique_name("t-cli-own");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    let shm = SharedMemory::create(&name, 4096).unwrap();
+    let row = listed(&name).expect("listed");
+    assert_eq!(row["owner_pid"], std::process::id(), "{row}");
+    assert_eq!(row["owner_alive"], true, "{row}");
+    assert_eq!(row["stale"], false, "{row}");
+    assert_eq!(row["size"], 4096, "{row}");
+    assert!(row["problem"].is_null(), "{row}");
+    let table = String::from_utf8(ok(&["shm", "ls"], b"")).unwrap();
+    assert!(table.contains(&name), "{table}");
+    if polyshm::sys::SEGMENTS_PERSIST {
+        ok(&["shm", "rm", &name], b"");
+        assert!(!exists(&name) && listed(&name).is_none());
+    } else {
+        let e = fails(&["shm", "rm", &name]);
+        assert!(
+            e.contains("cannot be removed while a process holds it") && e.contains("is alive"),
+            "{e}"
+        );
+        assert!(exists(&name) && listed(&name).is_some());
+    }
+    drop(shm);
+    assert!(listed(&name).is_none(), "listed after its owner let it go");
+}
+
+/// Where segments are listed from polyshm's per-user index (Windows, macOS): an
+/// unsound entry is a row of its own and never fails `ls` or `clean`, `clean` takes a
+/// stale entry (its segment gone), and `rm NAME` takes an unsound entry of that name.
+#[test]
+fn ls_and_clean_survive_an_unsound_index_entry() {
+    let Ok(dir) = polyshm::sys::segment_index_dir() else {
+        return; // the system lists segments itself (Linux): there is no index
+    };
+    let run = unique_name("tclix");
+    let (stale, bad) = (format!("{run}g"), format!("{run}s"));
+    let files = [
+        dir.join(format!("{stale}@1-0-ab")),
+        dir.join(format!("{bad}@1-0-ab")),
+    ];
+    struct RmFiles(Vec<std::path::PathBuf>);
+    impl Drop for RmFiles {
+        fn drop(&mut self) {
+            for f in &self.0 {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+    let _rm = RmFiles(files.to_vec());
+    std::fs::write(
+        &files[0],
+        format!("polyshm segment index 1\nname={stale}\npid=1\nstart_time=0\nnonce=00000000000000ab\nsize=4096\ncreated=0\n"),
+    )
+    .unwrap();
+    std::fs::write(&files[1], b"polyshm segment index 1\nname=").unwrap();
+    let row = listed(&stale).expect("the stale entry listed");
+    assert_eq!(row["stale"], true, "{row}");
+    let row = listed(&bad).expect("the unsound entry listed");
+    let problem = row["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("index entry") && problem.contains("not sound"),
+        "{row}"
+    );
+    let table = String::from_utf8(ok(&["shm", "ls"], b"")).unwrap();
+    assert!(table.contains(&stale) && table.contains(&bad), "{table}");
+    let out = String::from_utf8(ok(&["shm", "clean", &run], b"")).unwrap();
+    assert_eq!(out, format!("removed {stale}\n"));
+    assert!(!files[0].exists() && files[1].exists());
+    ok(&["shm", "rm", &bad], b"");
+    assert!(!files[1].exists() && listed(&bad).is_none());
 }

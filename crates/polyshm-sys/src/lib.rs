@@ -5,7 +5,7 @@
 //! for anything else) exports the same items:
 //!
 //! - [`Mapping`], [`create_segment`] (and [`create_segment_with_hook`]), [`open_segment`], [`unlink_segment`],
-//!   [`list_segments`], [`segment_modified`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
+//!   [`list_segments`], [`segment_index_dir`], [`segment_modified`]: named shared-memory segments (`shm_open` + `mmap` on POSIX,
 //!   `CreateFileMappingW` + `MapViewOfFile` on Windows);
 //! - [`Parker`]: wait and wake on a 32-bit word in shared memory (a futex on Linux);
 //! - [`ProcessId`], [`current_process`], [`is_alive`], [`current_thread_id`],
@@ -31,7 +31,8 @@
 //! |---|---|---|---|
 //! | segments | `shm_open` + `fallocate` + `mmap` | `CreateFileMappingW` (page file, committed) + `MapViewOfFile` | `shm_open` + `ftruncate` + `mmap` |
 //! | a segment outlives its handles | yes, until unlinked | no: it goes with its last handle | yes, until unlinked |
-//! | [`list_segments`] | `/dev/shm` | `Unsupported` | `Unsupported` |
+//! | [`list_segments`] | `/dev/shm` | `Unsupported`: polyshm's own per-user index instead ([`segment_index_dir`]) | `Unsupported`: the same index |
+//! | [`segment_index_dir`] | `Unsupported` (not needed) | `%LOCALAPPDATA%\polyshm\segments` | `$TMPDIR/polyshm-segments` |
 //! | wait / wake | futex | named kernel semaphore per key | `__ulock_wait` / `__ulock_wake` |
 //! | process start time | `/proc/<pid>/stat` | `GetProcessTimes` | `proc_pidinfo` |
 //! | child dies with parent | `PR_SET_PDEATHSIG` in the child | kill-on-close job ([`adopt_child`]) + watcher thread | `kqueue` watcher thread in the child |
@@ -73,8 +74,8 @@ pub use os::{find_window, send_message, MessageHandler, MessageWindow};
 pub use os::{
     adopt_child, cpu_count, create_segment, create_segment_with_hook, current_cpu, current_process,
     current_thread_id, is_alive, kill_process, kill_with_parent, list_segments, open_segment,
-    pin_current_thread, segment_modified, start_failure_is_transient, unlink_segment, wait_socket,
-    yield_now, Mapping, Parker,
+    pin_current_thread, segment_index_dir, segment_modified, start_failure_is_transient,
+    unlink_segment, wait_socket, yield_now, Mapping, Parker,
 };
 
 // Capabilities: what the platform offers, as constants rather than guesses (iceoryx2's
@@ -105,7 +106,8 @@ pub const SEGMENTS_PERSIST: bool = os::SEGMENTS_PERSIST;
 pub const SEGMENT_DIR: Option<&str> = os::SEGMENT_DIR;
 
 /// Whether [`list_segments`] can enumerate segments (elsewhere it answers
-/// `Unsupported`).
+/// `Unsupported`, and polyshm lists the segments its creators entered in a per-user
+/// index, in [`segment_index_dir`]).
 pub const CAN_LIST_SEGMENTS: bool = os::CAN_LIST_SEGMENTS;
 
 /// Whether the standard library offers Unix-domain sockets here

@@ -85,7 +85,7 @@ pub fn segments_of(pid: u32) -> Vec<String> {
     polyshm::shm::admin::list()
         .expect("list segments")
         .into_iter()
-        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
+        .filter(|s| !s.stale && s.owner.is_some_and(|o| o.pid == pid))
         .map(|s| s.name)
         .collect()
 }

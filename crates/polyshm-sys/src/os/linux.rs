@@ -66,6 +66,15 @@ pub fn list_segments() -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// `Unsupported`: Linux needs no index of segments, [`list_segments`] reads them from
+/// `/dev/shm`.
+pub fn segment_index_dir() -> io::Result<std::path::PathBuf> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Linux keeps no index of segments: they are listed from /dev/shm",
+    ))
+}
+
 /// Wait/wake on a 32-bit word in shared memory: `FUTEX_WAIT` / `FUTEX_WAKE` without
 /// `FUTEX_PRIVATE_FLAG`, so that the word may be mapped in several processes.
 ///

@@ -53,13 +53,28 @@ pub(crate) fn reserve(_fd: &OwnedFd, _size: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// `Unsupported`: macOS offers no way to enumerate POSIX shared-memory names.
+/// `Unsupported`: macOS offers no way to enumerate POSIX shared-memory names. polyshm
+/// keeps its own per-user index of the segments it makes instead, in
+/// [`segment_index_dir`].
 pub fn list_segments() -> io::Result<Vec<String>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "macOS cannot list POSIX shared-memory segments (they live in no file system); \
-         open one by name to inspect it",
+         polyshm lists the segments its creators entered in the per-user index",
     ))
+}
+
+/// `$TMPDIR/polyshm-segments` (mode 0700), created if missing: the per-user folder
+/// where polyshm keeps its index of segments, since macOS cannot enumerate POSIX
+/// shared-memory names. macOS gives each user a `$TMPDIR` of their own.
+pub fn segment_index_dir() -> io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join("polyshm-segments");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    Ok(dir)
 }
 
 /// Compare the 32-bit word at `addr` with `value`, and sleep if they are equal; the

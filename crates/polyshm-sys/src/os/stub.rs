@@ -86,6 +86,10 @@ pub fn unlink_segment(_name: &str) -> io::Result<()> {
 pub fn list_segments() -> io::Result<Vec<String>> {
     Err(unsupported())
 }
+/// Unsupported.
+pub fn segment_index_dir() -> io::Result<std::path::PathBuf> {
+    Err(unsupported())
+}
 
 /// Wait/wake (unsupported).
 #[derive(Debug)]

@@ -148,6 +148,18 @@ pub enum ShmError {
         /// Why.
         source: LockError,
     },
+    /// The segment cannot be removed while processes hold it: on Windows a segment
+    /// goes only when the last process holding it closes it or exits, and its name
+    /// cannot be taken away earlier.
+    #[error("segment {name:?} cannot be removed while a process holds it: on {platform} a segment goes only when the last process holding it closes it or exits ({owner}); end the processes that use it, then `polyshm shm clean` drops its index entry")]
+    StillHeld {
+        /// The name given.
+        name: String,
+        /// The platform (`"windows"`).
+        platform: &'static str,
+        /// Its creator, and whether it lives (`"its creator, pid 42, has died"`).
+        owner: String,
+    },
     /// The platform cannot do this at all (e.g. list segments on Windows or macOS).
     #[error("{op} is not possible on this platform: {detail}")]
     Unsupported {

@@ -5,7 +5,8 @@
 //! - [`RemoteSemaphore`] and [`RemoteMutex`]: the sync layer's semaphore and robust
 //!   mutex placed in a segment, found by name or by segment + offset.
 //! - [`header`]: the byte layout every segment starts with, for other languages.
-//! - [`name`]: naming rules; [`admin`]: list, remove and clean segments.
+//! - [`name`]: naming rules; [`admin`]: list, remove and clean segments (from a
+//!   per-user index of segments where the system cannot list them: Windows, macOS).
 //!
 //! # Trust model
 //!
@@ -80,6 +81,7 @@
 pub mod admin;
 mod error;
 pub mod header;
+mod index;
 pub mod name;
 pub mod registry;
 mod remote_mutex;

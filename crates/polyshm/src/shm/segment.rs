@@ -8,7 +8,7 @@ use super::header::{
     publish, random_u64, snapshot, Header, Seen, DATA_OFFSET, LAYOUT_VERSION, LOCK_OFFSET,
     READY_PATIENCE,
 };
-use super::{name, registry, ShmError};
+use super::{index, name, registry, ShmError};
 use polyshm_sys::Mapping;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,9 @@ pub(crate) struct Segment {
     /// [`SharedMemory::persist`](super::SharedMemory::persist)).
     pub(crate) owner: AtomicBool,
     registry_id: u64,
+    /// This segment's entry in the per-user index (see [`index`]), where the system
+    /// cannot list segments and this process made it; removed with the name.
+    index_entry: Option<std::path::PathBuf>,
     /// The sync blocks reserved in this segment, shared by every handle of this
     /// process to the same segment (same name and nonce), whichever mapping it uses.
     reserved: Arc<Reservations>,
@@ -228,7 +231,12 @@ impl Segment {
                 crate::fault_point!("shm.create.before_publish");
             });
         }
-        Ok(Segment::mapped(name, os_name, map, header, true))
+        let mut seg = Segment::mapped(name, os_name, map, header, true);
+        if !polyshm_sys::CAN_LIST_SEGMENTS {
+            let h = &seg.header;
+            seg.index_entry = index::register(name, h.owner, h.nonce, h.size);
+        }
+        Ok(seg)
     }
 
     /// Open segment `name`, waiting up to `READY_PATIENCE` for its creator to publish
@@ -271,6 +279,7 @@ impl Segment {
             header,
             owner: AtomicBool::new(owner),
             registry_id,
+            index_entry: None,
             reserved,
         }
     }
@@ -309,8 +318,17 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         registry::remove(self.registry_id);
+        let owner = self.owner.load(Ordering::Acquire);
+        // The index entry names this segment alone (its file name holds the nonce).
+        // It stays for a persisted segment where segments outlive their handles; on
+        // Windows, where `persist` cannot keep a segment, it goes as it would without.
+        if owner || !polyshm_sys::SEGMENTS_PERSIST {
+            if let Some(path) = &self.index_entry {
+                let _ = index::remove(path);
+            }
+        }
         // Unlink only if the name still refers to our segment.
-        if self.owner.load(Ordering::Acquire) && self.is_current() {
+        if owner && self.is_current() {
             let _ = polyshm_sys::unlink_segment(&self.os_name);
         }
     }

@@ -55,7 +55,9 @@ impl SharedMemory {
     /// Create a segment of `size` data bytes, owned by this process (mode 0600).
     ///
     /// The pages are reserved now: a full `/dev/shm` is a [`ShmError::NoSpace`] here,
-    /// never a crash later.
+    /// never a crash later. Where the system cannot list segments (Windows, macOS) the
+    /// segment is entered in polyshm's per-user index until this process lets it go
+    /// (see [`admin`](super::admin)).
     pub fn create(name: &str, size: usize) -> Result<SharedMemory, ShmError> {
         Self::wrap(Segment::create(name, size, |_| {})?)
     }

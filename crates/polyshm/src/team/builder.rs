@@ -165,7 +165,8 @@ impl TeamBuilder {
 
     /// How the mailbox hand-over is signalled (default [`Signal::Semaphore`]);
     /// [`Signal::Window`] is the study's window messages, Windows only, for the
-    /// transports with a mailbox (`shm`, `hybrid`).
+    /// transports whose mailbox hand-over is signalled (`shm`, `hybrid`; not
+    /// `hybrid-unprotected`, whose socket reply is the signal).
     pub fn signal(mut self, s: Signal) -> Self {
         self.config.signal = s;
         self
@@ -220,11 +221,19 @@ impl TeamBuilder {
             )));
         }
         if c.signal == Signal::Window
-            && !matches!(c.transport, Transport::Shm | Transport::Hybrid { .. })
+            && !matches!(
+                c.transport,
+                Transport::Shm | Transport::Hybrid { protected: true }
+            )
         {
             return Err(TeamError::Config(format!(
-                "signal `window` applies to the transports with a mailbox (shm, hybrid), not {}",
-                c.transport
+                "signal `window` applies to the transports whose hand-over is signalled (shm, hybrid), not {}{}",
+                c.transport,
+                if c.transport == (Transport::Hybrid { protected: false }) {
+                    " (its socket reply is the signal); use hybrid or shm, or `--signal semaphore`"
+                } else {
+                    ""
+                }
             )));
         }
         if c.drones == 0 {

@@ -39,6 +39,7 @@ pub fn run_child() {
         r if r.starts_with("objects-") => crate::objects::child(r, &arg, n),
         r if r.starts_with("sem-") => crate::semaphore::child(r, &arg, n),
         r if r.starts_with("event-") => crate::event_semaphore::child(r, &arg, n),
+        r if r.starts_with("index-") => crate::index::child(r, &arg, n),
         #[cfg(feature = "failpoints")]
         r if r.starts_with("relay-fault-") => crate::relay_faults::child(r, &arg),
         other => crate::relay::child(other, &arg, n),

@@ -11,6 +11,7 @@ mod common;
 mod errors;
 mod event_semaphore;
 mod hostile;
+mod index;
 mod mutants;
 mod mutex;
 mod objects;

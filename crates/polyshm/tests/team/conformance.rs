@@ -110,7 +110,13 @@ pub fn signal_refusals() -> Result<(), Failed> {
     };
     if Signal::Window.is_available() {
         let m = refused(Transport::Tcp)?;
-        assert!(m.contains("mailbox (shm, hybrid)"), "{m}");
+        assert!(m.contains("hand-over is signalled (shm, hybrid)"), "{m}");
+        // The unprotected hybrid's drone answers by socket: no signal to replace.
+        let m = refused(Transport::Hybrid { protected: false })?;
+        assert!(
+            m.contains("socket reply is the signal") && m.contains("use hybrid or shm"),
+            "{m}"
+        );
     } else {
         let m = refused(Transport::Shm)?;
         assert!(

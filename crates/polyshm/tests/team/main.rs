@@ -62,13 +62,15 @@ fn main() {
         "signal::window_is_refused_where_it_cannot_work",
         conformance::signal_refusals,
     ));
-    // The shm transport again, its hand-over signalled by the study's window messages
-    // (Windows only: listed as ignored elsewhere).
-    trials.extend(
-        conformance::trials_with(Transport::Shm, Signal::Window)
-            .into_iter()
-            .map(|trial| trial.with_ignored_flag(!Signal::Window.is_available())),
-    );
+    // The shm and (protected) hybrid transports again, their hand-over signalled by
+    // the study's window messages (Windows only: listed as ignored elsewhere).
+    for t in [Transport::Shm, Transport::Hybrid { protected: true }] {
+        trials.extend(
+            conformance::trials_with(t, Signal::Window)
+                .into_iter()
+                .map(|trial| trial.with_ignored_flag(!Signal::Window.is_available())),
+        );
+    }
     #[cfg(feature = "failpoints")]
     for t in Transport::ALL {
         let absent = !t.is_available();

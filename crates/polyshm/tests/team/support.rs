@@ -264,12 +264,13 @@ pub fn builder() -> polyshm::team::TeamBuilder {
     }
 }
 
-/// Polyshm segments whose owner is `pid`.
+/// Polyshm segments whose owner is `pid` (a stale index entry, whose segment is gone,
+/// is none).
 pub fn segments_of(pid: u32) -> Vec<String> {
     polyshm::shm::admin::list()
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.owner.is_some_and(|o| o.pid == pid))
+        .filter(|s| !s.stale && s.owner.is_some_and(|o| o.pid == pid))
         .map(|s| s.name)
         .collect()
 }
@@ -416,8 +417,9 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     }
     if !polyshm::sys::SEGMENTS_PERSIST {
         // Windows: a segment goes with its last handle; master and drones are dead, so
-        // nothing is left, and there is nothing to list or clean.
-        return Ok(());
+        // the mailboxes are gone, and their entries in polyshm's index are stale:
+        // clean takes them.
+        return clean_stale_entries_of(master_pid, t);
     }
     let left = segments_of(master_pid);
     if t == Transport::Shm || matches!(t, Transport::Hybrid { .. }) {
@@ -438,6 +440,41 @@ pub fn master_killed(t: Transport) -> Result<(), Failed> {
     let after = segments_of(master_pid);
     assert!(after.is_empty(), "left after clean: {after:?}");
     drop(reap);
+    Ok(())
+}
+
+/// Where segments go with their last handle (Windows): wait (at most 10 s) until
+/// every index entry of the dead `master_pid` is stale, check that a mailbox
+/// transport left some, and remove them with `clean`, as a user would.
+fn clean_stale_entries_of(master_pid: u32, t: Transport) -> Result<(), Failed> {
+    let of_master = || -> Result<Vec<polyshm::shm::admin::SegmentInfo>, Failed> {
+        Ok(polyshm::shm::admin::list()?
+            .into_iter()
+            .filter(|s| s.owner.is_some_and(|o| o.pid == master_pid))
+            .collect())
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let entries = loop {
+        let e = of_master()?;
+        if e.iter().all(|s| s.stale) {
+            break e;
+        }
+        if std::time::Instant::now() > until {
+            return Err(format!("segments of the killed master outlived it: {e:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if t == Transport::Shm || matches!(t, Transport::Hybrid { .. }) {
+        assert!(
+            !entries.is_empty(),
+            "a killed master leaves the index entries of its mailboxes"
+        );
+    }
+    for s in &entries {
+        polyshm::shm::admin::clean_matching(&s.name)?;
+    }
+    let after = of_master()?;
+    assert!(after.is_empty(), "left after clean: {after:?}");
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 //!   no way to keep one alive without a process, and no way to remove the name while
 //!   handles remain. [`SEGMENTS_PERSIST`](crate::SEGMENTS_PERSIST) is `false`;
 //!   [`unlink_segment`] can only check that the segment exists (the name goes when the
-//!   last handle closes); [`list_segments`] answers `Unsupported` (see there).
+//!   last handle closes); [`list_segments`] answers `Unsupported`: polyshm lists the
+//!   segments its creators entered in a per-user index instead ([`segment_index_dir`]).
 //! - **`WaitOnAddress` works only inside one process**, so [`Parker`] sleeps on a
 //!   named kernel semaphore derived from its key, while the word in shared memory
 //!   stays the truth (see [`Parker`]).
@@ -42,8 +43,8 @@ pub use parker::Parker;
 pub use process::{current_process, current_thread_id, is_alive, kill_process};
 pub use sched::{cpu_count, current_cpu, pin_current_thread, yield_now};
 pub use segment::{
-    create_segment, create_segment_with_hook, list_segments, open_segment, segment_modified,
-    unlink_segment, Mapping,
+    create_segment, create_segment_with_hook, list_segments, open_segment, segment_index_dir,
+    segment_modified, unlink_segment, Mapping,
 };
 pub use socket::wait_socket;
 pub use window::{find_window, send_message, MessageHandler, MessageWindow};

@@ -205,12 +205,29 @@ pub fn unlink_segment(name: &str) -> io::Result<()> {
 }
 
 /// `Unsupported` on Windows: named file mappings cannot be enumerated through the
-/// documented Win32 API, and a segment whose owner has gone no longer exists, so there
-/// is nothing left over to list or clean. Open a segment by name to inspect it.
+/// documented Win32 API. polyshm keeps its own per-user index of the segments it makes
+/// instead, in [`segment_index_dir`].
 pub fn list_segments() -> io::Result<Vec<String>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        "Windows cannot list named shared-memory segments; a segment exists only while \
-         some process holds it, so none is ever left over: open one by name to inspect it",
+        "Windows cannot enumerate named file mappings; polyshm lists the segments its \
+         creators entered in the per-user index (%LOCALAPPDATA%\\polyshm\\segments)",
     ))
+}
+
+/// `%LOCALAPPDATA%\polyshm\segments`, created if missing: the per-user folder where
+/// polyshm keeps its index of segments (one file per segment, written by its creator),
+/// since Windows cannot enumerate file mappings. `%LOCALAPPDATA%` is the user's own
+/// (other users cannot write there by default).
+pub fn segment_index_dir() -> io::Result<std::path::PathBuf> {
+    let base = std::env::var_os("LOCALAPPDATA").ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "LOCALAPPDATA is not set; polyshm keeps its index of segments under it: \
+             set it to the user's local application-data folder",
+        )
+    })?;
+    let dir = std::path::Path::new(&base).join("polyshm").join("segments");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
