@@ -193,6 +193,9 @@ impl Segment {
                 requested: size as u64,
                 detail: "larger than the address space".into(),
             })?;
+        // Made and entered in the registry with other threads' teardowns held back
+        // (`registry::remove_owned_then`): none runs between the two.
+        let _life = registry::life();
         let map = polyshm_sys::create_segment_with_hook(&os_name, total, || {
             crate::fault_point!("shm.create.before_size");
         })
@@ -317,8 +320,15 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        registry::remove(self.registry_id);
+        // The segment goes before its registry entry, with other threads' teardowns
+        // held back: one that reads the registry meanwhile finds it still listed.
+        let _life = registry::life();
+        crate::fault_point!("shm.drop.before_unlink");
         let owner = self.owner.load(Ordering::Acquire);
+        // Unlink only if the name still refers to our segment.
+        if owner && self.is_current() {
+            let _ = polyshm_sys::unlink_segment(&self.os_name);
+        }
         // The index entry names this segment alone (its file name holds the nonce).
         // It stays for a persisted segment where segments outlive their handles; on
         // Windows, where `persist` cannot keep a segment, it goes as it would without.
@@ -327,9 +337,6 @@ impl Drop for Segment {
                 let _ = index::remove(path);
             }
         }
-        // Unlink only if the name still refers to our segment.
-        if owner && self.is_current() {
-            let _ = polyshm_sys::unlink_segment(&self.os_name);
-        }
+        registry::remove(self.registry_id);
     }
 }

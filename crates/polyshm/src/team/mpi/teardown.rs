@@ -6,7 +6,7 @@
 //! with 143 (128 + SIGTERM), without finalizing MPI (the job is going down).
 
 use super::job::Job;
-use crate::shm::{admin, SharedMemory};
+use crate::shm::{admin, registry};
 use signal_hook::consts::SIGTERM;
 use signal_hook::iterator::Signals;
 
@@ -23,10 +23,14 @@ pub(super) fn install(job: &'static Job) {
         .name("polyshm-mpi-teardown".into())
         .spawn(move || {
             if signals.forever().next().is_some() {
-                remove_segments(job);
-                // SAFETY: `_exit` ends the process at once, running no handler: nothing
-                // of this process is touched after it.
-                unsafe { libc::_exit(128 + SIGTERM) }
+                // This process's own segments go with no other thread making or
+                // unmaking one meanwhile, up to the end of the process.
+                registry::remove_owned_then("", || {
+                    remove_dead_masters(job);
+                    // SAFETY: `_exit` ends the process at once, running no handler:
+                    // nothing of this process is touched after it.
+                    unsafe { libc::_exit(128 + SIGTERM) }
+                })
             }
         });
     if let Err(e) = spawned {
@@ -34,12 +38,9 @@ pub(super) fn install(job: &'static Job) {
     }
 }
 
-fn remove_segments(job: &Job) {
-    for e in SharedMemory::registry() {
-        if e.owner {
-            let _ = admin::remove(&e.name);
-        }
-    }
+/// On a drone rank of the master's node: the mailboxes of a master that is dead
+/// already (killed with -9, it could not remove them).
+fn remove_dead_masters(job: &Job) {
     if job.rank != 0 {
         if let Some(master) = job.pid_of(0) {
             if !polyshm_sys::is_alive(master) {
