@@ -207,7 +207,8 @@ impl<'t> Session<'t> {
             cancel,
             slice: MASTER_SLICE,
         };
-        let head = Head::task(seq, task);
+        // The name was checked above (`check_name`): this cannot be refused.
+        let head = Head::task(seq, task).map_err(|e| TeamError::Arguments(e.0))?;
         let sent = match payload {
             Payload::Bytes(b) => drone.link.send(&head, b, &watch),
             Payload::Loaned(n) => drone.link.send_loaned(&head, n, &watch),
