@@ -68,13 +68,7 @@ pub fn frame_head(bytes: &[u8]) -> Result<FrameHead, ProtocolError> {
         .get(HEAD_LEN..HEAD_LEN + nl)
         .ok_or_else(|| ProtocolError("the name is cut short".into()))?;
     let head = fixed.with_name(name)?;
-    Ok((
-        head.kind,
-        head.status,
-        head.name.to_string(),
-        head.seq,
-        fixed.len,
-    ))
+    Ok((head.kind, head.status, head.name, head.seq, fixed.len))
 }
 
 /// Decode a hello or welcome ([`Hello::decode`]).
@@ -96,7 +90,7 @@ pub fn socket_frame(bytes: &[u8]) -> Result<(String, u64, Vec<u8>), LinkError> {
     let mut link = SocketLink::new(rx);
     let watch = Watch::peer(polyshm_sys::current_process(), Duration::from_millis(20));
     let (h, p) = link.recv_request(&watch)?;
-    Ok((h.name.to_string(), h.seq, p.to_vec()))
+    Ok((h.name.clone(), h.seq, p.to_vec()))
 }
 
 /// A live mailbox (master and drone ends) and a third mapping of its control segment
@@ -226,7 +220,7 @@ impl MailboxProbe {
             // What the drone relies on: the payload it was promised exists.
             let got = self.drone.request_and_result(len)?.0.len();
             assert_eq!(got, len, "request of {len} bytes lent as {got}");
-            Ok((h.name.to_string(), h.seq, len))
+            Ok((h.name, h.seq, len))
         });
         let reply = self.master.read_reply().and_then(|(h, len, in_place)| {
             if h.status != Status::NeedSpace {

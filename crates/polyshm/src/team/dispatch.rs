@@ -207,8 +207,7 @@ impl<'t> Session<'t> {
             cancel,
             slice: MASTER_SLICE,
         };
-        // The name was checked above (`check_name`): this cannot be refused.
-        let head = Head::task(seq, task).map_err(|e| TeamError::Arguments(e.0))?;
+        let head = Head::task(seq, task);
         let sent = match payload {
             Payload::Bytes(b) => drone.link.send(&head, b, &watch),
             Payload::Loaned(n) => drone.link.send_loaned(&head, n, &watch),

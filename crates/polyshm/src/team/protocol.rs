@@ -92,58 +92,6 @@ impl Status {
     }
 }
 
-/// A task name held in the head itself, so that no frame allocates for it: at most
-/// [`MAX_NAME`] bytes of UTF-8, checked when it is made.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct TaskName {
-    len: u16,
-    bytes: [u8; MAX_NAME],
-}
-
-impl TaskName {
-    /// No name (replies and control frames).
-    pub const NONE: TaskName = TaskName {
-        len: 0,
-        bytes: [0; MAX_NAME],
-    };
-
-    /// A name read from a peer: at most [`MAX_NAME`] bytes, UTF-8.
-    pub fn parse(b: &[u8]) -> Result<TaskName, ProtocolError> {
-        if b.len() > MAX_NAME {
-            return Err(ProtocolError(format!(
-                "task name of {} bytes (at most {MAX_NAME})",
-                b.len()
-            )));
-        }
-        std::str::from_utf8(b).map_err(|_| ProtocolError("task name is not UTF-8".into()))?;
-        let mut bytes = [0; MAX_NAME];
-        bytes[..b.len()].copy_from_slice(b);
-        Ok(TaskName {
-            len: b.len() as u16,
-            bytes,
-        })
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        // UTF-8 of at most MAX_NAME bytes, checked in `parse`: never the fallback.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
-    }
-}
-
-impl std::ops::Deref for TaskName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::fmt::Debug for TaskName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
 /// A frame head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
@@ -154,18 +102,18 @@ pub struct Head {
     /// Sequence number: a reply carries its request's.
     pub seq: u64,
     /// Task name (requests only).
-    pub name: TaskName,
+    pub name: String,
 }
 
 impl Head {
-    /// A request to run `name` (refused if longer than [`MAX_NAME`] bytes).
-    pub fn task(seq: u64, name: &str) -> Result<Head, ProtocolError> {
-        Ok(Head {
+    /// A request to run `name`.
+    pub fn task(seq: u64, name: &str) -> Head {
+        Head {
             kind: Kind::Task,
             status: Status::Ok,
             seq,
-            name: TaskName::parse(name.as_bytes())?,
-        })
+            name: name.into(),
+        }
     }
 
     /// A reply.
@@ -174,7 +122,7 @@ impl Head {
             kind: Kind::Reply,
             status,
             seq,
-            name: TaskName::NONE,
+            name: String::new(),
         }
     }
 
@@ -184,7 +132,7 @@ impl Head {
             kind,
             status: Status::Ok,
             seq,
-            name: TaskName::NONE,
+            name: String::new(),
         }
     }
 
@@ -270,7 +218,7 @@ impl Fixed {
             kind: self.kind,
             status: self.status,
             seq: self.seq,
-            name: TaskName::parse(name)?,
+            name: parse_name(name)?,
         })
     }
 }
@@ -284,6 +232,11 @@ pub fn check_name(name: &str) -> Result<(), ProtocolError> {
         )));
     }
     Ok(())
+}
+
+/// Turn a name read from a peer into a `String`.
+pub fn parse_name(b: &[u8]) -> Result<String, ProtocolError> {
+    String::from_utf8(b.to_vec()).map_err(|_| ProtocolError("task name is not UTF-8".into()))
 }
 
 /// A peer broke the protocol (bad bytes on the wire or in the mailbox).
@@ -379,7 +332,7 @@ mod tests {
 
     #[test]
     fn heads_and_hellos_round_trip_and_reject_garbage() {
-        let h = Head::task(7, "polyshm.echo_i64").unwrap();
+        let h = Head::task(7, "polyshm.echo_i64");
         let b = h.encode(800);
         let fixed = Head::decode(&b).unwrap();
         assert_eq!(

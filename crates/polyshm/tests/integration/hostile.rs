@@ -101,7 +101,7 @@ proptest! {
 
     #[test]
     fn frame_head_round_trips(seq in any::<u64>(), len in any::<u64>(), name in "[a-z._]{1,40}") {
-        let h = Head::task(seq, &name).unwrap();
+        let h = Head::task(seq, &name);
         let mut b = h.encode(len).to_vec();
         b.extend_from_slice(name.as_bytes());
         prop_assert_eq!(
@@ -113,7 +113,7 @@ proptest! {
     #[test]
     fn frame_head_any_bytes_is_ok_or_an_error(
         b in mutated({
-            let mut b = Head::task(3, "polyshm.echo_i64").unwrap().encode(80).to_vec();
+            let mut b = Head::task(3, "polyshm.echo_i64").encode(80).to_vec();
             b.extend_from_slice(b"polyshm.echo_i64");
             b
         }, 300)
@@ -143,10 +143,7 @@ proptest! {
 fn socket_frame_any_bytes_is_ok_or_an_error() {
     let mut runner = TestRunner::new(config(64));
     let frame = |seq: u64, name: &str, payload: &[u8]| {
-        let mut b = Head::task(seq, name)
-            .unwrap()
-            .encode(payload.len() as u64)
-            .to_vec();
+        let mut b = Head::task(seq, name).encode(payload.len() as u64).to_vec();
         b.extend_from_slice(name.as_bytes());
         b.extend_from_slice(payload);
         b
@@ -189,7 +186,7 @@ fn mailbox_any_bytes_is_ok_or_a_typed_error() {
     let valid = {
         let mut p = probe.borrow_mut();
         p.master()
-            .write_request(&Head::task(5, "polyshm.echo_i64").unwrap(), &[7u8; 40])
+            .write_request(&Head::task(5, "polyshm.echo_i64"), &[7u8; 40])
             .unwrap();
         p.drone().write_result(&[9u8; 24]).unwrap();
         p.drone()
@@ -385,7 +382,7 @@ fn fuzz_seeds_decode() {
     // mailbox_descriptor: a request and a reply written by the real encoders.
     let mut p = MailboxProbe::new().unwrap();
     p.master()
-        .write_request(&Head::task(5, "polyshm.echo_i64").unwrap(), &[7u8; 40])
+        .write_request(&Head::task(5, "polyshm.echo_i64"), &[7u8; 40])
         .unwrap();
     p.drone().write_result(&[9u8; 24]).unwrap();
     p.drone()
@@ -412,10 +409,7 @@ fn fuzz_seeds_decode() {
     seeds.push(("mailbox_descriptor", "areas-missing-segment", areas));
 
     // protocol_frame: a task frame with its payload.
-    let mut f = Head::task(11, "polyshm.sum_i64")
-        .unwrap()
-        .encode(16)
-        .to_vec();
+    let mut f = Head::task(11, "polyshm.sum_i64").encode(16).to_vec();
     f.extend_from_slice(b"polyshm.sum_i64");
     f.extend_from_slice(&[1u8; 16]);
     assert_eq!(hostile::frame_head(&f).unwrap().2, "polyshm.sum_i64");

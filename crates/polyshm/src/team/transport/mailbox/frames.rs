@@ -3,7 +3,7 @@
 
 use super::layout::{At, Desc, NAME, REPLY, REQUEST, SHORT_NAME};
 use super::{proto, Mailbox};
-use crate::team::protocol::{Head, Kind, Status, TaskName, MAX_NAME};
+use crate::team::protocol::{parse_name, Head, Kind, Status, MAX_NAME};
 use crate::team::transport::{fault, LinkError, Step};
 
 impl Mailbox {
@@ -51,11 +51,11 @@ impl Mailbox {
             )));
         }
         let name = match d.short_name.get(..nl) {
-            Some(short) => TaskName::parse(short)?,
+            Some(short) => parse_name(short)?,
             None => {
                 let mut nb = [0u8; MAX_NAME];
                 self.ctl.read_at(NAME, &mut nb[..nl])?;
-                TaskName::parse(&nb[..nl])?
+                parse_name(&nb[..nl])?
             }
         };
         Ok((
@@ -241,9 +241,7 @@ mod tests {
         let (mut master, mut drone) = pair();
         // A request that fills the request area.
         let full = vec![5u8; INLINE_CAP];
-        master
-            .write_request(&Head::task(1, "t").unwrap(), &full)
-            .unwrap();
+        master.write_request(&Head::task(1, "t"), &full).unwrap();
         let (_, len) = drone.read_request().unwrap();
         assert_eq!(len, INLINE_CAP);
         let (request, result) = drone.request_and_result(INLINE_CAP).unwrap();
@@ -252,12 +250,11 @@ mod tests {
 
         // A loaned request: the area's size, not more.
         master
-            .write_loaned_request(&Head::task(2, "t").unwrap(), INLINE_CAP)
+            .write_loaned_request(&Head::task(2, "t"), INLINE_CAP)
             .unwrap();
-        assert!(refused(master.write_loaned_request(
-            &Head::task(3, "t").unwrap(),
-            INLINE_CAP + 1
-        )));
+        assert!(refused(
+            master.write_loaned_request(&Head::task(3, "t"), INLINE_CAP + 1)
+        ));
 
         // The drone's result: the result area's size, not more.
         drone.write_result(&full).unwrap();

@@ -392,7 +392,7 @@ mod tests {
         ];
         for (seq, name) in names.iter().enumerate() {
             master
-                .write_request(&Head::task(seq as u64, name).unwrap(), &[7])
+                .write_request(&Head::task(seq as u64, name), &[7])
                 .unwrap();
             let (h, len) = drone.read_request().unwrap();
             assert_eq!(
@@ -402,7 +402,7 @@ mod tests {
         }
         // A long name's bytes scribbled into something that is not UTF-8.
         master
-            .write_request(&Head::task(9, &"x".repeat(60)).unwrap(), &[])
+            .write_request(&Head::task(9, &"x".repeat(60)), &[])
             .unwrap();
         master.ctl.write_at(layout::NAME, &[0xff]).unwrap();
         assert!(matches!(drone.read_request(), Err(LinkError::Protocol(_))));
@@ -430,7 +430,7 @@ mod tests {
         let mut master = Mailbox::create(WaitStrategy::Block).unwrap();
         let mut drone = Mailbox::open(master.name(), WaitStrategy::Block).unwrap();
         master
-            .write_request(&Head::task(1, "t").unwrap(), &[1, 2, 3])
+            .write_request(&Head::task(1, "t"), &[1, 2, 3])
             .unwrap();
         let (h, len) = drone.read_request().unwrap();
         assert_eq!((h.name.as_str(), h.seq, len), ("t", 1, 3));
