@@ -12,7 +12,7 @@
 use crate::relay::{Relay, RelayError, RelayLink, RelayOptions};
 use crate::shm::header::{Header, DATA_OFFSET};
 use crate::shm::{unique_name, SharedMemory, ShmError};
-use crate::sync::WaitStrategy;
+use crate::sync::{WaitStrategy, NOTE_LEN};
 use crate::team::transport::socket::{SocketLink, Stream};
 use crate::team::transport::Watch;
 
@@ -116,12 +116,19 @@ pub struct MailboxOutcome {
 /// The relay layout version this build writes (to craft relay segments).
 pub const RELAY_VERSION: u32 = crate::relay::RELAY_VERSION;
 
-/// Where the hostile bytes go in the control segment: the descriptors, the areas
-/// field, the hello and the task name (from the request descriptor to the end of the
-/// fields, 192 to 896).
+/// Where the hostile bytes go in the control segment: the descriptors (the
+/// semaphores' notes, with the `to_master` semaphore's words between them), the
+/// areas field, the hello and the task name (from the request descriptor to the end
+/// of the fields, 72 to 896).
 pub const MAILBOX_SCRIBBLE_AT: usize = mailbox_layout::REQUEST;
 /// How many bytes from [`MAILBOX_SCRIBBLE_AT`] a probe writes.
 pub const MAILBOX_SCRIBBLE_LEN: usize = mailbox_layout::CONTROL_LEN - MAILBOX_SCRIBBLE_AT;
+/// Where the reply descriptor starts in a probe's bytes.
+const SCRIBBLE_REPLY: usize = mailbox_layout::REPLY - MAILBOX_SCRIBBLE_AT;
+/// Where the fields after the descriptors start: in the segment, in a probe's bytes.
+const SCRIBBLE_REST_AT: usize = mailbox_layout::AREAS;
+const SCRIBBLE_REST: usize = SCRIBBLE_REST_AT - MAILBOX_SCRIBBLE_AT;
+const _: () = assert!(SCRIBBLE_REPLY >= NOTE_LEN && SCRIBBLE_REST >= SCRIBBLE_REPLY + NOTE_LEN);
 
 /// The mailbox control segment's layout, taken from the library's own layout types
 /// (offsets from the segment's data region; integers in machine byte order), for tests
@@ -139,10 +146,10 @@ pub mod mailbox_layout {
     pub const TO_DRONE: usize = l::TO_DRONE;
     /// The drone's semaphore to wake the master (its count, a u32, first).
     pub const TO_MASTER: usize = l::TO_MASTER;
-    /// The request descriptor.
-    pub const REQUEST: usize = l::REQUEST.offset;
-    /// The reply descriptor.
-    pub const REPLY: usize = l::REPLY.offset;
+    /// The request descriptor (the `to_drone` semaphore's note).
+    pub const REQUEST: usize = l::REQUEST;
+    /// The reply descriptor (the `to_master` semaphore's note).
+    pub const REPLY: usize = l::REPLY;
     /// In a descriptor: the kind (u8).
     pub const DESC_KIND: usize = l::DESC_KIND;
     /// In a descriptor: the status (u8).
@@ -197,20 +204,31 @@ impl MailboxProbe {
         &mut self.drone
     }
 
-    /// The bytes now at [`MAILBOX_SCRIBBLE_AT`].
+    /// The bytes now at [`MAILBOX_SCRIBBLE_AT`] (the `to_master` semaphore's words
+    /// between the descriptors read as zeros: they are not scribbled).
     pub fn snapshot(&self) -> Result<Vec<u8>, ShmError> {
         let mut b = vec![0u8; MAILBOX_SCRIBBLE_LEN];
-        self.raw.read_at(MAILBOX_SCRIBBLE_AT, &mut b)?;
+        let [request, reply] = self.master.desc_bytes();
+        b[..NOTE_LEN].copy_from_slice(&request);
+        b[SCRIBBLE_REPLY..][..NOTE_LEN].copy_from_slice(&reply);
+        self.raw
+            .read_at(SCRIBBLE_REST_AT, &mut b[SCRIBBLE_REST..])?;
         Ok(b)
     }
 
     /// Write `bytes` (at most [`MAILBOX_SCRIBBLE_LEN`], the rest zero) over the
-    /// descriptors, areas field, hello and name, then run every decoder.
+    /// descriptors, areas field, hello and name, then run every decoder. The 8 bytes
+    /// that lie on the `to_master` semaphore's words (count and sleepers, between the
+    /// two descriptors) are left alone.
     pub fn decode(&mut self, bytes: &[u8]) -> Result<MailboxOutcome, ShmError> {
         let mut b = vec![0u8; MAILBOX_SCRIBBLE_LEN];
         let n = bytes.len().min(b.len());
         b[..n].copy_from_slice(&bytes[..n]);
-        self.raw.write_at(MAILBOX_SCRIBBLE_AT, &b)?;
+        let note = |at: usize| -> [u8; NOTE_LEN] {
+            b[at..at + NOTE_LEN].try_into().expect("a note's bytes")
+        };
+        self.master.scribble_descs(&[note(0), note(SCRIBBLE_REPLY)]);
+        self.raw.write_at(SCRIBBLE_REST_AT, &b[SCRIBBLE_REST..])?;
         Ok(self.decode_in_place())
     }
 

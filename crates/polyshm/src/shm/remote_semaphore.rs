@@ -125,6 +125,18 @@ impl RemoteSemaphore {
         self.state().try_wait()
     }
 
+    /// Write the note: [`NOTE_LEN`](crate::sync::NOTE_LEN) bytes on the semaphore's
+    /// own cache line that travel with the next [`signal`](Self::signal) (see
+    /// [`SemaphoreState::write_note`]). As untrusted as any byte of the segment.
+    pub fn write_note(&self, note: &[u8; crate::sync::NOTE_LEN]) {
+        self.state().write_note(note)
+    }
+
+    /// A copy of the note, read after a wait returned (see [`write_note`](Self::write_note)).
+    pub fn read_note(&self) -> [u8; crate::sync::NOTE_LEN] {
+        self.state().read_note()
+    }
+
     /// Signals pending now (a snapshot).
     pub fn count(&self) -> u32 {
         self.state().count()

@@ -33,7 +33,7 @@ pub use event_relay::{EventError, SemaphoreEventRelay};
 pub use event_semaphore::EventBasedSemaphore;
 pub use mutex::{LockError, MutexState, LIVENESS_PERIOD};
 pub use parker::Parker;
-pub use semaphore::{SemaphoreError, SemaphoreState, RECHECK_PERIOD};
+pub use semaphore::{SemaphoreError, SemaphoreState, NOTE_LEN, NOTE_OFFSET, RECHECK_PERIOD};
 pub use strategy::{
     saturating_deadline, Deadline, PeerPlace, WaitStrategy, COOL_OFF_FIRST, COOL_OFF_MAX,
     PREEMPTED, UNYIELDING_SPIN,

@@ -26,7 +26,9 @@ pub enum SemaphoreError {
     Overflow(u32),
 }
 
-/// The shared words of a counting semaphore: 64 bytes, one cache line.
+/// The shared words of a counting semaphore: 64 bytes, one cache line: the count and
+/// the sleepers (8 bytes), then a [note](SemaphoreState::write_note) of
+/// [`NOTE_LEN`] bytes that travels with the signal.
 ///
 /// Any bit pattern is a valid state (the count is whatever the words say), so a
 /// scribbled-on semaphore misbehaves but never causes undefined behaviour.
@@ -39,11 +41,25 @@ pub struct SemaphoreState {
     /// generation, moved by every waiter that counts itself, so that a signal's reset
     /// of a stale count cannot erase a newer registration (see [`SemaphoreState::signal`]).
     sleepers: AtomicU32,
-    _pad: [u32; 14],
+    /// The note: the rest of the cache line, as words written and read whole (std's
+    /// atomics even under loom: the models do not use the note).
+    note: [std::sync::atomic::AtomicU64; NOTE_WORDS],
 }
 
+/// Bytes of a semaphore's note: what its cache line holds besides the count and the
+/// sleepers.
+pub const NOTE_LEN: usize = 56;
+const NOTE_WORDS: usize = NOTE_LEN / 8;
+
+/// Where the note lies in a [`SemaphoreState`] (bytes from its start).
+pub const NOTE_OFFSET: usize = 8;
+
 #[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<SemaphoreState>() == 64);
+const _: () = assert!(
+    std::mem::size_of::<SemaphoreState>() == 64
+        && std::mem::offset_of!(SemaphoreState, note) == NOTE_OFFSET
+        && NOTE_OFFSET + NOTE_LEN == 64
+);
 
 /// The sleeper count's bits in `SemaphoreState::sleepers` (the high 16 bits are a
 /// generation, moved by every waiter that counts itself).
@@ -58,7 +74,7 @@ impl SemaphoreState {
         SemaphoreState {
             count: AtomicU32::new(initial),
             sleepers: AtomicU32::new(0),
-            _pad: [0; 14],
+            note: [const { std::sync::atomic::AtomicU64::new(0) }; NOTE_WORDS],
         }
     }
 
@@ -68,7 +84,7 @@ impl SemaphoreState {
         SemaphoreState {
             count: AtomicU32::new(initial),
             sleepers: AtomicU32::new(0),
-            _pad: [0; 14],
+            note: [const { std::sync::atomic::AtomicU64::new(0) }; NOTE_WORDS],
         }
     }
 
@@ -76,6 +92,36 @@ impl SemaphoreState {
     pub fn init(&self, initial: u32) {
         self.sleepers.store(0, Ordering::Relaxed);
         self.count.store(initial, Ordering::Release);
+    }
+
+    /// Write the note: up to [`NOTE_LEN`] bytes that travel with the next signal, on
+    /// the cache line the waiter is already watching (a small message needs no line
+    /// of its own: one transfer between CPUs fewer per hand-over). Write it, then
+    /// [`signal`](Self::signal); the waiter reads it with [`read_note`](Self::read_note)
+    /// after its wait returned. The signal orders it (its increment is a release, the
+    /// taking of it an acquire).
+    ///
+    /// The note is as untrusted as any shared byte: another process may write it at
+    /// any time, so a reader checks what it read. Each 8-byte word is written whole.
+    pub fn write_note(&self, note: &[u8; NOTE_LEN]) {
+        for (word, bytes) in self.note.iter().zip(note.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            word.store(u64::from_ne_bytes(b), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A copy of the note (see [`write_note`](Self::write_note)).
+    pub fn read_note(&self) -> [u8; NOTE_LEN] {
+        let mut note = [0u8; NOTE_LEN];
+        for (word, bytes) in self.note.iter().zip(note.chunks_exact_mut(8)) {
+            bytes.copy_from_slice(
+                &word
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .to_ne_bytes(),
+            );
+        }
+        note
     }
 
     /// Signals currently pending (a snapshot).
@@ -261,6 +307,45 @@ mod tests {
         }
         t.join().unwrap();
         assert_eq!(s.count(), 0);
+    }
+
+    /// Each signal carries the note written before it: a waiter on another thread
+    /// reads, after each wait, exactly the note of the signal it took, and writing the
+    /// note touches neither the count nor the sleepers.
+    #[test]
+    fn a_note_travels_with_its_signal() {
+        let to_waiter = Arc::new(SemaphoreState::new(0));
+        let back = Arc::new(SemaphoreState::new(0));
+        let (w, b) = (to_waiter.clone(), back.clone());
+        let t = std::thread::spawn(move || {
+            let p = Parker::new("t").unwrap();
+            for i in 0..1000u64 {
+                w.wait(&p, WaitStrategy::default(), Some(Duration::from_secs(10)))
+                    .unwrap();
+                let note = w.read_note();
+                let want: Vec<u8> = (0..NOTE_LEN).map(|k| (i as usize + k) as u8).collect();
+                assert_eq!(note[..], want[..], "signal {i}");
+                b.signal(&p).unwrap();
+            }
+        });
+        let p = Parker::new("t").unwrap();
+        for i in 0..1000u64 {
+            let mut note = [0u8; NOTE_LEN];
+            note.iter_mut()
+                .enumerate()
+                .for_each(|(k, b)| *b = (i as usize + k) as u8);
+            to_waiter.write_note(&note);
+            to_waiter.signal(&p).unwrap();
+            back.wait(&p, WaitStrategy::default(), Some(Duration::from_secs(10)))
+                .unwrap();
+        }
+        t.join().unwrap();
+        let s = SemaphoreState::new(4);
+        s.write_note(&[0xff; NOTE_LEN]);
+        assert_eq!(
+            (s.count(), s.sleepers(), s.read_note()),
+            (4, 0, [0xff; NOTE_LEN])
+        );
     }
 
     /// `init` resets the count and forgets counted sleepers; a signal that finds

@@ -253,7 +253,7 @@ impl TeamBuilder {
             tasks: self.tasks,
             slots: (0..c.drones).map(|_| Mutex::new(None)).collect(),
             pids: Mutex::new(vec![None; c.drones]),
-            idle: IdleDrones::new(c.drones),
+            idle: IdleDrones::new(),
         });
         for i in 0..c.drones {
             let d = inner.launch(i)?;

@@ -13,8 +13,8 @@ use super::transport::{LinkError, Watch};
 use crate::sync::saturating_deadline;
 use polyshm_sys::ProcessId;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 /// An answer and the index of its input.
@@ -41,61 +41,88 @@ pub(crate) struct Inner {
     pub idle: IdleDrones,
 }
 
-/// The drones on no task, and how many callers wait for one.
+/// How a caller finds a drone on no task: a drone is idle while its slot is unlocked,
+/// so a caller takes the first slot it can lock (drone 0 first) with one atomic
+/// operation and gives it back by unlocking it. Only when every slot is taken does a
+/// caller count itself here and wait to be told of one freed.
 pub(crate) struct IdleDrones {
-    state: Mutex<Idle>,
+    /// Callers waiting for a slot (changed under `state`).
+    waiting: AtomicUsize,
+    state: Mutex<()>,
     freed: Condvar,
 }
 
-struct Idle {
-    free: Vec<usize>,
-    waiting: usize,
+/// A slot taken by a caller: its index and its lock.
+type Taken<'a, T> = (usize, MutexGuard<'a, T>);
+
+/// The first slot nobody holds, locked.
+fn first_free<T>(slots: &[Mutex<T>]) -> Option<Taken<'_, T>> {
+    slots
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| match s.try_lock() {
+            Ok(g) => Some((i, g)),
+            Err(TryLockError::Poisoned(p)) => Some((i, p.into_inner())),
+            Err(TryLockError::WouldBlock) => None,
+        })
 }
 
 impl IdleDrones {
-    /// All `drones` idle, drone 0 first out.
-    pub(crate) fn new(drones: usize) -> IdleDrones {
+    pub(crate) fn new() -> IdleDrones {
         IdleDrones {
-            state: Mutex::new(Idle {
-                free: (0..drones).rev().collect(),
-                waiting: 0,
-            }),
+            waiting: AtomicUsize::new(0),
+            state: Mutex::new(()),
             freed: Condvar::new(),
         }
     }
 
-    /// Give drone `index` back. The condition variable is told only when a caller
-    /// waits: a notification is a system call (`futex` wake) even with no one to wake,
-    /// and this is on every roundtrip's path.
-    fn put(&self, index: usize) {
-        let mut s = lock(&self.state);
-        s.free.push(index);
-        let wake = s.waiting > 0;
-        drop(s);
-        if wake {
+    /// A slot was given back (its lock already released). The waiters are told only
+    /// when there are some: a notification is a system call (`futex` wake) even with
+    /// no one to wake, and this is on every roundtrip's path.
+    fn put(&self) {
+        // With the fence in `take`: either this sees the waiter's count, or the
+        // waiter's next look finds the slot unlocked.
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            // Taken so that a waiter between its look and its wait is waiting when told.
+            drop(lock(&self.state));
             self.freed.notify_one();
         }
     }
 
-    /// Take an idle drone, waiting for one (or for a cancel).
-    fn take(&self, task: &str, cancel: Option<&AtomicBool>) -> Result<usize, TeamError> {
+    /// Take a slot, waiting for one (or for a cancel).
+    fn take<'a, T>(
+        &self,
+        slots: &'a [Mutex<T>],
+        task: &str,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Taken<'a, T>, TeamError> {
+        let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Acquire));
+        if cancelled() {
+            return Err(TeamError::Cancelled { task: task.into() });
+        }
+        if let Some(taken) = first_free(slots) {
+            return Ok(taken);
+        }
         let mut s = lock(&self.state);
-        loop {
-            if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
-                return Err(TeamError::Cancelled { task: task.into() });
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let taken = loop {
+            if cancelled() {
+                break Err(TeamError::Cancelled { task: task.into() });
             }
-            if let Some(index) = s.free.pop() {
-                return Ok(index);
+            if let Some(taken) = first_free(slots) {
+                break Ok(taken);
             }
-            // Counted under the lock the wait releases: a `put` after it sees the count.
-            s.waiting += 1;
+            // Bounded: a notification missed would cost one slice, never a hang.
             s = self
                 .freed
                 .wait_timeout(s, MASTER_SLICE)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
-            s.waiting -= 1;
-        }
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        taken
     }
 }
 
@@ -109,7 +136,7 @@ impl Drop for Inner {
     }
 }
 
-/// Gives a drone back to the idle list when dropped.
+/// Tells waiting callers of a drone given back, once its slot is unlocked.
 struct Lease<'a> {
     inner: &'a Inner,
     index: usize,
@@ -117,7 +144,7 @@ struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        self.inner.idle.put(self.index);
+        self.inner.idle.put();
     }
 }
 
@@ -130,9 +157,9 @@ pub(crate) enum Payload<'a> {
     Loaned(usize),
 }
 
-/// One drone, taken from the idle list for an exchange: nobody else can use it (or
-/// its mailbox) until this drops. Fields drop in order: the slot first, then the lease
-/// that gives the drone back.
+/// One drone, taken for an exchange: nobody else can use it (or its mailbox) until
+/// this drops. Fields drop in order: the slot first (the drone is free again), then
+/// the lease that tells waiting callers.
 pub(crate) struct Session<'t> {
     slot: MutexGuard<'t, Option<Drone>>,
     lease: Lease<'t>,
@@ -359,11 +386,8 @@ impl Inner {
         task: &str,
         cancel: Option<&AtomicBool>,
     ) -> Result<Session<'_>, TeamError> {
-        let lease = Lease {
-            inner: self,
-            index: self.idle.take(task, cancel)?,
-        };
-        let mut slot = self.slot(lease.index);
+        let (index, mut slot) = self.idle.take(&self.slots, task, cancel)?;
+        let lease = Lease { inner: self, index };
         if slot.is_none() {
             *slot = Some(self.launch(lease.index)?);
         }
@@ -441,5 +465,57 @@ impl Inner {
         let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
         results.sort_unstable_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Callers take the first free slot (drone 0 first); with every slot taken a caller
+    /// waits, and takes the slot given back; a cancel ends its wait.
+    #[test]
+    fn a_caller_waits_for_a_slot_given_back_or_for_its_cancel() {
+        let idle = Arc::new(IdleDrones::new());
+        let slots: Arc<Vec<Mutex<()>>> = Arc::new((0..2).map(|_| Mutex::new(())).collect());
+        let (a, ga) = idle.take(&slots, "t", None).unwrap();
+        let (b, gb) = idle.take(&slots, "t", None).unwrap();
+        assert_eq!((a, b), (0, 1));
+        let (i2, s2) = (idle.clone(), slots.clone());
+        let waiter = std::thread::spawn(move || {
+            let (i, _g) = i2.take(&s2, "t", None).unwrap();
+            i
+        });
+        // Until the waiter counts itself, nothing is given back.
+        while idle.waiting.load(Ordering::SeqCst) == 0 {
+            assert!(
+                !waiter.is_finished(),
+                "the waiter took a slot held by another"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(gb);
+        idle.put();
+        assert_eq!(waiter.join().unwrap(), 1, "the slot given back");
+        assert_eq!(idle.waiting.load(Ordering::SeqCst), 0);
+
+        // Every slot taken again; a cancel ends the wait.
+        let gb = slots[1].lock().unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (i2, s2, c2) = (idle.clone(), slots.clone(), cancel.clone());
+        let waiter = std::thread::spawn(move || i2.take(&s2, "t", Some(&c2)).map(|(i, _)| i));
+        while idle.waiting.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        cancel.store(true, Ordering::Release);
+        idle.put();
+        let e = waiter.join().unwrap().unwrap_err();
+        assert!(matches!(e, TeamError::Cancelled { .. }), "{e}");
+        // A cancelled caller does not even look.
+        drop((ga, gb));
+        assert!(idle.take(&slots, "t", Some(&cancel)).is_err());
+        assert_eq!(idle.take(&slots, "t", None).unwrap().0, 0);
     }
 }

@@ -395,17 +395,24 @@ fn fuzz_seeds_decode() {
     let out = p.decode(&snap).unwrap();
     assert!(out.request.is_ok() && out.reply.is_ok() && out.hello.is_ok());
     seeds.push(("mailbox_descriptor", "valid", snap.clone()));
+    use mailbox_layout as l;
+    let (request, reply) = (
+        l::REQUEST - MAILBOX_SCRIBBLE_AT,
+        l::REPLY - MAILBOX_SCRIBBLE_AT,
+    );
+    let areas_at = l::AREAS - MAILBOX_SCRIBBLE_AT;
     let mut need = snap.clone();
-    need[64 + 1] = Status::NeedSpace as u8;
-    need[64 + 16..64 + 24].copy_from_slice(&u64::MAX.to_le_bytes());
+    need[reply + l::DESC_STATUS] = Status::NeedSpace as u8;
+    need[reply + l::DESC_LEN..][..8].copy_from_slice(&u64::MAX.to_le_bytes());
     seeds.push(("mailbox_descriptor", "needspace-huge", need));
     let mut past = snap.clone();
-    past[16..24].copy_from_slice(&(1u64 << 20).to_le_bytes());
+    past[request + l::DESC_LEN..][..8].copy_from_slice(&(1u64 << 20).to_le_bytes());
     seeds.push(("mailbox_descriptor", "length-past-area", past));
     let mut areas = snap;
-    areas[128] = 1; // a new generation naming a segment that does not exist
-    areas[128 + 24] = 5;
-    areas[128 + 32..128 + 37].copy_from_slice(b"nope0");
+    // A new generation naming a segment that does not exist.
+    areas[areas_at + l::AREAS_GEN] = 1;
+    areas[areas_at + l::AREAS_NAME_LEN] = 5;
+    areas[areas_at + l::AREAS_NAME..][..5].copy_from_slice(b"nope0");
     seeds.push(("mailbox_descriptor", "areas-missing-segment", areas));
 
     // protocol_frame: a task frame with its payload.

@@ -1,16 +1,18 @@
 //! The mailbox's frames: the request and reply descriptors, and the payload areas
 //! they describe, as each side writes and reads them (every field read is checked).
 
-use super::layout::{At, Desc, NAME, REPLY, REQUEST, SHORT_NAME};
+use super::hand::HandOver;
+use super::layout::{Desc, NAME, SHORT_NAME};
 use super::{proto, Mailbox};
 use crate::team::protocol::{parse_name, Head, Kind, Status, MAX_NAME};
 use crate::team::transport::{fault, LinkError, Step};
 
 impl Mailbox {
-    /// Write a descriptor, whole (`in_request`: the payload lies in the request area).
+    /// Write a descriptor, whole, into the note of the hand-over that signals it
+    /// (`in_request`: the payload lies in the request area).
     fn write_desc(
         &self,
-        at: At<Desc>,
+        at: &HandOver,
         head: &Head,
         len: u64,
         in_request: bool,
@@ -30,7 +32,7 @@ impl Mailbox {
             Some(short) => short.copy_from_slice(name),
             None => self.ctl.write_at(NAME, name)?,
         }
-        at.store(&self.ctl, &desc)?;
+        at.write_desc(&desc);
         Ok(())
     }
 
@@ -76,7 +78,7 @@ impl Mailbox {
         let (seg, req, _) = self.areas();
         seg.write_at(req, payload)?;
         fault(true, Step::MidWrite);
-        self.write_desc(REQUEST, head, payload.len() as u64, false)
+        self.write_desc(&self.to_drone, head, payload.len() as u64, false)
     }
 
     /// Master: lend the request area, grown to hold `len` bytes (and the result area
@@ -100,7 +102,7 @@ impl Mailbox {
             )));
         }
         fault(true, Step::MidWrite);
-        self.write_desc(REQUEST, head, len as u64, false)
+        self.write_desc(&self.to_drone, head, len as u64, false)
     }
 
     /// Master: a reply's payload, read-only: in the result area, or for an in-place
@@ -127,7 +129,7 @@ impl Mailbox {
     /// Drone: the request's head and payload length (checked).
     pub fn read_request(&mut self) -> Result<(Head, usize), LinkError> {
         self.refresh()?;
-        let desc = REQUEST.load(&self.ctl)?;
+        let desc = self.to_drone.read_desc();
         self.check_desc(&desc, self.req_cap)
     }
 
@@ -155,7 +157,7 @@ impl Mailbox {
     /// Drone: describe a reply whose payload is the first `len` bytes of the request
     /// area (left there by a task that works in place).
     pub fn write_reply_in_place(&self, head: &Head, len: usize) -> Result<(), LinkError> {
-        self.write_desc(REPLY, head, len as u64, true)
+        self.write_desc(&self.to_master, head, len as u64, true)
     }
 
     /// Drone: the whole result area, for a task to write its result into.
@@ -196,14 +198,14 @@ impl Mailbox {
     /// Drone: describe the reply (its payload already in the result area, or a
     /// NeedSpace with the bytes needed).
     pub fn write_reply(&self, head: &Head, len: usize) -> Result<(), LinkError> {
-        self.write_desc(REPLY, head, len as u64, false)
+        self.write_desc(&self.to_master, head, len as u64, false)
     }
 
     /// Master: the reply's head, its length, and whether its payload lies in the
     /// request area (an in-place reply); the length is checked against that area.
     pub fn read_reply(&self) -> Result<(Head, usize, bool), LinkError> {
         // One copy: the flag and the length it is checked with come from the same read.
-        let desc = REPLY.load(&self.ctl)?;
+        let desc = self.to_master.read_desc();
         let in_request = desc.in_request == 1;
         let cap = if in_request {
             self.req_cap

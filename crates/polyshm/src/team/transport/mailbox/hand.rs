@@ -12,6 +12,7 @@
 //!   message, then a sleep until the `#signalRemote` message arrives.
 
 use super::super::LinkError;
+use super::layout::Desc;
 use crate::shm::RemoteSemaphore;
 use crate::sync::{EventBasedSemaphore, EventError, SemaphoreError};
 use crate::team::protocol::ProtocolError;
@@ -93,11 +94,13 @@ impl WindowPairs {
     }
 }
 
-/// One direction of the hand-over.
+/// One direction of the hand-over: its line in the control segment (a semaphore whose
+/// note holds the direction's descriptor) and, with window signalling, the pair that
+/// signals instead of the line's semaphore.
 #[derive(Debug)]
-pub(crate) enum HandOver {
-    Semaphore(RemoteSemaphore),
-    Window(EventBasedSemaphore),
+pub(crate) struct HandOver {
+    line: RemoteSemaphore,
+    window: Option<EventBasedSemaphore>,
 }
 
 fn window_error(e: EventError) -> LinkError {
@@ -108,29 +111,61 @@ fn window_error(e: EventError) -> LinkError {
 }
 
 impl HandOver {
+    /// Signalled by the line's semaphore.
+    pub fn semaphore(line: RemoteSemaphore) -> HandOver {
+        HandOver { line, window: None }
+    }
+
+    /// Signal by this window-message pair instead (the line still holds the
+    /// descriptor).
+    pub fn use_window(&mut self, pair: EventBasedSemaphore) {
+        self.window = Some(pair);
+    }
+
     /// Whether a waiter may poll it in a spin (a window wait costs two messages).
     pub fn spins(&self) -> bool {
-        matches!(self, HandOver::Semaphore(_))
+        self.window.is_none()
+    }
+
+    /// Write the direction's descriptor (before the signal).
+    pub fn write_desc(&self, desc: &Desc) {
+        self.line.write_note(&bytemuck::cast(*desc));
+    }
+
+    /// A copy of the direction's descriptor (after the wait): check every field.
+    pub fn read_desc(&self) -> Desc {
+        bytemuck::cast(self.line.read_note())
+    }
+
+    /// The note's bytes as they lie (for the hostile doors).
+    pub fn note(&self) -> [u8; crate::sync::NOTE_LEN] {
+        self.line.read_note()
+    }
+
+    /// Write any bytes into the note (for the hostile doors).
+    pub fn scribble_note(&self, note: &[u8; crate::sync::NOTE_LEN]) {
+        self.line.write_note(note);
     }
 
     pub fn signal(&self) -> Result<(), LinkError> {
-        match self {
-            HandOver::Semaphore(s) => s
+        match &self.window {
+            None => self
+                .line
                 .signal()
                 .map_err(|e| LinkError::Protocol(ProtocolError(e.to_string()))),
-            HandOver::Window(s) => s.signal().map_err(window_error),
+            Some(s) => s.signal().map_err(window_error),
         }
     }
 
     /// Take a signal, waiting at most `slice`: `Ok(false)` if none came.
     pub fn wait_timeout(&self, slice: Duration) -> Result<bool, LinkError> {
-        match self {
-            HandOver::Semaphore(s) => match s.wait_timeout(slice) {
+        match &self.window {
+            None => match self.line.wait_timeout(slice) {
                 Ok(()) => Ok(true),
                 Err(SemaphoreError::TimedOut(_)) => Ok(false),
                 Err(e) => Err(LinkError::Protocol(ProtocolError(e.to_string()))),
             },
-            HandOver::Window(s) => match s.wait_timeout(slice) {
+            Some(s) => match s.wait_timeout(slice) {
                 Ok(()) => Ok(true),
                 // The drone has not opened its halves yet: as a timeout, the watch
                 // decides (it checks the drone lives, and the connect deadline).
@@ -142,9 +177,9 @@ impl HandOver {
 
     /// Take a signal if one is pending.
     pub fn try_wait(&self) -> Result<bool, LinkError> {
-        match self {
-            HandOver::Semaphore(s) => Ok(s.try_wait()),
-            HandOver::Window(s) => match s.try_wait() {
+        match &self.window {
+            None => Ok(self.line.try_wait()),
+            Some(s) => match s.try_wait() {
                 Err(EventError::NotOpened(_)) => Ok(false),
                 r => r.map_err(window_error),
             },

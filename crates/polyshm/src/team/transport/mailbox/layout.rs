@@ -7,22 +7,23 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 64 | [`Ident`]: magic `b"PSHMMBX1"`, layout version (u32) @8 |
-//! | 64 | 64 | `to_drone`: a semaphore, on its own cache line |
-//! | 128 | 64 | `to_master`: a semaphore, on its own cache line |
-//! | 192 | 64 | request [`Desc`]: kind u8, status u8, name length u16 @2, seq u64 @8, length u64 @16, and @24 the task name when it has at most 40 bytes (on the descriptor's cache line: one line fewer to move per request) |
-//! | 256 | 64 | reply [`Desc`], same layout, and at @4 a flag: 1 = the payload lies in the request area (an in-place reply); for NeedSpace the length is the bytes needed |
-//! | 320 | 64 | [`Areas`]: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
-//! | 384 | 256 | [`HelloBox`]: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) @4 |
-//! | 640 | 256 | task name of the request, when it has more than 40 bytes |
-//! | 1024 | 64 | master CPU: the CPU the master last ran on, plus one (u32; 0: unknown), a hint for the drone's spin |
-//! | 1088 | 64 | drone CPU: the CPU the drone last ran on, plus one (u32; 0: unknown), a hint for the master's spin |
+//! | 64 | 8 | `to_drone`: a semaphore's count and sleepers ([`SemaphoreState`](crate::sync::SemaphoreState)) |
+//! | 72 | 56 | request [`Desc`], the `to_drone` semaphore's note (on the cache line the drone watches: the descriptor moves with the signal): kind u8, status u8, name length u16 @2, seq u64 @8, length u64 @16, and @24 the task name when it has at most 32 bytes |
+//! | 128 | 8 | `to_master`: a semaphore's count and sleepers |
+//! | 136 | 56 | reply [`Desc`], the `to_master` semaphore's note: the same layout, and at @4 a flag: 1 = the payload lies in the request area (an in-place reply); for NeedSpace the length is the bytes needed |
+//! | 192 | 64 | [`Areas`]: generation u64, request capacity u64 @8, result capacity u64 @16, data segment name length u8 @24, name @32 (≤ 32 bytes) |
+//! | 256 | 256 | [`HelloBox`]: length u32, then the bytes of a [`Hello`](crate::team::protocol::Hello) @4 |
+//! | 512 | 256 | task name of the request, when it has more than 32 bytes |
+//! | 768 | 64 | master CPU: the CPU the master last ran on, plus one (u32; 0: unknown), a hint for the drone's spin |
+//! | 832 | 64 | drone CPU: the CPU the drone last ran on, plus one (u32; 0: unknown), a hint for the master's spin |
 //! | 4096 | 64 KiB | inline request area (generation 0) |
 //! | 4096 + 64 KiB | 64 KiB | inline result area (generation 0) |
 //!
 //! Access is by whole copies ([`At::load`], [`At::store`]: the segment's `read_at` /
-//! `write_at`), never by a reference into the segment: the peer may write anything
-//! at any time, so each side checks every field of its copy before use. The two
-//! semaphores are reached through [`RemoteSemaphore::in_segment`](crate::shm::RemoteSemaphore::in_segment)
+//! `write_at`; the descriptors: the semaphores' notes, written and read as whole
+//! words), never by a reference into the segment: the peer may write anything at any
+//! time, so each side checks every field of its copy before use. The two semaphores
+//! are reached through [`RemoteSemaphore::in_segment`](crate::shm::RemoteSemaphore::in_segment)
 //! (their atomics), never copied.
 
 use crate::shm::{SharedMemory, ShmError};
@@ -34,7 +35,7 @@ use std::mem::{offset_of, size_of};
 /// The first bytes of the control segment.
 pub(crate) const MAGIC: [u8; 8] = *b"PSHMMBX1";
 /// Mailbox layout version this build writes and reads.
-pub(crate) const LAYOUT: u32 = 3;
+pub(crate) const LAYOUT: u32 = 4;
 /// Where the inline request area starts (the result area follows it).
 pub(crate) const INLINE: usize = 4096;
 /// Capacity of each inline area.
@@ -54,9 +55,9 @@ pub(crate) struct Ident {
 
 /// The longest task name a descriptor holds itself; a longer one lies in the name
 /// field.
-pub(crate) const SHORT_NAME: usize = 40;
+pub(crate) const SHORT_NAME: usize = 32;
 
-/// A request or reply descriptor: one cache line.
+/// A request or reply descriptor: a semaphore's note (see the table).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct Desc {
@@ -97,23 +98,24 @@ pub(crate) struct HelloBox {
 #[repr(C, align(64))]
 struct Line<T>(T);
 
-/// Room for a semaphore ([`SemaphoreState`](crate::sync::SemaphoreState), 64 bytes of
-/// atomics outside loom).
-type SemaphoreRoom = [u64; 8];
+/// A signal's cache line: a semaphore ([`SemaphoreState`](crate::sync::SemaphoreState),
+/// 64 bytes of atomics outside loom) whose note is a descriptor.
+#[repr(C)]
+struct SignalLine {
+    semaphore: [u32; 2],
+    desc: Desc,
+}
 
 /// The control segment up to the inline areas: a map only, never made or referenced
 /// (its fields are reached by offset, through copies or the semaphores' atomics).
 #[repr(C)]
 struct Control {
     ident: Line<Ident>,
-    to_drone: Line<SemaphoreRoom>,
-    to_master: Line<SemaphoreRoom>,
-    request: Line<Desc>,
-    reply: Line<Desc>,
+    to_drone: Line<SignalLine>,
+    to_master: Line<SignalLine>,
     areas: Line<Areas>,
     hello: HelloBox,
     name: [u8; 256],
-    _gap: [u8; 128],
     master_cpu: Line<u32>,
     drone_cpu: Line<u32>,
 }
@@ -158,8 +160,10 @@ impl<T: Pod> At<T> {
 pub(crate) const IDENT: At<Ident> = At::new(offset_of!(Control, ident));
 pub(crate) const TO_DRONE: usize = offset_of!(Control, to_drone);
 pub(crate) const TO_MASTER: usize = offset_of!(Control, to_master);
-pub(crate) const REQUEST: At<Desc> = At::new(offset_of!(Control, request));
-pub(crate) const REPLY: At<Desc> = At::new(offset_of!(Control, reply));
+/// Where the request descriptor lies (the `to_drone` semaphore's note).
+pub(crate) const REQUEST: usize = TO_DRONE + offset_of!(SignalLine, desc);
+/// Where the reply descriptor lies (the `to_master` semaphore's note).
+pub(crate) const REPLY: usize = TO_MASTER + offset_of!(SignalLine, desc);
 pub(crate) const AREAS: At<Areas> = At::new(offset_of!(Control, areas));
 pub(crate) const HELLO: At<HelloBox> = At::new(offset_of!(Control, hello));
 /// Where the request's task name lies (its length is in the request descriptor).
@@ -190,13 +194,18 @@ pub(crate) const AREAS_NAME: usize = offset_of!(Areas, name);
 // The table above, checked.
 const _: () = assert!(IDENT.offset == 0 && IDENT_LAYOUT == 8 && size_of::<Ident>() == 12);
 const _: () = assert!(TO_DRONE == 64 && TO_MASTER == 128);
-const _: () = assert!(REQUEST.offset == 192 && REPLY.offset == 256);
-const _: () = assert!(AREAS.offset == 320 && HELLO.offset == 384 && NAME == 640);
-const _: () = assert!(MASTER_CPU.offset == 1024 && DRONE_CPU.offset == 1088);
-const _: () = assert!(CONTROL_LEN == 1152 && CONTROL_LEN <= INLINE);
-const _: () = assert!(size_of::<Line<Desc>>() == 64 && size_of::<Line<SemaphoreRoom>>() == 64);
+const _: () = assert!(REQUEST == 72 && REPLY == 136);
+const _: () = assert!(AREAS.offset == 192 && HELLO.offset == 256 && NAME == 512);
+const _: () = assert!(MASTER_CPU.offset == 768 && DRONE_CPU.offset == 832);
+const _: () = assert!(CONTROL_LEN == 896 && CONTROL_LEN <= INLINE);
+const _: () = assert!(size_of::<Line<SignalLine>>() == 64);
+// The descriptor is exactly the semaphore's note.
 const _: () = assert!(
-    size_of::<Desc>() == 64
+    offset_of!(SignalLine, desc) == crate::sync::NOTE_OFFSET
+        && size_of::<Desc>() == crate::sync::NOTE_LEN
+);
+const _: () = assert!(
+    size_of::<Desc>() == 56
         && DESC_SHORT_NAME == 24
         && DESC_KIND == 0
         && DESC_STATUS == 1
@@ -219,4 +228,4 @@ const _: () = assert!(MAX_NAME <= 256);
 const _: () = assert!(crate::shm::MAX_NAME_LEN <= DATA_NAME_MAX);
 // Under loom the sync types hold loom's atomics and are larger.
 #[cfg(not(loom))]
-const _: () = assert!(size_of::<crate::sync::SemaphoreState>() == size_of::<SemaphoreRoom>());
+const _: () = assert!(size_of::<crate::sync::SemaphoreState>() == size_of::<SignalLine>());
