@@ -64,6 +64,9 @@ mod os;
 #[cfg(unix)]
 mod posix;
 
+mod cache;
+pub use cache::{prefetch_read, prefetch_write};
+
 #[cfg(not(windows))]
 mod no_window;
 #[cfg(not(windows))]

@@ -7,13 +7,13 @@ use super::builder::Config;
 use super::call::{Call, Input, TaskKind};
 use super::error::TeamError;
 use super::launch::{Drone, MASTER_SLICE};
-use super::protocol::{check_name, Head, Status};
+use super::protocol::{check_name, Status};
 use super::tasks::Tasks;
 use super::transport::{LinkError, Watch};
 use crate::sync::saturating_deadline;
 use polyshm_sys::ProcessId;
 use std::path::PathBuf;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
@@ -80,10 +80,11 @@ impl IdleDrones {
     /// when there are some: a notification is a system call (`futex` wake) even with
     /// no one to wake, and this is on every roundtrip's path.
     fn put(&self) {
-        // With the fence in `take`: either this sees the waiter's count, or the
-        // waiter's next look finds the slot unlocked.
-        fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::Relaxed) > 0 {
+        // Read with a read-modify-write, as the waiter counts itself with one: the two
+        // are ordered in `waiting`'s modification order. If the waiter's comes first,
+        // this sees it; if this comes first, the waiter's acquires it, and with it the
+        // unlock before it, so the waiter's next look finds the slot free.
+        if self.waiting.fetch_add(0, Ordering::SeqCst) > 0 {
             // Taken so that a waiter between its look and its wait is waiting when told.
             drop(lock(&self.state));
             self.freed.notify_one();
@@ -106,7 +107,6 @@ impl IdleDrones {
         }
         let mut s = lock(&self.state);
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
         let taken = loop {
             if cancelled() {
                 break Err(TeamError::Cancelled { task: task.into() });
@@ -234,10 +234,11 @@ impl<'t> Session<'t> {
             cancel,
             slice: MASTER_SLICE,
         };
-        let head = Head::task(seq, task);
+        drone.head.set_task(seq, task);
+        let head = &drone.head;
         let sent = match payload {
-            Payload::Bytes(b) => drone.link.send(&head, b, &watch),
-            Payload::Loaned(n) => drone.link.send_loaned(&head, n, &watch),
+            Payload::Bytes(b) => drone.link.send(head, b, &watch),
+            Payload::Loaned(n) => drone.link.send_loaned(head, n, &watch),
         };
         let answer = sent.and_then(|()| drone.link.recv_reply(&watch));
         let pid = drone.id.pid;

@@ -49,6 +49,8 @@ pub(crate) struct Drone {
     pub id: ProcessId,
     pub link: Box<dyn MasterLink>,
     pub seq: u64,
+    /// The head of the request being sent (kept: its name's allocation is reused).
+    pub head: Head,
 }
 
 impl Drone {
@@ -225,6 +227,7 @@ impl Inner {
             id: judged_id,
             link,
             seq: 0,
+            head: Head::control(Kind::Task, 0),
         })
     }
 }

@@ -116,6 +116,16 @@ impl Head {
         }
     }
 
+    /// Make this head a request to run `name`, keeping the name's allocation (a
+    /// master sends one per call: no allocation once the name fits).
+    pub fn set_task(&mut self, seq: u64, name: &str) {
+        self.kind = Kind::Task;
+        self.status = Status::Ok;
+        self.seq = seq;
+        self.name.clear();
+        self.name.push_str(name);
+    }
+
     /// A reply.
     pub fn reply(seq: u64, status: Status) -> Head {
         Head {
@@ -236,7 +246,18 @@ pub fn check_name(name: &str) -> Result<(), ProtocolError> {
 
 /// Turn a name read from a peer into a `String`.
 pub fn parse_name(b: &[u8]) -> Result<String, ProtocolError> {
-    String::from_utf8(b.to_vec()).map_err(|_| ProtocolError("task name is not UTF-8".into()))
+    let mut name = String::new();
+    parse_name_into(b, &mut name)?;
+    Ok(name)
+}
+
+/// Put a name read from a peer into `name`, keeping its allocation (a drone reads one
+/// per request: no allocation once the name fits). On an error `name` is left empty.
+pub fn parse_name_into(b: &[u8], name: &mut String) -> Result<(), ProtocolError> {
+    name.clear();
+    let s = std::str::from_utf8(b).map_err(|_| ProtocolError("task name is not UTF-8".into()))?;
+    name.push_str(s);
+    Ok(())
 }
 
 /// A peer broke the protocol (bad bytes on the wire or in the mailbox).

@@ -157,6 +157,7 @@ impl Inner {
             id: if local { id } else { me },
             link,
             seq: 0,
+            head: crate::team::protocol::Head::control(crate::team::protocol::Kind::Task, 0),
         })
     }
 }

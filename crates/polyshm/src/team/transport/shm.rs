@@ -11,7 +11,7 @@ use super::mailbox::Mailbox;
 use super::{
     check_in_place, fault, need_space, DroneLink, LinkError, MasterLink, Receiver, Step, Watch,
 };
-use crate::team::protocol::{Head, Status};
+use crate::team::protocol::{Head, Kind, Status};
 
 /// The master's end of a shared-memory link (the mailbox is the master's).
 #[derive(Debug)]
@@ -111,11 +111,17 @@ pub(crate) struct ShmDrone {
     mb: Mailbox,
     /// Length of the last request received.
     last: usize,
+    /// The head of the last request received (kept: its name's allocation is reused).
+    head: Head,
 }
 
 impl ShmDrone {
     pub fn new(mb: Mailbox) -> ShmDrone {
-        ShmDrone { mb, last: 0 }
+        ShmDrone {
+            mb,
+            last: 0,
+            head: Head::control(Kind::Task, 0),
+        }
     }
 
     /// Wake the master: the reply is complete (with the fault points around it).
@@ -131,11 +137,11 @@ impl DroneLink for ShmDrone {
     fn recv(&mut self, watch: &Watch<'_>, on: &mut Receiver<'_>) -> Result<(), LinkError> {
         self.mb.wait_drone(watch)?;
         fault(false, Step::BeforeRead);
-        let (head, len) = self.mb.read_request()?;
+        let len = self.mb.read_request_into(&mut self.head)?;
         fault(false, Step::MidRead);
         self.last = len;
         let (request, result) = self.mb.request_and_result(len)?;
-        on(&head, request, result);
+        on(&self.head, request, result);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use super::hand::HandOver;
 use super::layout::{Desc, NAME, SHORT_NAME};
 use super::{proto, Mailbox};
-use crate::team::protocol::{parse_name, Head, Kind, Status, MAX_NAME};
+use crate::team::protocol::{parse_name_into, Head, Kind, Status, MAX_NAME};
 use crate::team::transport::{fault, LinkError, Step};
 
 impl Mailbox {
@@ -36,8 +36,9 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Check a descriptor the peer wrote (a copy of it), its length against `cap`.
-    fn check_desc(&self, d: &Desc, cap: usize) -> Result<(Head, usize), LinkError> {
+    /// Check a descriptor the peer wrote (a copy of it), its length against `cap`;
+    /// answers its length, its head put in `head` (whose name keeps its allocation).
+    fn check_desc(&self, d: &Desc, cap: usize, head: &mut Head) -> Result<usize, LinkError> {
         let kind = Kind::from_u8(d.kind)?;
         let status = Status::from_u8(d.status)?;
         let nl = d.name_len as usize;
@@ -52,23 +53,16 @@ impl Mailbox {
                 "the mailbox says {len} bytes, its area holds {cap}"
             )));
         }
-        let name = match d.short_name.get(..nl) {
-            Some(short) => parse_name(short)?,
+        match d.short_name.get(..nl) {
+            Some(short) => parse_name_into(short, &mut head.name)?,
             None => {
                 let mut nb = [0u8; MAX_NAME];
                 self.ctl.read_at(NAME, &mut nb[..nl])?;
-                parse_name(&nb[..nl])?
+                parse_name_into(&nb[..nl], &mut head.name)?
             }
-        };
-        Ok((
-            Head {
-                kind,
-                status,
-                seq,
-                name,
-            },
-            len,
-        ))
+        }
+        (head.kind, head.status, head.seq) = (kind, status, seq);
+        Ok(len)
     }
 
     /// Master: put a request in the mailbox (growing it if the payload needs), one copy.
@@ -128,9 +122,17 @@ impl Mailbox {
 
     /// Drone: the request's head and payload length (checked).
     pub fn read_request(&mut self) -> Result<(Head, usize), LinkError> {
+        let mut head = Head::control(Kind::Task, 0);
+        let len = self.read_request_into(&mut head)?;
+        Ok((head, len))
+    }
+
+    /// Drone: the request's payload length (checked), its head put in `head` (whose
+    /// name keeps its allocation: the drone reads one per request).
+    pub fn read_request_into(&mut self, head: &mut Head) -> Result<usize, LinkError> {
         self.refresh()?;
         let desc = self.to_drone.read_desc();
-        self.check_desc(&desc, self.req_cap)
+        self.check_desc(&desc, self.req_cap, head)
     }
 
     /// Drone: the request payload, in place (the task may change it), and the whole
@@ -212,7 +214,9 @@ impl Mailbox {
         } else {
             self.res_cap
         };
-        let (head, len) = self.check_desc(&desc, cap)?;
+        // A reply has no name: nothing is allocated.
+        let mut head = Head::reply(0, Status::Ok);
+        let len = self.check_desc(&desc, cap, &mut head)?;
         Ok((head, len, in_request))
     }
 }

@@ -39,6 +39,8 @@ use layout::{Areas, HelloBox, Ident, AREAS, DATA_NAME_MAX, HELLO, HELLO_MAX, IDE
 use layout::{At, DRONE_CPU, LAYOUT, MAGIC, MASTER_CPU, TO_DRONE, TO_MASTER};
 use std::sync::atomic::{AtomicU32, Ordering};
 const PAGE: usize = 4096;
+/// Bytes at the start of each area asked for as a wait ends (see `prefetch_areas`).
+const PREFETCH: usize = 128;
 
 fn proto(msg: String) -> LinkError {
     LinkError::Protocol(ProtocolError(msg))
@@ -315,7 +317,10 @@ impl Mailbox {
         // Written again only when it changes: the line stays shared with the peer
         // instead of moving to it on every hand-over. If the write fails the peer spins
         // as if the CPU were unknown.
-        if self.published_cpu.swap(cpu, Ordering::Relaxed) != cpu {
+        // (A load and a store, not a swap: this side alone writes it, and a
+        // read-modify-write would cost a locked instruction on every wait.)
+        if self.published_cpu.load(Ordering::Relaxed) != cpu {
+            self.published_cpu.store(cpu, Ordering::Relaxed);
             let _ = mine.store(&self.ctl, &cpu);
         }
         let Ok(seen) = peer.load(&self.ctl) else {
@@ -324,15 +329,42 @@ impl Mailbox {
         PeerPlace::of(here, seen.checked_sub(1).map(|c| c as usize))
     }
 
-    fn wait(&self, sem: &HandOver, peer: PeerPlace, watch: &Watch<'_>) -> Result<(), LinkError> {
+    /// Ask the CPU for the first lines of the areas the waiter touches once the
+    /// signal came: the drone reads the request and writes the result, the master
+    /// reads the result. Asked for the moment the spin sees the signal, they move
+    /// while the waiter reads and checks the descriptor instead of after.
+    fn prefetch_areas(&self, drone: bool) {
+        let (seg, req, res) = self.areas();
+        let base = seg.as_ptr().cast_const();
+        for line in (0..PREFETCH).step_by(64) {
+            if drone {
+                polyshm_sys::prefetch_read(base.wrapping_add(req + line));
+                polyshm_sys::prefetch_write(base.wrapping_add(res + line));
+            } else {
+                polyshm_sys::prefetch_read(base.wrapping_add(res + line));
+            }
+        }
+    }
+
+    fn wait(
+        &self,
+        sem: &HandOver,
+        peer: PeerPlace,
+        watch: &Watch<'_>,
+        drone: bool,
+    ) -> Result<(), LinkError> {
         // The strategy's bounded spin (beside a peer on another CPU it polls; on a
         // shared CPU each turn yields the CPU; for at most the budget), the one `sync`
         // gives every waiter; then the watched wait: bounded sleeps that check the
         // peer between them, and a last look before giving up.
         if sem.spins()
-            && self
-                .strategy
-                .spin_for(Deadline::NEVER, peer, || sem.try_wait().unwrap_or(false))
+            && self.strategy.spin_for(Deadline::NEVER, peer, || {
+                let got = sem.try_wait().unwrap_or(false);
+                if got {
+                    self.prefetch_areas(drone);
+                }
+                got
+            })
         {
             return Ok(());
         }
@@ -351,12 +383,22 @@ impl Mailbox {
 
     /// Wait until the drone signals.
     pub(crate) fn wait_master(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.wait(&self.to_master, self.places(MASTER_CPU, DRONE_CPU), watch)
+        self.wait(
+            &self.to_master,
+            self.places(MASTER_CPU, DRONE_CPU),
+            watch,
+            false,
+        )
     }
 
     /// Wait until the master signals.
     pub(crate) fn wait_drone(&self, watch: &Watch<'_>) -> Result<(), LinkError> {
-        self.wait(&self.to_drone, self.places(DRONE_CPU, MASTER_CPU), watch)
+        self.wait(
+            &self.to_drone,
+            self.places(DRONE_CPU, MASTER_CPU),
+            watch,
+            true,
+        )
     }
 
     /// The request and reply descriptors' bytes (the semaphores' notes), as they lie
@@ -403,15 +445,17 @@ mod tests {
             long,
             "short.again".to_string(),
         ];
+        // One head on each side, reused as the team reuses them: no name is left
+        // behind in the allocation a longer one made.
+        let mut sent = Head::reply(0, crate::team::protocol::Status::Ok);
+        let mut h = Head::reply(0, crate::team::protocol::Status::Ok);
         for (seq, name) in names.iter().enumerate() {
-            master
-                .write_request(&Head::task(seq as u64, name), &[7])
-                .unwrap();
-            let (h, len) = drone.read_request().unwrap();
-            assert_eq!(
-                (h.name.as_str(), h.seq, len),
-                (name.as_str(), seq as u64, 1)
-            );
+            sent.set_task(seq as u64, name);
+            assert_eq!(sent, Head::task(seq as u64, name));
+            master.write_request(&sent, &[7]).unwrap();
+            let len = drone.read_request_into(&mut h).unwrap();
+            assert_eq!(h, Head::task(seq as u64, name));
+            assert_eq!(len, 1);
         }
         // A long name's bytes scribbled into something that is not UTF-8.
         master
