@@ -47,6 +47,6 @@ mod tests {
         }
         assert!(v.iter().all(|&b| b == 7));
         prefetch_read(std::ptr::null());
-        prefetch_write(8 as *const u8);
+        prefetch_write(std::ptr::without_provenance(8));
     }
 }

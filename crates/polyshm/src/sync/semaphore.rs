@@ -348,6 +348,36 @@ mod tests {
         );
     }
 
+    /// The signal orders the note: a taker that polls (no sleep, so that Miri, whose
+    /// weak-memory emulation checks the orderings, can run it: `scripts/miri.sh`)
+    /// reads the note of the signal it took, never an older one.
+    #[test]
+    fn a_note_is_ordered_by_its_signal() {
+        let s = Arc::new(SemaphoreState::new(0));
+        let back = Arc::new(SemaphoreState::new(0));
+        let (s2, b2) = (s.clone(), back.clone());
+        const ROUNDS: u8 = 50;
+        let t = std::thread::spawn(move || {
+            let p = Parker::new("t").unwrap();
+            for i in 1..=ROUNDS {
+                while !s2.try_wait() {
+                    std::thread::yield_now();
+                }
+                assert_eq!(s2.read_note(), [i; NOTE_LEN], "round {i}");
+                b2.signal(&p).unwrap();
+            }
+        });
+        let p = Parker::new("t").unwrap();
+        for i in 1..=ROUNDS {
+            s.write_note(&[i; NOTE_LEN]);
+            s.signal(&p).unwrap();
+            while !back.try_wait() {
+                std::thread::yield_now();
+            }
+        }
+        t.join().unwrap();
+    }
+
     /// `init` resets the count and forgets counted sleepers; a signal that finds
     /// sleepers counted but none asleep (a waiter that died counted) forgets them too.
     #[test]
