@@ -430,9 +430,10 @@ mod tests {
     use super::*;
     use crate::team::protocol::Head;
 
-    /// A task name travels on the descriptor's line up to 40 bytes, in the name field
-    /// past that; either way the drone reads the name the master wrote, and a long name
-    /// after a short one (or the reverse) leaves nothing of the other behind.
+    /// A task name travels in the descriptor (the `to_drone` semaphore's note) up to 32
+    /// bytes, in the name field past that; either way the drone reads the name the
+    /// master wrote, and a long name after a short one (or the reverse) leaves nothing
+    /// of the other behind.
     #[test]
     fn short_and_long_task_names_arrive_whole() {
         let mut master = Mailbox::create(WaitStrategy::Block).unwrap();
