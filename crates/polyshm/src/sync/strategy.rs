@@ -415,10 +415,16 @@ mod tests {
                 }));
                 assert_eq!(learnt().preempted, 2, "{place:?}");
                 // A clean catch (before the first look at the clock, so no gap can be
-                // seen) forgets the preemptions.
-                std::thread::sleep(COOL_OFF_MAX);
-                assert_eq!(polls_of(long, place, 2), (true, 2), "{place:?}");
-                assert_eq!(learnt().preempted, 0, "{place:?}");
+                // seen) forgets the preemptions. On a loaded machine (CI runs the tests
+                // side by side on 2 CPUs) the scheduler may really take the CPU between
+                // two polls, which is rightly learnt as one more preemption: so up to
+                // 20 tries, each after the cool-off; a spin that never forgets fails
+                // them all.
+                let forgot = (0..20).any(|_| {
+                    std::thread::sleep(COOL_OFF_MAX);
+                    polls_of(long, place, 2) == (true, 2) && learnt().preempted == 0
+                });
+                assert!(forgot, "{place:?}: {:?}", learnt());
             })
             .join()
             .expect("spin thread");
