@@ -8,12 +8,7 @@
 #[inline]
 pub fn prefetch_read(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetcht0` is part of SSE, which every x86-64 CPU has (the baseline the
-    // target is built for); a prefetch only hints, it never dereferences `p` in the
-    // language's sense and never faults, even on an unmapped address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
+    hint::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
@@ -23,13 +18,21 @@ pub fn prefetch_read(p: *const u8) {
 #[inline]
 pub fn prefetch_write(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `prefetch_read`: a hint of SSE's family (`_MM_HINT_ET0` is
-    // `prefetchw`, a no-op on CPUs without it), never a dereference, never a fault.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(p.cast())
-    };
+    hint::<{ std::arch::x86_64::_MM_HINT_ET0 }>(p);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// The prefetch instruction `STRATEGY` names (`_MM_HINT_T0`: `prefetcht0`;
+/// `_MM_HINT_ET0`: `prefetchw`, a no-op on CPUs without it).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn hint<const STRATEGY: i32>(p: *const u8) {
+    // SAFETY: the prefetch instructions are part of SSE, which every x86-64 CPU has
+    // (the baseline the target is built for); a prefetch only hints, it never
+    // dereferences `p` in the language's sense and never faults, even on an unmapped
+    // address.
+    unsafe { std::arch::x86_64::_mm_prefetch::<STRATEGY>(p.cast()) };
 }
 
 #[cfg(test)]

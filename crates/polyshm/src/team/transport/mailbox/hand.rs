@@ -137,16 +137,6 @@ impl HandOver {
         bytemuck::cast(self.line.read_note())
     }
 
-    /// The note's bytes as they lie (for the hostile doors).
-    pub fn note(&self) -> [u8; crate::sync::NOTE_LEN] {
-        self.line.read_note()
-    }
-
-    /// Write any bytes into the note (for the hostile doors).
-    pub fn scribble_note(&self, note: &[u8; crate::sync::NOTE_LEN]) {
-        self.line.write_note(note);
-    }
-
     pub fn signal(&self) -> Result<(), LinkError> {
         match &self.window {
             None => self

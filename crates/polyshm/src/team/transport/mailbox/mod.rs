@@ -405,13 +405,15 @@ impl Mailbox {
     /// now: for the hostile doors, which cannot reach them as bytes of the segment
     /// (this process reserves the semaphores' lines).
     pub(crate) fn desc_bytes(&self) -> [[u8; crate::sync::NOTE_LEN]; 2] {
-        [self.to_drone.note(), self.to_master.note()]
+        // A descriptor is exactly a note (checked in `layout`).
+        [self.to_drone.read_desc(), self.to_master.read_desc()].map(bytemuck::cast)
     }
 
     /// Overwrite the request and reply descriptors with any bytes (the hostile doors).
     pub(crate) fn scribble_descs(&self, bytes: &[[u8; crate::sync::NOTE_LEN]; 2]) {
-        self.to_drone.scribble_note(&bytes[0]);
-        self.to_master.scribble_note(&bytes[1]);
+        // Any bytes are a descriptor (it is `Pod`): its reader checks every field.
+        self.to_drone.write_desc(&bytemuck::cast(bytes[0]));
+        self.to_master.write_desc(&bytemuck::cast(bytes[1]));
     }
 
     /// Wake the drone.
